@@ -1,0 +1,164 @@
+# kars - top-level build. `make help` lists the targets.
+#
+# Everything builds under build/ (build/asan/ for the sanitizer build used by
+# `make check`). BPF objects are compiled with clang -target bpf against the
+# checked-in vmlinux/ header (CO-RE); skeletons are generated, never committed.
+
+SHELL := /bin/bash
+ARCH ?= x86
+BUILD ?= build
+PREFIX ?= /usr/local
+SANITIZE ?=
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
+	iproute2 iptables util-linux procps clang-format
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
+CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
+LDLIBS := -lbpf -lelf -lz -ljansson
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -Ibpf/include \
+	-Wall -Werror
+
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+LIB_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(LIB_SRCS))
+LIBKARS := $(BUILD)/lib/libkars.a
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+
+KARSD_SRCS := $(wildcard userspace/tracer/*.c)
+KARSD_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(KARSD_SRCS))
+# Everything of karsd but its main(), for tests that drive its pieces.
+KARSD_LIB_OBJS := $(filter-out $(BUILD)/tracer/karsd.o,$(KARSD_OBJS))
+
+UNIT_SRCS := $(wildcard selftests/unit/test_*.c)
+UNIT_BINS := $(patsubst selftests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+
+BPFTEST_SRCS := $(wildcard selftests/bpf/*.c)
+BPFTEST_BIN := $(BUILD)/tests/bpf_selftests
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+BINS := $(BUILD)/bin/karsd
+
+.PHONY: all deps check unit selftest bench bench-connect install demo format format-check clean help
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
+
+help:
+	@echo "make deps        install every Debian package the build and tests need (apt-get)"
+	@echo "make all         build karsd, the BPF objects, tests and benchmarks under $(BUILD)/"
+	@echo "make check       deps + build + unit tests (plain and ASan/UBSan) + BPF selftests"
+	@echo "make unit        unit tests only"
+	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
+	@echo "make bench       every benchmark; make bench-connect for one area"
+	@echo "make install     install binaries under PREFIX=$(PREFIX)"
+	@echo "make demo        the local-mode demo (not implemented yet: says so)"
+
+# Installs only what is missing, so `make check` stays fast on a ready machine.
+deps:
+	@missing=$$(for p in $(DEPS_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "deps: all packages present"; fi
+
+# --- BPF -------------------------------------------------------------------
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/include/*.h) | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp.o
+	$(BPFTOOL) gen object $@ $@.tmp.o
+	@rm -f $@.tmp.o
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+
+# --- userspace ---------------------------------------------------------------
+$(BUILD)/%.o: userspace/%.c $(BPF_SKELS) $(wildcard userspace/*/*.h bpf/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iuserspace/tracer -c $< -o $@
+
+$(LIBKARS): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent
+
+$(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iuserspace/tracer -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -lcmocka
+
+$(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread
+
+$(BUILD)/bench/%: bench/%.c $(LIBKARS) $(wildcard bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $< $(LIBKARS) -o $@ $(LDLIBS)
+
+$(BUILD)/bpf:
+	@mkdir -p $@
+
+# --- tests -------------------------------------------------------------------
+# Each runner prints "<name>: N passed, N failed"; selftests/summary.sh adds
+# them up into the final "N passed, N failed" line and the exit status.
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do $$t; done
+
+selftest: $(BINS) $(BPFTEST_BIN)
+	@$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd
+
+check: deps
+	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
+	@set -o pipefail; { \
+		for t in $(UNIT_BINS); do $$t; done; \
+		for t in $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS)); do \
+			ASAN_OPTIONS=detect_leaks=1 $$t --tag asan; done; \
+		$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd; \
+	} 2>&1 | tee $(BUILD)/check.log; \
+	selftests/summary.sh $(BUILD)/check.log
+
+bench: bench-connect
+
+bench-connect: $(BINS) $(BUILD)/bench/connect
+	@bench/connect.sh $(BUILD)
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BUILD)/bin/karsd $(DESTDIR)$(PREFIX)/sbin/karsd
+
+demo:
+	@echo "make demo: not implemented yet. Local mode (kars up --local, sandboxes as real"
+	@echo "processes) is issue 'Local mode end to end'. What runs today: 'make check'"
+	@echo "(unit tests and the BPF data-plane selftests) and 'make bench-connect'."
+	@exit 1
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
+
+format-check:
+	@bad=$$(for f in $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/'); do \
+		clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not clang-formatted (run 'make format'):"; \
+		echo "$$bad"; exit 1; fi
+
+clean:
+	rm -rf build

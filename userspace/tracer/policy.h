@@ -1,0 +1,75 @@
+/* policy.h - a sandbox's data-plane policy as karsd receives it.
+ *
+ * The "apply" request of the control API is parsed into this struct in full
+ * before any map is touched, so a malformed request is refused with an error
+ * naming the field and the policy in force stays as it was.
+ * docs/karsd-api.md describes the JSON.
+ */
+#ifndef KARS_POLICY_H
+#define KARS_POLICY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "err.h"
+#include "kars_dataplane.h"
+
+#define KARS_SANDBOX_NAME_MAX	   254 /* namespace/name, both DNS labels or subdomains */
+#define KARS_MAX_RULES_PER_SANDBOX 200000
+#define KARS_MAX_CIDRS_PER_SANDBOX 1024
+
+struct kars_role_spec {
+	bool present;
+	char cgroup[4096]; /* path under the cgroup v2 mount, or absolute */
+	uint32_t uid;	   /* KARS_UID_ANY when not given */
+};
+
+struct kars_exact_rule {
+	struct kars_addr addr;
+	uint16_t port;
+	uint8_t proto;
+};
+
+struct kars_cidr_rule {
+	struct kars_addr addr;
+	uint8_t prefix128;
+	uint8_t proto;
+	uint16_t port_lo;
+	uint16_t port_hi;
+};
+
+struct kars_policy {
+	char sandbox[KARS_SANDBOX_NAME_MAX + 1];
+	uint8_t mode;
+	struct kars_role_spec agent;
+	struct kars_role_spec router;
+	uint16_t router_port;
+	uint16_t proxy_port;
+	bool has_resolver4, has_resolver6;
+	struct kars_addr resolver4, resolver6;
+	uint16_t resolver_port;
+	uint32_t learn_max;
+	struct kars_exact_rule *exact;
+	size_t n_exact;
+	struct kars_cidr_rule *cidr;
+	size_t n_cidr;
+};
+
+/* Parses an "apply" request object. On error returns -errno, fills err with
+ * the field path, and leaves *out empty (nothing to free). */
+int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err);
+void kars_policy_free(struct kars_policy *p);
+
+/* Validates a sandbox name "namespace/name" (DNS-1123 labels). */
+int kars_sandbox_name_check(const char *name, const char *path, struct kars_err *err);
+
+const char *kars_mode_name(uint8_t mode);
+const char *kars_proto_name(uint8_t proto);
+const char *kars_verdict_name(uint8_t verdict);
+const char *kars_reason_name(uint8_t reason);
+const char *kars_role_name(uint8_t role);
+const char *kars_hook_name(uint8_t hook);
+
+#endif
