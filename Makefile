@@ -54,6 +54,8 @@ BINS := $(BUILD)/bin/karsd
 
 .PHONY: all deps check unit selftest bench bench-connect install demo format format-check clean help
 .DEFAULT_GOAL := all
+# Keep the BPF object between the compile and the skeleton steps.
+.SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
 

@@ -458,6 +458,8 @@ static __always_inline int decide_sock(struct bpf_sock_addr *ctx, struct decisio
 		};
 
 		__builtin_memcpy(orig.addr, d->addr, 16);
+		__builtin_memcpy(orig.new_addr, d->new_addr, 16);
+		orig.new_port = d->new_port;
 		if (bpf_map_update_elem(&kars_orig_dst, &cookie, &orig, BPF_ANY)) {
 			count(KARS_COUNTER_ORIG_FULL);
 			/* A redirect whose destination the proxy cannot learn is useless
@@ -567,61 +569,65 @@ int kars_sendmsg6(struct bpf_sock_addr *ctx)
 
 /* getpeername and recvmsg: show the agent the address it dialled, so that a
  * rewrite stays invisible (resolvers compare a reply's source with the server
- * they asked). Only addresses this socket was rewritten to are touched. */
-static __always_inline void restore4(struct bpf_sock_addr *ctx)
+ * they asked). Only the address this socket was rewritten to is translated
+ * back: a datagram from anywhere else keeps its true source. */
+static __always_inline void restore(struct bpf_sock_addr *ctx, bool v6)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct kars_orig_dst *orig = bpf_map_lookup_elem(&kars_orig_dst, &cookie);
-	__u32 ip4;
-
-	if (!orig || orig->family != AF_INET)
-		return;
-	__builtin_memcpy(&ip4, orig->addr + 12, 4);
-	ctx->user_ip4 = ip4;
-	ctx->user_port = bpf_htons(orig->port);
-}
-
-static __always_inline void restore6(struct bpf_sock_addr *ctx)
-{
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct kars_orig_dst *orig = bpf_map_lookup_elem(&kars_orig_dst, &cookie);
+	__u8 seen[16];
 	__u32 w[4];
 
-	if (!orig || orig->family != AF_INET6)
+	if (!orig || orig->family != (v6 ? AF_INET6 : AF_INET))
+		return;
+	if (v6) {
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+		__builtin_memcpy(seen, w, 16);
+	} else {
+		addr_set_v4(seen, ctx->user_ip4);
+	}
+	if (!addr_eq(seen, orig->new_addr) || bpf_ntohs((__u16)ctx->user_port) != orig->new_port)
 		return;
 	__builtin_memcpy(w, orig->addr, 16);
-	ctx->user_ip6[0] = w[0];
-	ctx->user_ip6[1] = w[1];
-	ctx->user_ip6[2] = w[2];
-	ctx->user_ip6[3] = w[3];
+	if (v6) {
+		ctx->user_ip6[0] = w[0];
+		ctx->user_ip6[1] = w[1];
+		ctx->user_ip6[2] = w[2];
+		ctx->user_ip6[3] = w[3];
+	} else {
+		ctx->user_ip4 = w[3];
+	}
 	ctx->user_port = bpf_htons(orig->port);
 }
 
 SEC("cgroup/getpeername4")
 int kars_getpeername4(struct bpf_sock_addr *ctx)
 {
-	restore4(ctx);
+	restore(ctx, false);
 	return 1;
 }
 
 SEC("cgroup/getpeername6")
 int kars_getpeername6(struct bpf_sock_addr *ctx)
 {
-	restore6(ctx);
+	restore(ctx, true);
 	return 1;
 }
 
 SEC("cgroup/recvmsg4")
 int kars_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	restore4(ctx);
+	restore(ctx, false);
 	return 1;
 }
 
 SEC("cgroup/recvmsg6")
 int kars_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	restore6(ctx);
+	restore(ctx, true);
 	return 1;
 }
 

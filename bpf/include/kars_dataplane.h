@@ -148,6 +148,9 @@ struct kars_orig_dst {
 	__u16 port;
 	__u8 family; /* AF_INET or AF_INET6, as the agent dialled */
 	__u8 verdict;
+	__u8 new_addr[16]; /* where the data plane sent it instead */
+	__u16 new_port;
+	__u16 pad;
 	__u32 sandbox_id;
 	__u64 agent_cookie;
 	__u64 cgroup_id;
