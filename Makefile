@@ -16,7 +16,7 @@ BPFTOOL ?= bpftool
 
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
-	iproute2 iptables util-linux procps clang-format
+	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -52,7 +52,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 BINS := $(BUILD)/bin/karsd
 
-.PHONY: all deps check unit selftest bench bench-connect install demo format format-check clean help
+.PHONY: all deps check unit selftest fuzz bench bench-connect install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -65,6 +65,7 @@ help:
 	@echo "make check       deps + build + unit tests (plain and ASan/UBSan) + BPF selftests"
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
+	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 	@echo "make bench       every benchmark; make bench-connect for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make demo        the local-mode demo (not implemented yet: says so)"
@@ -121,22 +122,27 @@ $(BUILD)/bpf:
 # Each runner prints "<name>: N passed, N failed"; selftests/summary.sh adds
 # them up into the final "N passed, N failed" line and the exit status.
 unit: $(UNIT_BINS)
-	@for t in $(UNIT_BINS); do $$t; done
+	@selftests/run.sh $(UNIT_BINS)
 
 selftest: $(BINS) $(BPFTEST_BIN)
-	@$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd
+	@selftests/run.sh "$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
+
+# A short fuzz run of every parser of untrusted bytes; `make fuzz FUZZ_SECONDS=600`
+# for a longer one.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@selftests/run.sh "selftests/fuzz/run.sh $(FUZZ_SECONDS)"
+
+ASAN_UNIT_BINS := $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 
 check: deps
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
-	@set -o pipefail; { \
-		for t in $(UNIT_BINS); do $$t; done; \
-		for t in $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS)); do \
-			ASAN_OPTIONS=detect_leaks=1 $$t --tag asan; done; \
-		$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd; \
-	} 2>&1 | tee $(BUILD)/check.log; \
-	selftests/summary.sh $(BUILD)/check.log
+	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 $(ASAN_UNIT_BINS)
+	@selftests/run.sh $(UNIT_BINS) \
+		$(foreach t,$(ASAN_UNIT_BINS),"ASAN_OPTIONS=detect_leaks=1 $(t) --tag asan") \
+		"selftests/fuzz/run.sh 10" \
+		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
 
 bench: bench-connect
 

@@ -200,7 +200,7 @@ enum kars_counter {
 
 /* Value of kars_sandboxes, keyed by __u32 sandbox id. Read and written by
  * karsd only: it is how a restarted karsd re-adopts what is pinned. */
-#define KARS_META_NAME_LEN 256
+#define KARS_META_NAME_LEN 320 /* namespace/name, 317 at most */
 #define KARS_META_PATH_LEN 1024
 struct kars_sandbox_meta {
 	char name[KARS_META_NAME_LEN];

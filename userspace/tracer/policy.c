@@ -28,6 +28,9 @@ int kars_sandbox_name_check(const char *name, const char *path, struct kars_err 
 	const char *slash = strchr(name, '/');
 	const char *label, *end;
 
+	if (strlen(name) > KARS_SANDBOX_NAME_MAX)
+		return kars_err_set(err, EINVAL, "%s: must be at most %d characters", path,
+				    KARS_SANDBOX_NAME_MAX);
 	if (!slash || strchr(slash + 1, '/'))
 		return kars_err_set(err, EINVAL, "%s: \"%s\" must be namespace/name", path, name);
 	if (!dns_label_ok(name, (size_t)(slash - name)))
@@ -35,7 +38,8 @@ int kars_sandbox_name_check(const char *name, const char *path, struct kars_err 
 				    "%s: namespace must be a DNS-1123 label (a-z, 0-9, '-')", path);
 	if (strlen(slash + 1) == 0 || strlen(slash + 1) > 253)
 		return kars_err_set(err, EINVAL, "%s: name must be 1-253 characters", path);
-	for (label = slash + 1; *label; label = *end ? end + 1 : end) {
+	/* every label, the empty one after a trailing '.' included */
+	for (label = slash + 1;; label = end + 1) {
 		end = strchr(label, '.');
 		if (!end)
 			end = label + strlen(label);
@@ -43,6 +47,8 @@ int kars_sandbox_name_check(const char *name, const char *path, struct kars_err 
 			return kars_err_set(
 			    err, EINVAL,
 			    "%s: name must be a DNS-1123 subdomain (a-z, 0-9, '-', '.')", path);
+		if (!*end)
+			break;
 	}
 	return 0;
 }

@@ -16,7 +16,8 @@
 #include "err.h"
 #include "kars_dataplane.h"
 
-#define KARS_SANDBOX_NAME_MAX	   254 /* namespace/name, both DNS labels or subdomains */
+/* namespace/name: a DNS-1123 label (63) and subdomain (253), as in Kubernetes */
+#define KARS_SANDBOX_NAME_MAX	   (63 + 1 + 253)
 #define KARS_MAX_RULES_PER_SANDBOX 200000
 #define KARS_MAX_CIDRS_PER_SANDBOX 1024
 

@@ -15,6 +15,9 @@
 
 #define MAP_FD(s, name) bpf_map__fd((s)->loader->skel->maps.name)
 
+_Static_assert(KARS_SANDBOX_NAME_MAX < KARS_META_NAME_LEN,
+	       "sandbox names must fit the pinned record");
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
