@@ -737,9 +737,11 @@ int kars_skb_egress(struct __sk_buff *skb)
 	} else {
 		decide_router(pol, &d);
 	}
-	count_verdict(pol ? pol->sandbox_id : 0, d.verdict, d.reason);
+	/* Packets the socket hooks already decided are allowed here without a
+	 * count: verdict counters count decisions, not packets. */
 	if (d.verdict == KARS_VERDICT_ALLOW)
 		return 1;
+	count_verdict(pol ? pol->sandbox_id : 0, d.verdict, d.reason);
 	emit(pol, cgroup_id, 0, KARS_HOOK_SKB_EGRESS, family, &d);
 	return d.verdict == KARS_VERDICT_DENY ? 0 : 1;
 }

@@ -158,6 +158,8 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 	return NULL;
 }
 
+static void close_after_reply(struct karsd_client *c);
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct karsd_client *c = arg;
@@ -184,7 +186,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		kars_err_set(&err, E2BIG, "request: longer than %u bytes without a newline",
 			     MAX_REQUEST_BYTES);
 		reply(c, error_json(&err));
-		evbuffer_drain(in, evbuffer_get_length(in));
+		close_after_reply(c);
 	}
 }
 
@@ -195,9 +197,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /* After a refusal the connection closes once the reply is out. */
-static void on_refused_written(struct bufferevent *bev, void *arg)
+static void on_reply_written(struct bufferevent *bev, void *arg)
 {
 	client_free(arg);
+}
+
+static void close_after_reply(struct karsd_client *c)
+{
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, on_reply_written, on_event, c);
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 static bool peer_in_group(int fd, gid_t gid, gid_t primary)
@@ -251,8 +260,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 			 cred.uid, cred.pid);
 		kars_err_set(&err, EACCES, "permission denied: uid %u may not use karsd", cred.uid);
 		reply(c, error_json(&err));
-		bufferevent_setcb(c->bev, NULL, on_refused_written, on_event, c);
-		bufferevent_enable(c->bev, EV_WRITE);
+		close_after_reply(c);
 		return;
 	}
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
