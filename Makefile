@@ -16,7 +16,7 @@ BPFTOOL ?= bpftool
 
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
-	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev
+	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -50,7 +50,7 @@ BPFTEST_BIN := $(BUILD)/tests/bpf_selftests
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-BINS := $(BUILD)/bin/karsd
+BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars
 
 .PHONY: all deps check unit selftest fuzz bench bench-connect install demo format format-check clean help
 .DEFAULT_GOAL := all
@@ -68,7 +68,7 @@ help:
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 	@echo "make bench       every benchmark; make bench-connect for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
-	@echo "make demo        the local-mode demo (not implemented yet: says so)"
+	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
 deps:
@@ -102,6 +102,10 @@ $(LIBKARS): $(LIB_OBJS)
 $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent
+
+$(BUILD)/bin/kars: $(BUILD)/cli/kars.o $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
 	@mkdir -p $(dir $@)
@@ -152,12 +156,13 @@ bench-connect: $(BINS) $(BUILD)/bench/connect
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/bin/karsd $(DESTDIR)$(PREFIX)/sbin/karsd
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/bin/kars $(DESTDIR)$(PREFIX)/bin/kars
 
-demo:
-	@echo "make demo: not implemented yet. Local mode (kars up --local, sandboxes as real"
-	@echo "processes) is issue 'Local mode end to end'. What runs today: 'make check'"
-	@echo "(unit tests and the BPF data-plane selftests) and 'make bench-connect'."
-	@exit 1
+# Until local mode exists (kars up --local), the demo is the data plane itself:
+# karsd, a sandbox's cgroups, a UID-1000 agent trying to get out, kars trace.
+demo: deps $(BINS)
+	@demo/dataplane.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')

@@ -58,9 +58,10 @@ static void report_probe(const struct kars_probe *p)
 		log_info("enforcement level: full");
 		return;
 	}
-	log_warn("enforcement level: no-lsm: bpf is not an active LSM, so AF_PACKET, netlink "
-		 "and vsock sockets are not vetoed, AF_UNIX connects are not checked, and a "
-		 "socket passed in from outside a sandbox is judged by its origin");
+	log_warn("enforcement level: no-lsm: %s; so AF_PACKET, netlink and vsock sockets are "
+		 "not vetoed, AF_UNIX connects are not checked, and a socket passed in from "
+		 "outside a sandbox is judged by its origin",
+		 kars_probe_lsm_problem(p));
 }
 
 int main(int argc, char **argv)

@@ -110,6 +110,15 @@ int kars_probe_run(struct kars_probe *p, struct kars_err *err)
 	return 0;
 }
 
+const char *kars_probe_lsm_problem(const struct kars_probe *p)
+{
+	if (!p->lsm_bpf_active)
+		return "bpf is not an active LSM (add it to the kernel's lsm= list)";
+	if (!p->prog_lsm)
+		return "bpf is an active LSM but this kernel refuses to load LSM programs";
+	return "none";
+}
+
 const char *kars_probe_enforcement(const struct kars_probe *p)
 {
 	return p->lsm_bpf_active && p->prog_lsm ? "full" : "no-lsm";
@@ -119,14 +128,13 @@ json_t *kars_probe_json(const struct kars_probe *p)
 {
 	json_t *open = json_array();
 
-	if (!p->lsm_bpf_active || !p->prog_lsm) {
-		json_array_append_new(
-		    open, json_sprintf("bpf LSM not active (active LSMs: %s): AF_PACKET, "
-				       "netlink and vsock sockets are not vetoed, AF_UNIX "
-				       "connects are not checked, and a socket passed in "
-				       "from outside the sandbox is judged by its origin",
-				       p->lsm_list[0] ? p->lsm_list : "unknown"));
-	}
+	if (!p->lsm_bpf_active || !p->prog_lsm)
+		json_array_append_new(open,
+				      json_sprintf("%s: AF_PACKET, netlink and vsock sockets "
+						   "are not vetoed, AF_UNIX connects are not "
+						   "checked, and a socket passed in from outside "
+						   "a sandbox is judged by its origin",
+						   kars_probe_lsm_problem(p)));
 	return json_pack("{s:s,s:o,s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:s},s:s}", "enforcement",
 			 kars_probe_enforcement(p), "openGaps", open, "features", "btfVmlinux",
 			 p->btf_vmlinux, "cgroupSockAddr", p->prog_cgroup_sock_addr, "cgroupSock",

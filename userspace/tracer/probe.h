@@ -35,6 +35,8 @@ int kars_bpffs_ensure(struct kars_err *err);
 int kars_probe_run(struct kars_probe *p, struct kars_err *err);
 /* "full" when BPF LSM is active, else "no-lsm". */
 const char *kars_probe_enforcement(const struct kars_probe *p);
+/* Why the LSM programs cannot be used, in one sentence ("none" when they can). */
+const char *kars_probe_lsm_problem(const struct kars_probe *p);
 json_t *kars_probe_json(const struct kars_probe *p);
 
 #endif
