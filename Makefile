@@ -129,7 +129,7 @@ unit: $(UNIT_BINS)
 	@selftests/run.sh $(UNIT_BINS)
 
 selftest: $(BINS) $(BPFTEST_BIN)
-	@selftests/run.sh "$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
+	@selftests/run.sh "selftests/e2e/cli.sh $(BUILD)" "$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
 
 # A short fuzz run of every parser of untrusted bytes; `make fuzz FUZZ_SECONDS=600`
 # for a longer one.
@@ -146,6 +146,7 @@ check: deps
 	@selftests/run.sh $(UNIT_BINS) \
 		$(foreach t,$(ASAN_UNIT_BINS),"ASAN_OPTIONS=detect_leaks=1 $(t) --tag asan") \
 		"selftests/fuzz/run.sh 10" \
+		"selftests/e2e/cli.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
 
 bench: bench-connect
