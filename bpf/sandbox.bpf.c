@@ -303,6 +303,15 @@ static __always_inline void decide_agent(const struct kars_cgroup_policy *pol, s
 	d->new_port = d->port;
 	d->verdict = KARS_VERDICT_ALLOW;
 
+	/* Already the resolver: a send on a connected v4-mapped socket runs
+	 * sendmsg4 again with the rewritten address. */
+	if ((d->proto == IPPROTO_UDP || d->proto == IPPROTO_TCP) &&
+	    resolver_addr(pol, v4, d->new_addr) && addr_eq(d->new_addr, d->addr) &&
+	    d->port == pol->resolver_port) {
+		d->reason = KARS_REASON_DNS;
+		return;
+	}
+	__builtin_memcpy(d->new_addr, d->addr, 16);
 	if (d->port == KARS_DNS_PORT && (d->proto == IPPROTO_UDP || d->proto == IPPROTO_TCP)) {
 		if (!resolver_addr(pol, v4, d->new_addr)) {
 			deny(pol, d, KARS_REASON_NO_RESOLVER);
@@ -418,10 +427,12 @@ static __always_inline int decide_sock(struct bpf_sock_addr *ctx, struct decisio
 
 	if (!sk)
 		return 0;
-	/* A socket created before the programs were attached has no stamp and
-	 * gets cgroup id 0, which has no policy: denied. */
+	/* Sockets the kernel creates for a task (MPTCP subflows) and sockets
+	 * created before our programs were attached have no stamp: they are
+	 * judged by the calling task's cgroup, which must then be a sandbox
+	 * cgroup itself or the call is denied. */
 	stamp = bpf_sk_storage_get(&kars_sock_cgroup, sk, 0, 0);
-	cgroup_id = stamp ? *stamp : 0;
+	cgroup_id = stamp ? *stamp : bpf_get_current_cgroup_id();
 	cookie = bpf_get_socket_cookie(ctx);
 	d->proto = sock_proto(ctx);
 	pol = bpf_map_lookup_elem(&kars_cgroups, &cgroup_id);
@@ -578,7 +589,9 @@ static __always_inline void restore(struct bpf_sock_addr *ctx, bool v6)
 	__u8 seen[16];
 	__u32 w[4];
 
-	if (!orig || orig->family != (v6 ? AF_INET6 : AF_INET))
+	/* Addresses are compared in v4-mapped form: a v4-mapped IPv6 socket's
+	 * DNS goes out through sendmsg4 and comes back through recvmsg6. */
+	if (!orig || (!v6 && !addr_is_v4(orig->addr)))
 		return;
 	if (v6) {
 		w[0] = ctx->user_ip6[0];
