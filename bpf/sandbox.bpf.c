@@ -12,15 +12,19 @@
  *           anything else              -> EPERM (learn mode: allowed, recorded)
  *   router: exact ip+port+proto rules, then CIDR rules; anything else EPERM.
  *
- * getpeername/recvmsg hooks undo the rewrites as the agent sees them, a
- * sockops program hands the original destination of a redirected connection
- * over to the proxy's accepted socket, and a cgroup_skb egress program is the
- * packet-level backstop for what the socket hooks never see (raw IP sockets,
- * unconnected ping sockets).
+ * getpeername/recvmsg hooks undo the rewrites as the agent sees them, and a
+ * cgroup_skb egress program on the agent is the packet-level backstop for
+ * what the socket hooks never see.
+ *
+ * Two builds of the socket-cgroup lookup exist side by side (karsd loads one):
+ * on kernels with bpf_rdonly_cast (6.2+) connect/sendmsg read the socket's
+ * cgroup straight from the socket; on older ones sock_create stamps it into
+ * sk_storage and connect/sendmsg read the stamp.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 #include "kars_dataplane.h"
 
@@ -30,8 +34,11 @@
 #define SOCK_DGRAM  2
 #define SOCK_RAW    3
 #define E2BIG	    7
+#define IPPROTO_ICMPV6 58
 
 char LICENSE[] SEC("license") = "GPL";
+
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -71,13 +78,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct kars_orig_dst);
 } kars_orig_dst SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KARS_MAX_ORIG_DST);
-	__type(key, struct kars_pending_key);
-	__type(value, struct kars_orig_dst);
-} kars_redirect_pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -415,24 +415,38 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 
 /* Runs the policy for one sock_addr hook. Returns 1 (go on) or 0 (EPERM) and
  * leaves the destination to write back in d. */
+/* The socket's cgroup: the cgroup of the task that created it, which is
+ * also the cgroup whose programs the kernel runs for it. */
+static __always_inline __u64 sock_cgroup_id(struct bpf_sock *sk, bool by_btf)
+{
+	__u64 *stamp;
+
+	if (by_btf) {
+		struct sock *s = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+
+		return s->sk_cgrp_data.cgroup->kn->id;
+	}
+	/* Sockets the kernel creates for a task (MPTCP subflows) and sockets
+	 * created before our programs were attached have no stamp: they are
+	 * judged by the calling task's cgroup, which must then be a sandbox
+	 * cgroup itself or the call is denied. */
+	stamp = bpf_sk_storage_get(&kars_sock_cgroup, sk, 0, 0);
+	return stamp ? *stamp : bpf_get_current_cgroup_id();
+}
+
+/* Runs the policy for one sock_addr hook. Returns 1 (go on) or 0 (EPERM) and
+ * leaves the destination to write back in d. */
 static __always_inline int decide_sock(struct bpf_sock_addr *ctx, struct decision *d, __u8 hook,
-				       __u8 family)
+				       __u8 family, bool by_btf)
 {
 	struct kars_cgroup_policy *pol;
 	struct bpf_sock *sk = ctx->sk;
 	__u64 cgroup_id, cookie;
 	__u32 uid;
 
-	__u64 *stamp;
-
 	if (!sk)
 		return 0;
-	/* Sockets the kernel creates for a task (MPTCP subflows) and sockets
-	 * created before our programs were attached have no stamp: they are
-	 * judged by the calling task's cgroup, which must then be a sandbox
-	 * cgroup itself or the call is denied. */
-	stamp = bpf_sk_storage_get(&kars_sock_cgroup, sk, 0, 0);
-	cgroup_id = stamp ? *stamp : bpf_get_current_cgroup_id();
+	cgroup_id = sock_cgroup_id(sk, by_btf);
 	cookie = bpf_get_socket_cookie(ctx);
 	d->proto = sock_proto(ctx);
 	pol = bpf_map_lookup_elem(&kars_cgroups, &cgroup_id);
@@ -482,14 +496,14 @@ static __always_inline int decide_sock(struct bpf_sock_addr *ctx, struct decisio
 	return d->verdict == KARS_VERDICT_DENY ? 0 : 1;
 }
 
-static __always_inline int sock4(struct bpf_sock_addr *ctx, __u8 hook)
+static __always_inline int sock4(struct bpf_sock_addr *ctx, __u8 hook, bool by_btf)
 {
 	struct decision d = {};
 	__u32 new_ip4;
 
 	addr_set_v4(d.addr, ctx->user_ip4);
 	d.port = bpf_ntohs((__u16)ctx->user_port);
-	if (!decide_sock(ctx, &d, hook, AF_INET))
+	if (!decide_sock(ctx, &d, hook, AF_INET, by_btf))
 		return 0;
 	__builtin_memcpy(&new_ip4, d.new_addr + 12, 4);
 	ctx->user_ip4 = new_ip4;
@@ -497,7 +511,7 @@ static __always_inline int sock4(struct bpf_sock_addr *ctx, __u8 hook)
 	return 1;
 }
 
-static __always_inline int sock6(struct bpf_sock_addr *ctx, __u8 hook)
+static __always_inline int sock6(struct bpf_sock_addr *ctx, __u8 hook, bool by_btf)
 {
 	struct decision d = {};
 	__u32 w[4];
@@ -508,7 +522,7 @@ static __always_inline int sock6(struct bpf_sock_addr *ctx, __u8 hook)
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(d.addr, w, 16);
 	d.port = bpf_ntohs((__u16)ctx->user_port);
-	if (!decide_sock(ctx, &d, hook, AF_INET6))
+	if (!decide_sock(ctx, &d, hook, AF_INET6, by_btf))
 		return 0;
 	__builtin_memcpy(w, d.new_addr, 16);
 	ctx->user_ip6[0] = w[0];
@@ -519,34 +533,46 @@ static __always_inline int sock6(struct bpf_sock_addr *ctx, __u8 hook)
 	return 1;
 }
 
-/* Stamps every new socket with its cgroup (a socket belongs to the cgroup of
- * the task that creates it, for life) and refuses what a role may never hold:
- * raw IP sockets for the agent, any socket in an unknown cgroup below a
+/* Refuses, at socket(), what no sandbox role may hold: raw IP sockets and ICMP
+ * ping sockets (the socket hooks never see a raw socket's packets, nor an
+ * unconnected ping socket's), and any socket in an unknown cgroup below a
  * sandbox. Packet, netlink and vsock sockets are not inet sockets and never
- * reach this hook; the LSM programs cover them where BPF LSM is active. */
+ * reach this hook; the LSM programs cover them where BPF LSM is active.
+ * Returns 1 when the socket may be created. */
+static __always_inline int vet_socket(struct bpf_sock *sk, __u64 cgroup_id)
+{
+	struct kars_cgroup_policy *pol = bpf_map_lookup_elem(&kars_cgroups, &cgroup_id);
+	struct decision d = {};
+	bool ping = sk->type == SOCK_DGRAM &&
+		    (sk->protocol == IPPROTO_ICMP || sk->protocol == IPPROTO_ICMPV6);
+
+	d.proto = (__u8)sk->protocol;
+	if (pol && sk->type != SOCK_RAW && !ping)
+		return 1;
+	d.verdict = KARS_VERDICT_DENY;
+	d.reason = pol ? KARS_REASON_PROTOCOL : KARS_REASON_UNKNOWN_CGROUP;
+	count_verdict(pol ? pol->sandbox_id : 0, d.verdict, d.reason);
+	emit(pol, cgroup_id, 0, KARS_HOOK_SOCK_CREATE, (__u8)sk->family, &d);
+	return 0;
+}
+
+/* sock_create runs in the creating task, so its cgroup is the socket's. */
+SEC("cgroup/sock_create")
+int kars_sock_create_btf(struct bpf_sock *sk)
+{
+	return vet_socket(sk, bpf_get_current_cgroup_id());
+}
+
+/* Without bpf_rdonly_cast: also stamp the socket's cgroup for the verdict
+ * hooks (sk_storage, cloned to accepted sockets). */
 SEC("cgroup/sock_create")
 int kars_sock_create(struct bpf_sock *sk)
 {
 	__u64 cgroup_id = bpf_get_current_cgroup_id();
-	struct kars_cgroup_policy *pol = bpf_map_lookup_elem(&kars_cgroups, &cgroup_id);
-	struct decision d = {};
 	__u64 *stamp;
 
-	d.proto = (__u8)sk->protocol;
-	if (!pol) {
-		d.verdict = KARS_VERDICT_DENY;
-		d.reason = KARS_REASON_UNKNOWN_CGROUP;
-		count_verdict(0, d.verdict, d.reason);
-		emit(NULL, cgroup_id, 0, KARS_HOOK_SOCK_CREATE, (__u8)sk->family, &d);
+	if (!vet_socket(sk, cgroup_id))
 		return 0;
-	}
-	if (pol->role == KARS_ROLE_AGENT && sk->type == SOCK_RAW) {
-		d.verdict = KARS_VERDICT_DENY;
-		d.reason = KARS_REASON_PROTOCOL;
-		count_verdict(pol->sandbox_id, d.verdict, d.reason);
-		emit(pol, cgroup_id, 0, KARS_HOOK_SOCK_CREATE, (__u8)sk->family, &d);
-		return 0;
-	}
 	stamp = bpf_sk_storage_get(&kars_sock_cgroup, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!stamp)
 		return 0;
@@ -554,29 +580,31 @@ int kars_sock_create(struct bpf_sock *sk)
 	return 1;
 }
 
-SEC("cgroup/connect4")
-int kars_connect4(struct bpf_sock_addr *ctx)
-{
-	return sock4(ctx, KARS_HOOK_CONNECT4);
-}
+/* The four verdict hooks, once per socket-cgroup lookup (see the top). */
+#define VERDICT_PROGRAMS(suffix, by_btf)                                                           \
+	SEC("cgroup/connect4")                                                                     \
+	int kars_connect4##suffix(struct bpf_sock_addr *ctx)                                       \
+	{                                                                                          \
+		return sock4(ctx, KARS_HOOK_CONNECT4, by_btf);                                     \
+	}                                                                                          \
+	SEC("cgroup/connect6")                                                                     \
+	int kars_connect6##suffix(struct bpf_sock_addr *ctx)                                       \
+	{                                                                                          \
+		return sock6(ctx, KARS_HOOK_CONNECT6, by_btf);                                     \
+	}                                                                                          \
+	SEC("cgroup/sendmsg4")                                                                     \
+	int kars_sendmsg4##suffix(struct bpf_sock_addr *ctx)                                       \
+	{                                                                                          \
+		return sock4(ctx, KARS_HOOK_SENDMSG4, by_btf);                                     \
+	}                                                                                          \
+	SEC("cgroup/sendmsg6")                                                                     \
+	int kars_sendmsg6##suffix(struct bpf_sock_addr *ctx)                                       \
+	{                                                                                          \
+		return sock6(ctx, KARS_HOOK_SENDMSG6, by_btf);                                     \
+	}
 
-SEC("cgroup/connect6")
-int kars_connect6(struct bpf_sock_addr *ctx)
-{
-	return sock6(ctx, KARS_HOOK_CONNECT6);
-}
-
-SEC("cgroup/sendmsg4")
-int kars_sendmsg4(struct bpf_sock_addr *ctx)
-{
-	return sock4(ctx, KARS_HOOK_SENDMSG4);
-}
-
-SEC("cgroup/sendmsg6")
-int kars_sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return sock6(ctx, KARS_HOOK_SENDMSG6);
-}
+VERDICT_PROGRAMS(, false)
+VERDICT_PROGRAMS(_btf, true)
 
 /* getpeername and recvmsg: show the agent the address it dialled, so that a
  * rewrite stays invisible (resolvers compare a reply's source with the server
@@ -644,46 +672,12 @@ int kars_recvmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* Hands a redirected connection's original destination from the agent's
- * socket to the proxy's accepted socket: at the agent's SYN the source port
- * is known, at the proxy's handshake completion the accepted socket exists. */
-SEC("sockops")
-int kars_sockops(struct bpf_sock_ops *skops)
-{
-	struct kars_pending_key key = {};
-	struct kars_orig_dst *orig;
-	__u64 cookie;
-
-	if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
-	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
-		return 1;
-	cookie = bpf_get_socket_cookie(skops);
-	key.netns_cookie = bpf_get_netns_cookie(skops);
-	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
-		orig = bpf_map_lookup_elem(&kars_orig_dst, &cookie);
-		if (!orig || orig->verdict != KARS_VERDICT_REDIRECT)
-			return 1;
-		key.sport = (__u16)skops->local_port;
-		key.dport = (__u16)bpf_ntohl(skops->remote_port);
-		if (bpf_map_update_elem(&kars_redirect_pending, &key, orig, BPF_ANY))
-			count(KARS_COUNTER_ORIG_FULL);
-		return 1;
-	}
-	key.sport = (__u16)bpf_ntohl(skops->remote_port);
-	key.dport = (__u16)skops->local_port;
-	orig = bpf_map_lookup_elem(&kars_redirect_pending, &key);
-	if (!orig)
-		return 1;
-	if (bpf_map_update_elem(&kars_orig_dst, &cookie, orig, BPF_ANY))
-		count(KARS_COUNTER_ORIG_FULL);
-	bpf_map_delete_elem(&kars_redirect_pending, &key);
-	return 1;
-}
-
-/* Packet-level backstop. The socket hooks never see raw IP sockets or
- * unconnected ping sockets; every packet a sandbox socket sends passes here.
- * Agent: loopback and its resolver only (all its allowed traffic has been
- * rewritten to one of those). Router: its rules. */
+/* Packet-level backstop on the agent's cgroup: every packet an agent socket
+ * sends passes here, whatever the socket hooks saw. All the agent's allowed
+ * traffic has been rewritten to loopback (its router) or to its resolver, so
+ * anything else is dropped. (The router has no packet backstop: its raw and
+ * ping sockets are refused at creation, and every other socket of it is
+ * decided at connect/sendmsg.) */
 SEC("cgroup_skb/egress")
 int kars_skb_egress(struct __sk_buff *skb)
 {
@@ -734,7 +728,9 @@ int kars_skb_egress(struct __sk_buff *skb)
 		d.reason = KARS_REASON_UNKNOWN_CGROUP;
 	} else if ((d.proto == IPPROTO_TCP || d.proto == IPPROTO_UDP) && !l4_off) {
 		deny(pol, &d, KARS_REASON_FRAGMENT);
-	} else if (pol->role == KARS_ROLE_AGENT) {
+	} else if (pol->role != KARS_ROLE_AGENT) {
+		return 1; /* not attached to router cgroups; nothing to add there */
+	} else {
 		__u8 resolver[16];
 		bool to_resolver =
 		    resolver_addr(pol, addr_is_v4(d.addr), resolver) && addr_eq(d.addr, resolver);
@@ -747,8 +743,6 @@ int kars_skb_egress(struct __sk_buff *skb)
 				 : KARS_REASON_PROTOCOL);
 		else
 			d.reason = KARS_REASON_DNS;
-	} else {
-		decide_router(pol, &d);
 	}
 	/* Packets the socket hooks already decided are allowed here without a
 	 * count: verdict counters count decisions, not packets. */

@@ -8,9 +8,10 @@
  *    <sandbox>/router). The kernel picks programs by the *socket's* cgroup (the
  *    cgroup of the task that created it), so the programs look policy up by the
  *    socket's cgroup id too: program selection and policy lookup never disagree.
- *    sock_addr programs have no helper for it, so a cgroup/sock_create program
- *    stamps it on each socket (sk_storage) and the other hooks read the stamp.
- *    cgroup_skb uses bpf_skb_cgroup_id(), the same socket cgroup.
+ *    sock_addr programs have no helper for it: on kernels with bpf_rdonly_cast
+ *    they read it from the socket (sk->sk_cgrp_data), on older ones a
+ *    cgroup/sock_create program stamps it on each socket (sk_storage) and the
+ *    other hooks read the stamp. cgroup_skb uses bpf_skb_cgroup_id().
  *  - A socket whose cgroup has no entry although our program runs for it (a
  *    cgroup created below a sandbox cgroup) is denied: fail closed.
  *  - The UID is a second key: a role may name its UID, and a task of another UID
@@ -139,10 +140,9 @@ struct kars_cidr_value {
 	struct kars_port_range ranges[KARS_CIDR_PORT_RANGES];
 };
 
-/* Original destination of a rewritten or redirected socket, keyed by socket
- * cookie: the agent's socket (set at connect) and, for redirects, the proxy's
- * accepted socket too (set by the sockops program when the handshake
- * completes), so the proxy can ask with the cookie of the socket it holds. */
+/* Original destination of a rewritten or redirected socket, keyed by the
+ * agent socket's cookie. The egress proxy finds that cookie from its accepted
+ * socket with sock_diag (libkars' kars_sock_peer_cookie) and asks karsd. */
 struct kars_orig_dst {
 	__u8 addr[16];
 	__u16 port;
@@ -154,16 +154,6 @@ struct kars_orig_dst {
 	__u32 sandbox_id;
 	__u64 agent_cookie;
 	__u64 cgroup_id;
-};
-
-/* Key of kars_redirect_pending: the agent's side of a redirected connection,
- * as the proxy's side sees it (source port, proxy port) in one netns. */
-struct kars_pending_key {
-	__u64 netns_cookie;
-	__u16 sport;
-	__u16 dport;
-	__u8 family;
-	__u8 pad[3];
 };
 
 /* Key of kars_learned: one distinct would-be-denied destination. */

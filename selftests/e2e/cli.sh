@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli.sh - end-to-end test of the kars CLI against a real karsd: exit codes,
 # errors that name the bad field, and peer-credential refusal of other UIDs.
-# Usage: selftests/e2e/cli.sh BUILD_DIR. Prints "e2e/cli: N passed, N failed".
+# Usage: selftests/e2e/cli.sh BUILD_DIR (KARSD_ARGS: extra karsd options).
+# Prints "e2e/cli: N passed, N failed".
 set -u
 
 build=${1:-build}
@@ -38,7 +39,7 @@ trap cleanup EXIT
 
 mkdir -p "$cg/agent" "$cg/router"
 chmod 755 "$tmp"
-"$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" 2>"$tmp/karsd.log" &
+"$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" ${KARSD_ARGS:-} 2>"$tmp/karsd.log" &
 karsd_pid=$!
 for _ in $(seq 100); do [ -S "$tmp/karsd.sock" ] && break; sleep 0.05; done
 export KARSD_SOCKET=$tmp/karsd.sock
@@ -52,6 +53,7 @@ sed 's/"port": 443/"port": 70000/' "$tmp/good.json" >"$tmp/bad-port.json"
 printf '{"sandbox": "cli/test",\n "agent": {"cgroup": "x"} ' >"$tmp/truncated.json"
 
 check "status reports the enforcement level" 0 '"enforcement": "(full|no-lsm)"' -- "$kars" dataplane status
+check "status reports how socket cgroups are found" 0 '"socketCgroup": "(socket|creation-stamp)"' -- "$kars" dataplane status
 check "apply a valid policy" 0 'sandbox cli/test applied \(id [0-9]+, generation 1\)' -- "$kars" dataplane apply -f "$tmp/good.json"
 check "apply from stdin" 0 'generation 2' -- sh -c "\"$kars\" dataplane apply -f - <\"$tmp/good.json\""
 check "list shows it" 0 'cli/test +[0-9]+ +2 learn +1 +1' -- "$kars" dataplane list

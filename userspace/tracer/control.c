@@ -73,6 +73,9 @@ static json_t *op_status(struct karsd *d)
 
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "pinDir", json_string(d->loader.pin_dir));
+	json_object_set_new(
+	    o, "socketCgroup",
+	    json_string(d->loader.socket_cgroup_by_btf ? "socket" : "creation-stamp"));
 	json_object_set_new(o, "sandboxes", json_integer((json_int_t)d->sandboxes.n));
 	return o;
 }

@@ -23,16 +23,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: karsd [options]\n"
-		"  --socket PATH      control socket (default " KARSD_DEFAULT_SOCKET ")\n"
-		"  --pin-dir DIR      bpffs directory for maps and links (default " DEFAULT_PIN_DIR
-		")\n"
-		"  --group NAME       group whose members may use every control operation\n"
-		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
-		"  --log-level LEVEL  error, warn, info (default) or debug\n"
-		"  --log-json         log JSON objects, one per line\n"
-		"  --help\n");
+	fprintf(
+	    f,
+	    "usage: karsd [options]\n"
+	    "  --socket PATH      control socket (default " KARSD_DEFAULT_SOCKET ")\n"
+	    "  --pin-dir DIR      bpffs directory for maps and links (default " DEFAULT_PIN_DIR
+	    ")\n"
+	    "  --group NAME       group whose members may use every control operation\n"
+	    "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+	    "  --log-json         log JSON objects, one per line\n"
+	    "  --socket-cgroup auto|socket|stamp\n"
+	    "                     how verdict hooks find a socket's cgroup: read from the socket\n"
+	    "                     (kernel 6.2+), or stamped at creation (older kernels); auto\n"
+	    "                     (default) picks the first that loads\n"
+	    "  --help\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -74,6 +79,7 @@ int main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"socket-cgroup", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct karsd d = {.socket_path = KARSD_DEFAULT_SOCKET};
@@ -81,6 +87,7 @@ int main(int argc, char **argv)
 	struct event *sigint = NULL, *sigterm = NULL, *gc = NULL;
 	struct timeval gc_every = {.tv_sec = 0, .tv_usec = 500000};
 	struct kars_err err = {};
+	enum kars_socket_cgroup_mode cgroup_mode = KARS_SOCKET_CGROUP_AUTO;
 	bool loaded = false, adopted = false;
 	int opt, ret = 1;
 
@@ -122,6 +129,21 @@ int main(int argc, char **argv)
 		case 'j':
 			kars_log_set_json(true);
 			break;
+		case 'c':
+			if (strcmp(optarg, "auto") == 0) {
+				cgroup_mode = KARS_SOCKET_CGROUP_AUTO;
+			} else if (strcmp(optarg, "socket") == 0) {
+				cgroup_mode = KARS_SOCKET_CGROUP_SOCKET;
+			} else if (strcmp(optarg, "stamp") == 0) {
+				cgroup_mode = KARS_SOCKET_CGROUP_STAMP;
+			} else {
+				fprintf(stderr,
+					"karsd: --socket-cgroup: \"%s\" is not auto, socket or "
+					"stamp\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -148,7 +170,7 @@ int main(int argc, char **argv)
 		log_error("event_base_new failed");
 		return 1;
 	}
-	if (kars_loader_open(&d.loader, pin_dir, d.probe.cgroup2, &err))
+	if (kars_loader_open(&d.loader, pin_dir, d.probe.cgroup2, cgroup_mode, &err))
 		goto cleanup;
 	loaded = true;
 	if (kars_sandboxes_init(&d.sandboxes, &d.loader, &err))

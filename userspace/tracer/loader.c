@@ -2,6 +2,7 @@
 #include "loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,8 +13,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kars_dataplane.h"
 #include "log.h"
 #include "sandbox.skel.h"
+
+/* The hooks each role gets. The router has no rewrites to hide and no packet
+ * backstop (its raw and ping sockets are refused at creation), which keeps
+ * its connect() path short. */
+static const struct hook {
+	const char *name; /* pin name; the program is kars_<name>[_btf] */
+	bool has_btf_variant;
+	bool agent, router;
+} hooks[] = {
+    {"sock_create", true, true, true},	  {"connect4", true, true, true},
+    {"connect6", true, true, true},	  {"sendmsg4", true, true, true},
+    {"sendmsg6", true, true, true},	  {"recvmsg4", false, true, false},
+    {"recvmsg6", false, true, false},	  {"getpeername4", false, true, false},
+    {"getpeername6", false, true, false}, {"skb_egress", false, true, false},
+};
+#define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
+
+static struct bpf_program *hook_program(const struct kars_loader *l, const struct hook *h,
+					bool btf_variant)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "kars_%s%s", h->name,
+		 h->has_btf_variant && btf_variant ? "_btf" : "");
+	return bpf_object__find_program_by_name(l->skel->obj, name);
+}
+
+static bool kernel_has_rdonly_cast(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+
+	btf__free(btf);
+	return ok;
+}
 
 static int mkdir_p(const char *path, struct kars_err *err)
 {
@@ -35,12 +72,59 @@ static int mkdir_p(const char *path, struct kars_err *err)
 	return 0;
 }
 
-int kars_loader_open(struct kars_loader *l, const char *pin_dir, const char *cgroup2,
-		     struct kars_err *err)
+/* Opens and loads the object with one build of the verdict hooks. */
+static int load(struct kars_loader *l, bool by_btf, struct kars_err *err)
 {
 	struct bpf_program *prog;
 	struct bpf_map *map;
 	char path[2 * PATH_MAX];
+	int ret;
+
+	l->skel = sandbox_bpf__open();
+	if (!l->skel)
+		return kars_err_set(err, errno, "opening BPF object: %s", strerror(errno));
+	bpf_object__for_each_map(map, l->skel->obj)
+	{
+		snprintf(path, sizeof(path), "%s/maps/%s", l->pin_dir, bpf_map__name(map));
+		ret = bpf_map__set_pin_path(map, path);
+		if (ret) {
+			kars_err_set(err, -ret, "pin path for %s: %s", bpf_map__name(map),
+				     strerror(-ret));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		if (!hooks[i].has_btf_variant)
+			continue;
+		bpf_program__set_autoload(hook_program(l, &hooks[i], !by_btf), false);
+	}
+	/* Pinned maps that exist are reused (libbpf checks they are compatible);
+	 * missing ones are created and pinned. */
+	ret = sandbox_bpf__load(l->skel);
+	if (ret) {
+		kars_err_set(err, -ret,
+			     "loading BPF programs: %s (an incompatible map pinned under %s/maps "
+			     "from another kars version also fails here)",
+			     strerror(-ret), l->pin_dir);
+		goto fail;
+	}
+	l->socket_cgroup_by_btf = by_btf;
+	l->n_programs = 0;
+	bpf_object__for_each_program(prog, l->skel->obj) l->n_programs +=
+	    bpf_program__autoload(prog);
+	return 0;
+fail:
+	sandbox_bpf__destroy(l->skel);
+	l->skel = NULL;
+	return ret;
+}
+
+int kars_loader_open(struct kars_loader *l, const char *pin_dir, const char *cgroup2,
+		     enum kars_socket_cgroup_mode mode, struct kars_err *err)
+{
+	char path[2 * PATH_MAX];
+	bool by_btf = mode == KARS_SOCKET_CGROUP_SOCKET ||
+		      (mode == KARS_SOCKET_CGROUP_AUTO && kernel_has_rdonly_cast());
 	int ret;
 
 	memset(l, 0, sizeof(*l));
@@ -55,35 +139,16 @@ int kars_loader_open(struct kars_loader *l, const char *pin_dir, const char *cgr
 		ret = mkdir_p(path, err);
 	if (ret)
 		return ret;
-
-	l->skel = sandbox_bpf__open();
-	if (!l->skel)
-		return kars_err_set(err, errno, "opening BPF object: %s", strerror(errno));
-	bpf_object__for_each_map(map, l->skel->obj)
-	{
-		snprintf(path, sizeof(path), "%s/maps/%s", pin_dir, bpf_map__name(map));
-		ret = bpf_map__set_pin_path(map, path);
-		if (ret) {
-			kars_err_set(err, -ret, "pin path for %s: %s", bpf_map__name(map),
-				     strerror(-ret));
-			goto fail;
-		}
+	ret = load(l, by_btf, err);
+	if (ret && by_btf && mode == KARS_SOCKET_CGROUP_AUTO) {
+		log_warn("%s; retrying with sockets' cgroups stamped at creation", err->msg);
+		kars_err_clear(err);
+		ret = load(l, false, err);
 	}
-	/* Pinned maps that exist are reused (libbpf checks they are compatible);
-	 * missing ones are created and pinned. */
-	ret = sandbox_bpf__load(l->skel);
-	if (ret) {
-		kars_err_set(err, -ret,
-			     "loading BPF programs: %s (an incompatible map pinned under %s/maps "
-			     "from another kars version also fails here)",
-			     strerror(-ret), pin_dir);
-		goto fail;
-	}
-	bpf_object__for_each_program(prog, l->skel->obj) l->n_programs++;
-	return 0;
-fail:
-	sandbox_bpf__destroy(l->skel);
-	l->skel = NULL;
+	if (!ret)
+		log_info("socket cgroups read %s",
+			 l->socket_cgroup_by_btf ? "from the socket (bpf_rdonly_cast)"
+						 : "from a stamp set at creation (sk_storage)");
 	return ret;
 }
 
@@ -141,18 +206,73 @@ int kars_cgroup_populated(const char *canon, struct kars_err *err)
 	return populated;
 }
 
-static void link_pin_path(const struct kars_loader *l, uint64_t id, const struct bpf_program *prog,
-			  char *out, size_t len)
+static void link_pin_path(const struct kars_loader *l, uint64_t id, const char *hook, char *out,
+			  size_t len)
 {
 	snprintf(out, len, "%s/cgroups/%llu/%s", l->pin_dir, (unsigned long long)id,
-		 prog ? bpf_program__name(prog) : "");
+		 hook ? hook : "");
 }
 
-int kars_loader_attach(struct kars_loader *l, const char *canon, uint64_t id, struct kars_err *err)
+/* Detaches and unpins one pinned link; a missing pin is not an error. */
+static int unpin_link(const char *path, struct kars_err *err)
 {
-	struct bpf_program *prog;
+	struct bpf_link *link = bpf_link__open(path);
+	int ret = 0;
+
+	if (!link)
+		return errno == ENOENT
+			   ? 0
+			   : kars_err_set(err, errno, "opening %s: %s", path, strerror(errno));
+	/* A link severed from outside (bpftool link detach) fails here: fine. */
+	if (bpf_link__detach(link) && errno != ENOLINK)
+		ret = kars_err_set(err, errno, "detaching %s: %s", path, strerror(errno));
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	if (unlink(path) && errno != ENOENT)
+		ret = kars_err_set(err, errno, "unpinning %s: %s", path, strerror(errno));
+	return ret;
+}
+
+static int attach_one(struct kars_loader *l, struct bpf_program *prog, int cg_fd, const char *path,
+		      const char *canon, struct kars_err *err)
+{
+	struct bpf_link *link = bpf_link__open(path);
+	int ret = 0;
+
+	if (link) {
+		/* Re-adopt: same link, our program. Atomic; no gap, no duplicate. */
+		ret = bpf_link__update_program(link, prog);
+		bpf_link__disconnect(link);
+		bpf_link__destroy(link);
+		if (ret != -ENOLINK)
+			return ret ? kars_err_set(err, -ret, "updating pinned link %s: %s", path,
+						  strerror(-ret))
+				   : 0;
+		/* Severed by hand: the cgroup lost this hook. Attach anew. */
+		log_warn("pinned link %s was detached from outside karsd; attaching again", path);
+		unlink(path);
+	}
+	link = bpf_program__attach_cgroup(prog, cg_fd);
+	if (!link)
+		return kars_err_set(err, errno, "attaching %s to %s: %s", bpf_program__name(prog),
+				    canon, strerror(errno));
+	ret = bpf_link__pin(link, path);
+	if (ret) {
+		kars_err_set(err, -ret, "pinning %s: %s", path, strerror(-ret));
+		bpf_link__destroy(link); /* unpinned: detaches */
+		return ret;
+	}
+	/* Closing our fd keeps a pinned link attached. */
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	return 0;
+}
+
+int kars_loader_attach(struct kars_loader *l, const char *canon, uint64_t id, int role,
+		       struct kars_err *err)
+{
 	char path[2 * PATH_MAX];
-	int cg_fd, ret = 0;
+	int cg_fd, ret;
 
 	link_pin_path(l, id, NULL, path, sizeof(path));
 	ret = mkdir_p(path, err);
@@ -161,37 +281,16 @@ int kars_loader_attach(struct kars_loader *l, const char *canon, uint64_t id, st
 	cg_fd = open(canon, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0)
 		return kars_err_set(err, errno, "open %s: %s", canon, strerror(errno));
-	bpf_object__for_each_program(prog, l->skel->obj)
-	{
-		struct bpf_link *link;
+	for (size_t i = 0; i < N_HOOKS && !ret; i++) {
+		const struct hook *h = &hooks[i];
+		bool wanted = role == KARS_ROLE_AGENT ? h->agent : h->router;
 
-		link_pin_path(l, id, prog, path, sizeof(path));
-		link = bpf_link__open(path);
-		if (link) {
-			/* Re-adopt: same link, our program. Atomic; no gap, no duplicate. */
-			ret = bpf_link__update_program(link, prog);
-			if (ret)
-				kars_err_set(err, -ret, "updating pinned link %s: %s", path,
-					     strerror(-ret));
-		} else {
-			link = bpf_program__attach_cgroup(prog, cg_fd);
-			if (!link) {
-				ret = kars_err_set(err, errno, "attaching %s to %s: %s",
-						   bpf_program__name(prog), canon, strerror(errno));
-				break;
-			}
-			ret = bpf_link__pin(link, path);
-			if (ret) {
-				kars_err_set(err, -ret, "pinning %s: %s", path, strerror(-ret));
-				bpf_link__destroy(link); /* unpinned: detaches */
-				break;
-			}
-		}
-		/* Closing our fd keeps a pinned link attached. */
-		bpf_link__disconnect(link);
-		bpf_link__destroy(link);
-		if (ret)
-			break;
+		link_pin_path(l, id, h->name, path, sizeof(path));
+		if (wanted)
+			ret = attach_one(l, hook_program(l, h, l->socket_cgroup_by_btf), cg_fd,
+					 path, canon, err);
+		else
+			ret = unpin_link(path, err); /* a hook the role no longer has */
 	}
 	close(cg_fd);
 	return ret;
@@ -199,28 +298,13 @@ int kars_loader_attach(struct kars_loader *l, const char *canon, uint64_t id, st
 
 int kars_loader_detach(struct kars_loader *l, uint64_t id, struct kars_err *err)
 {
-	struct bpf_program *prog;
 	char path[2 * PATH_MAX];
 	int ret = 0;
 
-	bpf_object__for_each_program(prog, l->skel->obj)
-	{
-		struct bpf_link *link;
-
-		link_pin_path(l, id, prog, path, sizeof(path));
-		link = bpf_link__open(path);
-		if (!link) {
-			if (errno != ENOENT)
-				ret = kars_err_set(err, errno, "opening %s: %s", path,
-						   strerror(errno));
-			continue;
-		}
-		if (bpf_link__detach(link))
-			ret = kars_err_set(err, errno, "detaching %s: %s", path, strerror(errno));
-		bpf_link__disconnect(link);
-		bpf_link__destroy(link);
-		if (unlink(path) && errno != ENOENT)
-			ret = kars_err_set(err, errno, "unpinning %s: %s", path, strerror(errno));
+	for (size_t i = 0; i < N_HOOKS; i++) {
+		link_pin_path(l, id, hooks[i].name, path, sizeof(path));
+		if (unpin_link(path, err))
+			ret = -1;
 	}
 	link_pin_path(l, id, NULL, path, sizeof(path));
 	if (rmdir(path) && errno != ENOENT)

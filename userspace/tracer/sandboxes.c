@@ -437,7 +437,8 @@ int kars_sandboxes_apply(struct kars_sandboxes *s, const struct kars_policy *p, 
 			ret = kars_err_set(err, errno, "%s.cgroup: storing policy: %s",
 					   targets[i].what, strerror(errno));
 		if (!ret)
-			ret = kars_loader_attach(s->loader, targets[i].canon, targets[i].id, err);
+			ret = kars_loader_attach(s->loader, targets[i].canon, targets[i].id,
+						 targets[i].role, err);
 	}
 	if (ret)
 		goto undo_cgroups;
@@ -671,8 +672,9 @@ int kars_sandboxes_orig_dst(const struct kars_sandboxes *s, uint64_t cookie, uin
 /* --- start-up -------------------------------------------------------------------- */
 
 static void adopt_role(struct kars_sandboxes *s, struct kars_sandbox *sb, __u64 *id,
-		       const char *path, const char *what)
+		       const char *path, int role)
 {
+	const char *what = kars_role_name((uint8_t)role);
 	char canon[PATH_MAX];
 	uint64_t now_id;
 	struct kars_err err = {};
@@ -687,7 +689,7 @@ static void adopt_role(struct kars_sandboxes *s, struct kars_sandbox *sb, __u64 
 		kars_loader_detach(s->loader, *id, NULL);
 		return;
 	}
-	if (kars_loader_attach(s->loader, canon, *id, &err))
+	if (kars_loader_attach(s->loader, canon, *id, role, &err))
 		log_error("sandbox %s: re-adopting %s cgroup %s: %s", sb->meta.name, what, canon,
 			  err.msg);
 }
@@ -722,8 +724,10 @@ int kars_sandboxes_init(struct kars_sandboxes *s, struct kars_loader *l, struct 
 	for (size_t i = 0; i < s->n; i++) {
 		struct kars_sandbox *sb = &s->items[i];
 
-		adopt_role(s, sb, &sb->meta.agent_cgroup_id, sb->meta.agent_cgroup, "agent");
-		adopt_role(s, sb, &sb->meta.router_cgroup_id, sb->meta.router_cgroup, "router");
+		adopt_role(s, sb, &sb->meta.agent_cgroup_id, sb->meta.agent_cgroup,
+			   KARS_ROLE_AGENT);
+		adopt_role(s, sb, &sb->meta.router_cgroup_id, sb->meta.router_cgroup,
+			   KARS_ROLE_ROUTER);
 		log_info("re-adopted sandbox %s (id %u, generation %u)", sb->meta.name, sb->id,
 			 sb->meta.gen);
 	}
