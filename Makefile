@@ -123,8 +123,10 @@ $(BUILD)/bpf:
 	@mkdir -p $@
 
 # --- tests -------------------------------------------------------------------
-# Each runner prints "<name>: N passed, N failed"; selftests/summary.sh adds
-# them up into the final "N passed, N failed" line and the exit status.
+# Each runner prints "<name>: N passed, N failed"; selftests/run.sh adds them
+# up into the final "N passed, N failed" line and the exit status. The BPF
+# selftests run twice: with the build karsd picks here, and with the build for
+# kernels before 6.2 (socket cgroups stamped at creation).
 unit: $(UNIT_BINS)
 	@selftests/run.sh $(UNIT_BINS)
 
@@ -147,7 +149,8 @@ check: deps
 		$(foreach t,$(ASAN_UNIT_BINS),"ASAN_OPTIONS=detect_leaks=1 $(t) --tag asan") \
 		"selftests/fuzz/run.sh 10" \
 		"selftests/e2e/cli.sh $(BUILD)" \
-		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
+		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
+		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
 bench: bench-connect
 

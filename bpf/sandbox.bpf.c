@@ -28,12 +28,12 @@
 
 #include "kars_dataplane.h"
 
-#define AF_INET	    2
-#define AF_INET6    10
-#define SOCK_STREAM 1
-#define SOCK_DGRAM  2
-#define SOCK_RAW    3
-#define E2BIG	    7
+#define AF_INET	       2
+#define AF_INET6       10
+#define SOCK_STREAM    1
+#define SOCK_DGRAM     2
+#define SOCK_RAW       3
+#define E2BIG	       7
 #define IPPROTO_ICMPV6 58
 
 char LICENSE[] SEC("license") = "GPL";
@@ -728,8 +728,11 @@ int kars_skb_egress(struct __sk_buff *skb)
 		d.reason = KARS_REASON_UNKNOWN_CGROUP;
 	} else if ((d.proto == IPPROTO_TCP || d.proto == IPPROTO_UDP) && !l4_off) {
 		deny(pol, &d, KARS_REASON_FRAGMENT);
-	} else if (pol->role != KARS_ROLE_AGENT) {
-		return 1; /* not attached to router cgroups; nothing to add there */
+	} else if (pol->role != KARS_ROLE_AGENT || pol->mode == KARS_MODE_LEARN) {
+		/* Not attached to router cgroups. In learn mode the socket hooks
+		 * allowed and recorded the flow already: no second record, and no
+		 * event, per packet. */
+		return 1;
 	} else {
 		__u8 resolver[16];
 		bool to_resolver =

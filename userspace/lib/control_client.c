@@ -122,8 +122,19 @@ int kars_control_call(const char *path, const json_t *req, json_t **resp, struct
 	if (fd < 0)
 		return fd;
 	ret = kars_control_send(fd, req, err);
-	if (!ret)
-		ret = kars_control_recv(fd, 30000, &r, err);
+	/* karsd refuses an unauthorised peer as soon as it connects, with one
+	 * line, and closes: the send may then fail (EPIPE) with that line
+	 * waiting to be read. The line says more than EPIPE does. */
+	if (!ret || ret == -EPIPE || ret == -ECONNRESET) {
+		struct kars_err recv_err = {};
+
+		if (kars_control_recv(fd, 30000, &r, &recv_err) == 0) {
+			kars_err_clear(err);
+			ret = 0;
+		} else if (!ret) {
+			ret = kars_err_set(err, recv_err.code, "%s", recv_err.msg);
+		}
+	}
 	close(fd);
 	if (ret)
 		return ret;

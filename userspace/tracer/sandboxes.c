@@ -650,7 +650,10 @@ int kars_sandboxes_orig_dst(const struct kars_sandboxes *s, uint64_t cookie, uin
 	struct kars_addr a;
 	char ip[64];
 
-	if (bpf_map_lookup_elem(MAP_FD(s, kars_orig_dst), &cookie, &orig))
+	/* Only redirects: the proxy has no business with DNS or router-port
+	 * rewrites (and a connection to the proxy's contract port 8444 is one). */
+	if (bpf_map_lookup_elem(MAP_FD(s, kars_orig_dst), &cookie, &orig) ||
+	    orig.verdict != KARS_VERDICT_REDIRECT)
 		return kars_err_set(err, ENOENT,
 				    "cookie: no redirected connection with cookie %llu",
 				    (unsigned long long)cookie);
