@@ -12,6 +12,8 @@ tmp=$(mktemp -d /tmp/kars-cli.XXXXXX)
 pins=/sys/fs/bpf/kars-cli-$$
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 cg=$cg2/kars-cli-$$
+group=kars-e2e-$$
+metrics_port=$((20000 + $$ % 20000))
 passed=0 failed=0 karsd_pid=
 
 check() { # name expected-status expected-output-regex -- cmd...
@@ -34,12 +36,16 @@ cleanup() {
 	[ -n "$karsd_pid" ] && kill "$karsd_pid" 2>/dev/null && wait "$karsd_pid" 2>/dev/null
 	rmdir "$cg/agent" "$cg/router" "$cg" 2>/dev/null
 	rm -rf "$pins" "$tmp"
+	groupdel "$group" 2>/dev/null
 }
 trap cleanup EXIT
 
 mkdir -p "$cg/agent" "$cg/router"
 chmod 755 "$tmp"
-"$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" ${KARSD_ARGS:-} 2>"$tmp/karsd.log" &
+groupadd "$group" || { echo "e2e/cli: 0 passed, 1 failed (groupadd $group)"; exit 1; }
+gid=$(getent group "$group" | cut -d: -f3)
+"$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" --group "$group" \
+	--metrics "127.0.0.1:$metrics_port" ${KARSD_ARGS:-} 2>"$tmp/karsd.log" &
 karsd_pid=$!
 for _ in $(seq 100); do [ -S "$tmp/karsd.sock" ] && break; sleep 0.05; done
 export KARSD_SOCKET=$tmp/karsd.sock
@@ -65,6 +71,9 @@ check "learned on a known sandbox" 0 'ROLE +PROTO +DESTINATION' -- "$kars" datap
 check "learned on an unknown sandbox" 1 'sandbox: nope/nope not found' -- "$kars" dataplane learned nope/nope
 check "metrics" 0 'kars_sandboxes 1' -- "$kars" dataplane metrics
 check "another UID is refused by peer credentials" 1 'permission denied: uid 1000' -- setpriv --reuid 1000 --regid 1000 --clear-groups "$kars" dataplane list
+check "a member of --group may use karsd" 0 'cli/test' -- setpriv --reuid 1000 --regid 1000 --groups "$gid" "$kars" dataplane list
+check "metrics over HTTP" 0 'kars_sandboxes 1' -- curl -sS --max-time 5 "http://127.0.0.1:$metrics_port/metrics"
+check "HTTP: only /metrics" 0 '^404$' -- curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$metrics_port/other"
 check "unknown command: usage, exit 2" 2 'unknown command' -- "$kars" frobnicate
 check "trace without --network: exit 2" 2 'only --network' -- "$kars" trace
 check "trace -o bogus: exit 2" 2 'is not json or wide' -- "$kars" trace --network -o bogus
