@@ -16,11 +16,12 @@ BPFTOOL ?= bpftool
 
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
-	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat
+	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
+	libssl-dev libsodium-dev libcurl4-openssl-dev
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson
+LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -71,10 +72,13 @@ help:
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
+# Node.js and npm are looked for as commands (tests drive real npm clients such
+# as `openai`); a machine with another Node.js build keeps it.
 deps:
 	@missing=$$(for p in $(DEPS_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
