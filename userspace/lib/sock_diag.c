@@ -1,4 +1,5 @@
-/* sock_diag.c - see sock_diag.h. */
+/* sock_diag.c - see sock_diag.h. One exact-match SOCK_DIAG_BY_FAMILY request
+ * for the peer's 4-tuple (its source is our peer, its destination is us). */
 #include "sock_diag.h"
 
 #include <errno.h>
@@ -24,7 +25,7 @@ static __be16 port_of(const struct sockaddr_storage *ss)
 					: ((const struct sockaddr_in6 *)ss)->sin6_port;
 }
 
-int kars_sock_peer_cookie(int fd, uint64_t *cookie, struct kars_err *err)
+int kars_sock_peer_lookup(int fd, struct kars_sock_peer *out, struct kars_err *err)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t llen = sizeof(local), plen = sizeof(peer);
@@ -92,8 +93,19 @@ int kars_sock_peer_cookie(int fd, uint64_t *cookie, struct kars_err *err)
 		goto out;
 	}
 	diag = NLMSG_DATA(&reply.nlh);
-	*cookie = (uint64_t)diag->id.idiag_cookie[0] | (uint64_t)diag->id.idiag_cookie[1] << 32;
+	out->cookie = (uint64_t)diag->id.idiag_cookie[0] | (uint64_t)diag->id.idiag_cookie[1] << 32;
+	out->uid = diag->idiag_uid;
 out:
 	close(nl);
+	return ret;
+}
+
+int kars_sock_peer_cookie(int fd, uint64_t *cookie, struct kars_err *err)
+{
+	struct kars_sock_peer peer;
+	int ret = kars_sock_peer_lookup(fd, &peer, err);
+
+	if (!ret)
+		*cookie = peer.cookie;
 	return ret;
 }

@@ -14,7 +14,14 @@
 
 #include "err.h"
 
-/* fd: an accepted TCP socket whose peer is on this host. */
+struct kars_sock_peer {
+	uint64_t cookie; /* the peer socket's cookie */
+	uint32_t uid;	 /* the UID that owns the peer socket (its creator's) */
+};
+
+/* fd: an accepted TCP socket whose peer is on this host. For a loopback TCP
+ * connection this is what SO_PEERCRED is for a unix socket: who is calling. */
+int kars_sock_peer_lookup(int fd, struct kars_sock_peer *peer, struct kars_err *err);
 int kars_sock_peer_cookie(int fd, uint64_t *cookie, struct kars_err *err);
 
 #endif
