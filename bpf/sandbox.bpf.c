@@ -403,18 +403,20 @@ static __always_inline void emit(const struct kars_cgroup_policy *pol, __u64 cgr
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* The protocol as rules name it. MPTCP (262, which does not fit the rules'
+ * byte) is TCP for policy; SCTP and anything else keep their own number and
+ * meet no TCP or UDP rule. */
 static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 {
-	if (ctx->type == SOCK_STREAM)
-		return IPPROTO_TCP; /* TCP and MPTCP alike */
+	if (ctx->type == SOCK_STREAM &&
+	    (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_MPTCP))
+		return IPPROTO_TCP;
 	if (ctx->type == SOCK_DGRAM &&
 	    (ctx->protocol == IPPROTO_UDP || ctx->protocol == IPPROTO_UDPLITE))
 		return IPPROTO_UDP;
 	return (__u8)ctx->protocol;
 }
 
-/* Runs the policy for one sock_addr hook. Returns 1 (go on) or 0 (EPERM) and
- * leaves the destination to write back in d. */
 /* The socket's cgroup: the cgroup of the task that created it, which is
  * also the cgroup whose programs the kernel runs for it. */
 static __always_inline __u64 sock_cgroup_id(struct bpf_sock *sk, bool by_btf)
