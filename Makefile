@@ -97,7 +97,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # --- userspace ---------------------------------------------------------------
 $(BUILD)/%.o: userspace/%.c $(BPF_SKELS) $(wildcard userspace/*/*.h bpf/include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iuserspace/tracer -c $< -o $@
+	$(CC) $(CFLAGS) -I$(dir $<) -Iuserspace/tracer -c $< -o $@
 
 $(LIBKARS): $(LIB_OBJS)
 	@mkdir -p $(dir $@)

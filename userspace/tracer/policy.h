@@ -15,9 +15,8 @@
 #include "addr.h"
 #include "err.h"
 #include "kars_dataplane.h"
+#include "names.h"
 
-/* namespace/name: a DNS-1123 label (63) and subdomain (253), as in Kubernetes */
-#define KARS_SANDBOX_NAME_MAX	   (63 + 1 + 253)
 #define KARS_MAX_RULES_PER_SANDBOX 200000
 #define KARS_MAX_CIDRS_PER_SANDBOX 1024
 
@@ -62,9 +61,6 @@ struct kars_policy {
  * the field path, and leaves *out empty (nothing to free). */
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err);
 void kars_policy_free(struct kars_policy *p);
-
-/* Validates a sandbox name "namespace/name" (DNS-1123 labels). */
-int kars_sandbox_name_check(const char *name, const char *path, struct kars_err *err);
 
 const char *kars_mode_name(uint8_t mode);
 const char *kars_proto_name(uint8_t proto);
