@@ -51,7 +51,12 @@ BPFTEST_BIN := $(BUILD)/tests/bpf_selftests
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars
+ROUTER_SRCS := $(wildcard userspace/router/*.c)
+ROUTER_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(ROUTER_SRCS))
+# Everything of kars-router but its main(), for unit tests.
+ROUTER_LIB_OBJS := $(filter-out $(BUILD)/router/main.o,$(ROUTER_OBJS))
+
+BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 
 .PHONY: all deps check unit selftest fuzz bench bench-connect install demo format format-check clean help
 .DEFAULT_GOAL := all
@@ -107,13 +112,17 @@ $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent
 
+$(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -lcurl
+
 $(BUILD)/bin/kars: $(BUILD)/cli/kars.o $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
+$(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iuserspace/tracer -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -lcmocka
+	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -lcurl -lcmocka
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
@@ -164,6 +173,7 @@ bench-connect: $(BINS) $(BUILD)/bench/connect
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/bin/karsd $(DESTDIR)$(PREFIX)/sbin/karsd
+	install -m 0755 $(BUILD)/bin/kars-router $(DESTDIR)$(PREFIX)/sbin/kars-router
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/bin/kars $(DESTDIR)$(PREFIX)/bin/kars
 

@@ -1,0 +1,191 @@
+/* test_router_config.c - kars-router's configuration and credential checks.
+ *
+ * The router refuses to start half-configured: every malformed field is named,
+ * and a credential file the agent's UID could read (group/other bits, or owned
+ * by the agent) is refused. Files are written to a fresh temporary directory.
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char dir[64];
+static char cfg_path[256], key_path[256];
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/kars-router-config.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(cfg_path, sizeof(cfg_path), "%s/router.json", dir);
+	snprintf(key_path, sizeof(key_path), "%s/api-key", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unlink(cfg_path);
+	unlink(key_path);
+	return rmdir(dir);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void write_config(const char *upstream_extra)
+{
+	char text[2048];
+
+	snprintf(
+	    text, sizeof(text),
+	    "{\"sandbox\": \"team-a/bot\", \"listen\": \"127.0.0.1:18443\", \"agentUid\": 1000,"
+	    " \"upstream\": {\"baseUrl\": \"https://example.invalid/v1/\", \"apiKeyFile\": \"%s\"%s}}",
+	    key_path, upstream_extra);
+	write_file(cfg_path, text, 0600);
+}
+
+static void expect_refused(const char *text, const char *needle)
+{
+	struct kars_router_config c;
+	struct kars_err err = {0};
+
+	write_file(cfg_path, text, 0600);
+	assert_true(kars_router_config_load(cfg_path, &c, &err) < 0);
+	assert_err_contains(&err, needle);
+}
+
+static void test_valid(void **state)
+{
+	struct kars_router_config c;
+	struct kars_err err = {0};
+
+	write_config(", \"kind\": \"azure\", \"idleTimeoutSeconds\": 30");
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+	assert_string_equal(c.sandbox, "team-a/bot");
+	assert_string_equal(c.listen_addr, "127.0.0.1");
+	assert_int_equal(c.listen_port, 18443);
+	assert_int_equal(c.agent_uid, 1000);
+	assert_int_equal(c.kind, KARS_UPSTREAM_AZURE);
+	assert_string_equal(c.base_url, "https://example.invalid/v1"); /* trailing / gone */
+	assert_int_equal(c.idle_timeout_s, 30);
+	assert_int_equal(c.connect_timeout_ms, 10000);
+}
+
+static void test_defaults(void **state)
+{
+	struct kars_router_config c;
+	struct kars_err err = {0};
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
+		 "\"http://127.0.0.1:9000/v1\", \"apiKeyFile\": \"%s\"}}",
+		 key_path);
+	write_file(cfg_path, text, 0600);
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+	assert_string_equal(c.listen_addr, "127.0.0.1");
+	assert_int_equal(c.listen_port, 8443);
+	assert_int_equal(c.kind, KARS_UPSTREAM_OPENAI);
+	assert_int_equal(c.idle_timeout_s, 120);
+}
+
+static void test_bad_fields(void **state)
+{
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstrem\": {}}",
+		       "upstrem: unknown field");
+	expect_refused("{\"agentUid\": 1000, \"upstream\": {}}", "sandbox: Required value");
+	expect_refused("{\"sandbox\": \"A/b\", \"agentUid\": 1000, \"upstream\": {}}",
+		       "sandbox: namespace must be a DNS-1123 label");
+	expect_refused("{\"sandbox\": \"a/b\", \"upstream\": {}}", "agentUid: Required value");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"listen\": \"8443\", "
+		       "\"upstream\": {}}",
+		       "listen: \"8443\" is not ADDRESS:PORT");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"listen\": \"127.0.0.1:0\", "
+		       "\"upstream\": {}}",
+		       "listen: 0 is outside");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000}", "upstream: Required value");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"apiKeyFile\": "
+		       "\"/k\"}}",
+		       "upstream.baseUrl: Required value");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
+		       "\"ftp://x\", \"apiKeyFile\": \"/k\"}}",
+		       "upstream.baseUrl: \"ftp://x\" must start with https:// or http://");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
+		       "\"https://x/v1?k=1\", \"apiKeyFile\": \"/k\"}}",
+		       "must not contain spaces, a query or a fragment");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
+		       "\"https://x\", \"apiKeyFile\": \"/k\", \"kind\": \"bedrock\"}}",
+		       "upstream.kind: Unsupported value \"bedrock\"");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
+		       "\"https://x\", \"apiKeyFile\": \"/k\", \"idleTimeoutSeconds\": 0}}",
+		       "upstream.idleTimeoutSeconds: expected an integer in [1, 86400]");
+	expect_refused("{\"sandbox\": \"a/b\", \"sandbox\": \"c/d\"}", "line 1");
+}
+
+static void test_key_file(void **state)
+{
+	struct kars_router_config c;
+	struct kars_err err = {0};
+	char *key = NULL;
+
+	write_config("");
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+
+	write_file(key_path, "sk-secret\n", 0600);
+	assert_int_equal(kars_router_read_api_key(&c, &key, &err), 0);
+	assert_string_equal(key, "sk-secret");
+	free(key);
+
+	kars_err_clear(&err);
+	write_file(key_path, "sk-secret\n", 0644);
+	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+	assert_err_contains(&err, "must be 0600 (or 0400)");
+	assert_null(key);
+
+	kars_err_clear(&err);
+	write_file(key_path, "sk-secret\n", 0640);
+	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+
+	if (getuid() == 0) {
+		kars_err_clear(&err);
+		write_file(key_path, "sk-secret\n", 0600);
+		assert_int_equal(chown(key_path, 1000, 1000), 0);
+		assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+		assert_err_contains(&err, "owned by uid 1000");
+		assert_int_equal(chown(key_path, 0, 0), 0);
+	}
+
+	kars_err_clear(&err);
+	write_file(key_path, "\n", 0600);
+	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EINVAL);
+	assert_err_contains(&err, "must hold one non-empty line");
+
+	kars_err_clear(&err);
+	write_file(key_path, "two\nlines\n", 0600);
+	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EINVAL);
+
+	kars_err_clear(&err);
+	unlink(key_path);
+	assert_true(kars_router_read_api_key(&c, &key, &err) < 0);
+	assert_err_contains(&err, "No such file");
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
+};
+
+KARS_UNIT_MAIN(tests)

@@ -1,0 +1,43 @@
+/* config.h - kars-router's configuration file, parsed strictly.
+ *
+ * One JSON file (--config), written by the controller:
+ *   {"sandbox": "team-a/research-bot", "listen": "127.0.0.1:8443",
+ *    "agentUid": 1000,
+ *    "upstream": {"kind": "openai", "baseUrl": "https://api.openai.com/v1",
+ *                 "apiKeyFile": "/etc/kars/secrets/api-key",
+ *                 "connectTimeoutMs": 10000, "idleTimeoutSeconds": 120}}
+ * kind "azure" takes the resource endpoint as baseUrl and calls
+ * {baseUrl}/openai/v1/{path} with an api-key header.
+ */
+#ifndef KARS_ROUTER_CONFIG_H
+#define KARS_ROUTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+enum kars_upstream_kind {
+	KARS_UPSTREAM_OPENAI = 0, /* Authorization: Bearer, {baseUrl}/{path} */
+	KARS_UPSTREAM_AZURE = 1,  /* api-key, {baseUrl}/openai/v1/{path} */
+};
+
+struct kars_router_config {
+	char sandbox[320];
+	char listen_addr[64];
+	uint16_t listen_port;
+	uid_t agent_uid;
+	enum kars_upstream_kind kind;
+	char base_url[1024]; /* without a trailing slash */
+	char api_key_file[1024];
+	long connect_timeout_ms;
+	long idle_timeout_s;
+};
+
+int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err);
+/* Reads the API key; refuses a file the agent's UID could read. Caller
+ * frees (and should wipe) the key. */
+int kars_router_read_api_key(const struct kars_router_config *c, char **key, struct kars_err *err);
+
+#endif

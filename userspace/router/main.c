@@ -1,0 +1,151 @@
+/* main.c - kars-router: options, start-up, the event loop.
+ *
+ * It refuses to start rather than run half-configured: a bad config file, an
+ * unreadable credential, or a credential the agent's UID could read are all
+ * fatal, with the reason on stderr.
+ */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "router.h"
+#include "upstream.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kars-router --config FILE [--log-level LEVEL] [--log-json]\n"
+		   "  --config FILE      the router's configuration (JSON; docs/router.md)\n"
+		   "  --log-level LEVEL  error, warn, info (default) or debug\n"
+		   "  --log-json         log JSON objects, one per line\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct kars_router *r = arg;
+
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(r->base);
+}
+
+static int credential_header(struct kars_router *r, struct kars_err *err)
+{
+	char *key = NULL;
+	size_t len;
+	int ret = kars_router_read_api_key(&r->cfg, &key, err);
+
+	if (ret)
+		return ret;
+	len = strlen(key) + 32;
+	r->credential_header = malloc(len);
+	if (r->credential_header)
+		snprintf(r->credential_header, len, "%s%s",
+			 r->cfg.kind == KARS_UPSTREAM_AZURE ? "api-key: "
+							    : "Authorization: Bearer ",
+			 key);
+	explicit_bzero(key, strlen(key));
+	free(key);
+	return r->credential_header ? 0 : kars_err_set(err, ENOMEM, "out of memory");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"log-json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct kars_router r = {0};
+	struct event *sigint = NULL, *sigterm = NULL;
+	struct kars_err err = {0};
+	const char *config = NULL;
+	int opt, ret = 1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l': {
+			enum kars_log_level level;
+
+			if (kars_log_level_from_name(optarg, &level)) {
+				fprintf(stderr,
+					"kars-router: --log-level: \"%s\" is not error, warn, "
+					"info or debug\n",
+					optarg);
+				return 2;
+			}
+			kars_log_set_level(level);
+			break;
+		}
+		case 'j':
+			kars_log_set_json(true);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (kars_router_config_load(config, &r.cfg, &err) || credential_header(&r, &err)) {
+		log_error("%s", err.msg);
+		goto cleanup;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		log_error("curl_global_init failed");
+		goto cleanup;
+	}
+	r.base = event_base_new();
+	r.http = r.base ? evhttp_new(r.base) : NULL;
+	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
+	if (!r.http || !r.upstream) {
+		log_error("out of memory");
+		goto cleanup;
+	}
+	kars_router_routes_init(&r);
+	if (evhttp_bind_socket(r.http, r.cfg.listen_addr, r.cfg.listen_port)) {
+		log_error("listen: cannot bind %s:%u", r.cfg.listen_addr, r.cfg.listen_port);
+		goto cleanup;
+	}
+	sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
+	sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
+	if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL)) {
+		log_error("cannot set up signal handling");
+		goto cleanup;
+	}
+	log_info("kars-router for %s on %s:%u, upstream %s (%s)", r.cfg.sandbox, r.cfg.listen_addr,
+		 r.cfg.listen_port, r.cfg.base_url,
+		 r.cfg.kind == KARS_UPSTREAM_AZURE ? "azure" : "openai");
+	event_base_dispatch(r.base);
+	ret = 0;
+cleanup:
+	if (sigint)
+		event_free(sigint);
+	if (sigterm)
+		event_free(sigterm);
+	if (r.http)
+		evhttp_free(r.http);
+	kars_upstream_free(r.upstream);
+	if (r.base)
+		event_base_free(r.base);
+	if (r.credential_header) {
+		explicit_bzero(r.credential_header, strlen(r.credential_header));
+		free(r.credential_header);
+	}
+	curl_global_cleanup();
+	return ret;
+}
