@@ -398,6 +398,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 void kars_router_routes_init(struct kars_router *r)
 {
+	/* libevent's connection timeout (50 s by default) also runs while a reply
+	 * streams; a stream may be quiet as long as the upstream idle timeout. */
+	struct timeval idle = {.tv_sec = r->cfg.idle_timeout_s + 5};
+
+	evhttp_set_timeout_tv(r->http, &idle);
 	evhttp_set_max_body_size(r->http, MAX_REQUEST_BODY);
 	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_gencb(r->http, on_request, r);
