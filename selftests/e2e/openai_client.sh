@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# openai_client.sh - the real `openai` npm client against kars's fake upstream.
+#
+# The router's tests trust the fake upstream to speak the real API's wire
+# format; this is the check that it does: the official SDK (pinned in
+# selftests/e2e/openai/package-lock.json) with nothing changed but its base
+# URL does chat, responses, completions (streamed and not), embeddings and
+# models, and must parse every field. The fake listens on a free loopback
+# port and is stopped at the end.
+#
+# Usage: selftests/e2e/openai_client.sh [BUILD_DIR]   (default build)
+# Prints "e2e/openai: N passed, N failed". Installs the SDK with `npm ci` into
+# selftests/e2e/openai/node_modules when the lock file changed.
+set -u
+
+cd "$(dirname "$0")/../.." || exit 2
+build=${1:-build}
+fake=$build/bin/fake-upstream
+dir=selftests/e2e/openai
+tmp=$(mktemp -d /tmp/kars-openai.XXXXXX) || exit 2
+fake_pid=
+
+cleanup() {
+	if [ -n "$fake_pid" ]; then
+		kill "$fake_pid" 2>/dev/null
+		wait "$fake_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "e2e/openai: $*"
+	echo "e2e/openai: 0 passed, 1 failed"
+	exit 1
+}
+
+[ -x "$fake" ] || fail "$fake is not built (make all)"
+command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm are needed (make deps)"
+
+stamp=$dir/node_modules/.kars-lock.sha256
+lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
+	if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1; then
+		cat "$tmp/npm.log"
+		fail "npm ci failed in $dir"
+	fi
+	echo "$lock" >"$stamp"
+fi
+
+"$fake" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/fake.log" &
+fake_pid=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/port" ] && break
+	sleep 0.05
+done
+if ! [ -s "$tmp/port" ]; then
+	cat "$tmp/fake.log"
+	fail "fake-upstream did not start"
+fi
+port=$(cat "$tmp/port")
+
+node "$dir/client.mjs" --base-url "http://127.0.0.1:$port/v1" \
+	--azure-base-url "http://127.0.0.1:$port/openai/v1" >"$tmp/client.log" 2>&1
+status=$?
+cat "$tmp/client.log"
+passed=$(grep -c '^PASS ' "$tmp/client.log")
+failed=$(grep -c '^FAIL ' "$tmp/client.log")
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+	echo "FAIL client.mjs exited with status $status"
+	failed=1
+fi
+if ! kill -0 "$fake_pid" 2>/dev/null; then
+	echo "FAIL fake-upstream is no longer running:"
+	cat "$tmp/fake.log"
+	failed=$((failed + 1))
+fi
+echo "e2e/openai: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
