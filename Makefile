@@ -57,13 +57,15 @@ ROUTER_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(ROUTER_SRCS))
 ROUTER_LIB_OBJS := $(filter-out $(BUILD)/router/main.o,$(ROUTER_OBJS))
 
 BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
+# The fake OpenAI / Azure OpenAI model server the router's tests talk to.
+FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: all deps check unit selftest fuzz bench bench-connect install demo format format-check clean help
+.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
+all: $(BINS) $(FAKE_UPSTREAM) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
 
 help:
 	@echo "make deps        install every Debian package the build and tests need (apt-get)"
@@ -116,7 +118,11 @@ $(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -lcurl
 
-$(BUILD)/bin/kars: $(BUILD)/cli/kars.o $(LIBKARS)
+$(FAKE_UPSTREAM): $(wildcard selftests/fake_upstream/*.c selftests/fake_upstream/*.h) $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(LIBKARS) -o $@ $(LDLIBS) -levent -lm
+
+$(BUILD)/bin/kars: $(patsubst userspace/%.c,$(BUILD)/%.o,$(wildcard userspace/cli/*.c)) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -162,13 +168,20 @@ check: deps
 		$(foreach t,$(ASAN_UNIT_BINS),"ASAN_OPTIONS=detect_leaks=1 $(t) --tag asan") \
 		"selftests/fuzz/run.sh 10" \
 		"selftests/e2e/cli.sh $(BUILD)" \
+		"selftests/e2e/openai_client.sh $(BUILD)" \
+		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
-bench: bench-connect
+bench: bench-connect bench-audit
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
+
+# The audit chain's group commit against plain write()+fdatasync() of the
+# same bytes, on the file system that holds $(BUILD)/.
+bench-audit: $(BUILD)/bench/audit
+	@$(BUILD)/bench/audit run --dir $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

@@ -8,30 +8,39 @@
 # models, and must parse every field. The fake listens on a free loopback
 # port and is stopped at the end.
 #
-# Usage: selftests/e2e/openai_client.sh [BUILD_DIR]   (default build)
-# Prints "e2e/openai: N passed, N failed". Installs the SDK with `npm ci` into
-# selftests/e2e/openai/node_modules when the lock file changed.
+# Usage: selftests/e2e/openai_client.sh [BUILD_DIR] [router]   (default build)
+# With "router", kars-router sits between the client and the fake, as it sits
+# between an agent and its model: the client changes nothing but its base URL,
+# and the fake must see the router's credential, never the agent's.
+# Prints "e2e/openai: N passed, N failed" ("e2e/openai[router]: ..."). Installs
+# the SDK with `npm ci` into selftests/e2e/openai/node_modules when the lock
+# file changed.
 set -u
 
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
+mode=${2:-direct}
 fake=$build/bin/fake-upstream
+router=$build/bin/kars-router
 dir=selftests/e2e/openai
+name=e2e/openai
+[ "$mode" = router ] && name="e2e/openai[router]"
 tmp=$(mktemp -d /tmp/kars-openai.XXXXXX) || exit 2
 fake_pid=
+router_pid=
 
 cleanup() {
-	if [ -n "$fake_pid" ]; then
-		kill "$fake_pid" 2>/dev/null
-		wait "$fake_pid" 2>/dev/null
-	fi
+	for pid in $router_pid $fake_pid; do
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 fail() {
-	echo "e2e/openai: $*"
-	echo "e2e/openai: 0 passed, 1 failed"
+	echo "$name: $*"
+	echo "$name: 0 passed, 1 failed"
 	exit 1
 }
 
@@ -60,8 +69,33 @@ if ! [ -s "$tmp/port" ]; then
 fi
 port=$(cat "$tmp/port")
 
-node "$dir/client.mjs" --base-url "http://127.0.0.1:$port/v1" \
-	--azure-base-url "http://127.0.0.1:$port/openai/v1" >"$tmp/client.log" 2>&1
+if [ "$mode" = router ]; then
+	[ -x "$router" ] || fail "$router is not built (make all)"
+	# The router's credential: 0600, as the router insists.
+	printf 'sk-kars-router-secret\n' >"$tmp/api-key"
+	chmod 600 "$tmp/api-key"
+	router_port=$((20000 + $$ % 20000))
+	cat >"$tmp/router.json" <<JSON
+{"sandbox": "e2e/openai", "listen": "127.0.0.1:$router_port", "agentUid": 1000,
+ "upstream": {"kind": "openai", "baseUrl": "http://127.0.0.1:$port/v1",
+              "apiKeyFile": "$tmp/api-key"}}
+JSON
+	"$router" --config "$tmp/router.json" 2>"$tmp/router.log" &
+	router_pid=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$router_port/healthz" >/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	curl -sf "http://127.0.0.1:$router_port/healthz" >/dev/null 2>&1 ||
+		{ cat "$tmp/router.log"; fail "kars-router did not start"; }
+	node "$dir/client.mjs" --base-url "http://127.0.0.1:$router_port/v1" \
+		--upstream "http://127.0.0.1:$port" \
+		--expect-upstream-auth "Bearer sk-kars-router-secret" \
+		--forbid-upstream-auth "Bearer sk-kars-e2e-agent-key" >"$tmp/client.log" 2>&1
+else
+	node "$dir/client.mjs" --base-url "http://127.0.0.1:$port/v1" \
+		--azure-base-url "http://127.0.0.1:$port/openai/v1" >"$tmp/client.log" 2>&1
+fi
 status=$?
 cat "$tmp/client.log"
 passed=$(grep -c '^PASS ' "$tmp/client.log")
@@ -75,5 +109,10 @@ if ! kill -0 "$fake_pid" 2>/dev/null; then
 	cat "$tmp/fake.log"
 	failed=$((failed + 1))
 fi
-echo "e2e/openai: $passed passed, $failed failed"
+if [ -n "$router_pid" ] && ! kill -0 "$router_pid" 2>/dev/null; then
+	echo "FAIL kars-router is no longer running:"
+	cat "$tmp/router.log"
+	failed=$((failed + 1))
+fi
+echo "$name: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

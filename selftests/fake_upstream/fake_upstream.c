@@ -20,6 +20,9 @@
  *   x-fake-stream-error: N    after N SSE events send an error event and end
  *   x-fake-omit-usage: 1      no usage, even when include_usage asked for it
  *   x-fake-reply: TEXT        the assistant's text
+ * Each may also come as a string in the request body's "metadata" object
+ * (same key), for tests that go through kars-router, which drops unknown
+ * request headers.
  *
  * The last request (method, URI, headers in order, body) is kept for tests to
  * check what the router forwarded: GET /_fake/last-request, and --record FILE.
@@ -1381,37 +1384,47 @@ static int parse_cf(const char *s, enum cf_mode *out)
 	return -EINVAL;
 }
 
-/* The call's knobs: the flags, overridden by x-fake-* headers. */
-static int read_knobs(struct call *c, struct kars_err *err)
+/* A knob's value: the x-fake-* request header, or else the same key in the
+ * body's "metadata" object. Clients send metadata as it is and a router
+ * forwards bodies untouched, while it rightly drops unknown headers: so a
+ * test through kars-router sets its knobs in metadata. */
+static const char *knob(struct call *c, const json_t *meta, const char *name)
 {
-	struct evhttp_request *req = c->req;
+	const char *v = header(c->req, name);
+
+	return v ? v : json_string_value(json_object_get(meta, name));
+}
+
+/* The call's knobs: the flags, overridden by x-fake-* headers or metadata. */
+static int read_knobs(struct call *c, const json_t *meta, struct kars_err *err)
+{
 	const char *v;
 	uint64_t n;
 	int ret = 0;
 
 	c->k = fake.defaults;
-	if ((v = header(req, "x-fake-status")) &&
+	if ((v = knob(c, meta, "x-fake-status")) &&
 	    !(ret = kars_parse_u64(v, 400, 599, &n, "x-fake-status", err)))
 		c->k.status = (int)n;
-	if (!ret && (v = header(req, "x-fake-content-filter")) && parse_cf(v, &c->k.cf))
+	if (!ret && (v = knob(c, meta, "x-fake-content-filter")) && parse_cf(v, &c->k.cf))
 		ret = kars_err_set(
 		    err, EINVAL,
 		    "x-fake-content-filter: expected none, annotate, completion or prompt");
-	if (!ret && (v = header(req, "x-fake-delay-ms")) &&
+	if (!ret && (v = knob(c, meta, "x-fake-delay-ms")) &&
 	    !(ret = kars_parse_u64(v, 0, 60000, &n, "x-fake-delay-ms", err)))
 		c->k.delay_ms = (unsigned)n;
-	if (!ret && (v = header(req, "x-fake-chunk-bytes")) &&
+	if (!ret && (v = knob(c, meta, "x-fake-chunk-bytes")) &&
 	    !(ret = kars_parse_u64(v, 1, 1 << 20, &n, "x-fake-chunk-bytes", err)))
 		c->k.chunk_bytes = n;
-	if (!ret && (v = header(req, "x-fake-drop-after")) &&
+	if (!ret && (v = knob(c, meta, "x-fake-drop-after")) &&
 	    !(ret = kars_parse_u64(v, 0, 1 << 20, &n, "x-fake-drop-after", err)))
 		c->k.drop_after = (long)n;
-	if (!ret && (v = header(req, "x-fake-stream-error")) &&
+	if (!ret && (v = knob(c, meta, "x-fake-stream-error")) &&
 	    !(ret = kars_parse_u64(v, 0, 1 << 20, &n, "x-fake-stream-error", err)))
 		c->k.stream_error = (long)n;
-	if (!ret && (v = header(req, "x-fake-omit-usage")))
+	if (!ret && (v = knob(c, meta, "x-fake-omit-usage")))
 		c->k.omit_usage = strcmp(v, "0") != 0;
-	if (!ret && (v = header(req, "x-fake-reply")))
+	if (!ret && (v = knob(c, meta, "x-fake-reply")))
 		c->k.reply = v;
 	if (!ret && strlen(c->k.reply) > 16384)
 		ret = kars_err_set(err, EINVAL, "x-fake-reply: longer than 16384 bytes");
@@ -1458,6 +1471,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	struct call c = {.req = req, .created = now_created()};
 	struct kars_err err = {0};
+	json_t *body_json;
+	int ret;
 	json_error_t jerr;
 	char msg[512];
 
@@ -1480,7 +1495,10 @@ static void handle(struct evhttp_request *req, void *arg)
 			evhttp_request_get_uri(req));
 	c.azure = strncmp(path, "/openai/v1/", 11) == 0;
 	c.path = c.azure ? path + 7 : path;
-	if (read_knobs(&c, &err)) {
+	body_json = len ? json_loadb(raw, len, 0, NULL) : NULL;
+	ret = read_knobs(&c, json_object_get(body_json, "metadata"), &err);
+	json_decref(body_json);
+	if (ret) {
 		c.k = fake.defaults;
 		c.k.delay_ms = 0;
 		c.k.drop_after = -1;

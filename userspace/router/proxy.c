@@ -9,6 +9,8 @@
 #include <sys/queue.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdarg.h>
@@ -49,7 +51,8 @@ static bool forward_request_header(const char *name)
 static bool forward_response_header(const char *name)
 {
 	return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "x-request-id") ||
-	       !strcasecmp(name, "openai-processing-ms") || !strncasecmp(name, "x-ratelimit-", 12);
+	       !strcasecmp(name, "openai-processing-ms") || !strcasecmp(name, "Retry-After") ||
+	       !strncasecmp(name, "x-ratelimit-", 12);
 }
 
 static int status_class(int status)
@@ -167,6 +170,32 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static void on_cut_flushed(struct bufferevent *bev, void *arg)
+{
+	evhttp_connection_free(arg);
+}
+
+static void on_cut_event(struct bufferevent *bev, short what, void *arg)
+{
+	evhttp_connection_free(arg);
+}
+
+/* Closes the agent's connection without the final chunk, once what was
+ * already relayed has been written: the connection is ours alone from here
+ * (its request is never finished), so its callbacks may be too. */
+static void cut_connection(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		evhttp_connection_free(evcon);
+		return;
+	}
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, on_cut_flushed, on_cut_event, evcon);
+	bufferevent_enable(bev, EV_WRITE);
+}
+
 static void on_done(CURL *easy, CURLcode result, void *arg)
 {
 	struct exchange *x = arg;
@@ -182,14 +211,21 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 	} else {
 		if (!x->started)
 			start_reply(x);
-		if (result != CURLE_OK) {
-			r->upstream_errors++;
-			log_warn("upstream %s: %s after the reply started; the stream ends here",
-				 routes[x->route].name, curl_easy_strerror(result));
-		}
 		r->requests[x->route][status_class((int)x->status)]++;
-		/* Ends the reply; frees the request even if the agent is gone. */
-		evhttp_send_reply_end(x->req);
+		if (result != CURLE_OK && evhttp_request_get_connection(x->req)) {
+			/* The upstream broke off mid-answer: so does the agent's
+			 * connection, without the last chunk, so that the agent
+			 * sees a cut stream, not a complete one. Freeing the
+			 * connection frees the request. */
+			r->upstream_errors++;
+			log_warn("upstream %s: %s after the reply started; cutting the agent's "
+				 "stream too",
+				 routes[x->route].name, curl_easy_strerror(result));
+			cut_connection(evhttp_request_get_connection(x->req));
+		} else {
+			/* Ends the reply; frees the request even if the agent is gone. */
+			evhttp_send_reply_end(x->req);
+		}
 	}
 	exchange_free(x);
 }
@@ -208,15 +244,16 @@ static int add_header(struct exchange *x, const char *name, const char *value)
 	return 0;
 }
 
-static int build_transfer(struct exchange *x, const struct route *route)
+static int build_transfer(struct exchange *x, const struct route *route, const char *item)
 {
 	struct kars_router *r = x->r;
 	const struct kars_router_config *c = &r->cfg;
 	struct evkeyval *h;
 	char url[2048];
 
-	snprintf(url, sizeof(url), "%s%s%s", c->base_url,
-		 c->kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path);
+	snprintf(url, sizeof(url), "%s%s%s%s%s", c->base_url,
+		 c->kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path,
+		 item ? "/" : "", item ? item : "");
 	x->easy = curl_easy_init();
 	if (!x->easy)
 		return -1;
@@ -268,7 +305,26 @@ static char *take_body(struct evhttp_request *req, size_t *len)
 	return body;
 }
 
-static void handle_route(struct kars_router *r, struct evhttp_request *req, enum kars_route id)
+/* A model id as it may appear in a path: no '/', nothing to escape. */
+static bool model_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 256)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.' || c == ':'))
+			return false;
+	}
+	return true;
+}
+
+/* item: the model id of GET /v1/models/{id}, else NULL. */
+static void handle_route(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+			 const char *item)
 {
 	const struct route *route = &routes[id];
 	struct exchange *x;
@@ -279,6 +335,12 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 		send_error(req, 405, "invalid_request_error", "method_not_allowed",
 			   "%s takes %s only", route->path,
 			   route->method == EVHTTP_REQ_POST ? "POST" : "GET");
+		return;
+	}
+	if (item && !model_id_ok(item)) {
+		r->rejected++;
+		send_error(req, 400, "invalid_request_error", "invalid_model_id",
+			   "model id: only letters, digits and - _ . : are allowed");
 		return;
 	}
 	x = calloc(1, sizeof(*x));
@@ -311,7 +373,8 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 		}
 		json_decref(parsed);
 	}
-	if (build_transfer(x, route) || kars_upstream_start(r->upstream, x->easy, on_done, x)) {
+	if (build_transfer(x, route, item) ||
+	    kars_upstream_start(r->upstream, x->easy, on_done, x)) {
 		send_error(req, 500, "server_error", "internal_error",
 			   "could not start the upstream request");
 		exchange_free(x);
@@ -377,9 +440,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	for (int i = 0; i < KARS_ROUTE__COUNT; i++) {
 		if (strcmp(path, routes[i].path) == 0) {
-			handle_route(r, req, (enum kars_route)i);
+			handle_route(r, req, (enum kars_route)i, NULL);
 			return;
 		}
+	}
+	if (strncmp(path, "/v1/models/", 11) == 0) {
+		handle_route(r, req, KARS_ROUTE_MODELS, path + 11);
+		return;
 	}
 	if (strcmp(path, "/healthz") == 0) {
 		reply_text(req, 200, "text/plain", "ok\n");

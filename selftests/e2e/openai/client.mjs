@@ -324,13 +324,15 @@ await test('models.list and retrieve', async () => {
 });
 
 // --- errors --------------------------------------------------------------------------
+// The fake's failure knobs ride in the body's metadata: a router forwards the body
+// untouched but drops request headers it does not know.
 
 await test('429 is a RateLimitError', async () => {
 	const e = await throws(
 		() =>
 			client.chat.completions.create(
-				{ model: 'gpt-4o-mini', messages: MESSAGES },
-				{ headers: { 'x-fake-status': '429' }, maxRetries: 0 }
+				{ model: 'gpt-4o-mini', messages: MESSAGES, metadata: { 'x-fake-status': '429' } },
+				{ maxRetries: 0 }
 			),
 		OpenAI.RateLimitError,
 		429
@@ -344,8 +346,8 @@ await test('500 and 503 are InternalServerErrors', async () => {
 		const e = await throws(
 			() =>
 				client.responses.create(
-					{ model: 'gpt-4.1', input: PROMPT },
-					{ headers: { 'x-fake-status': String(status) }, maxRetries: 0 }
+					{ model: 'gpt-4.1', input: PROMPT, metadata: { 'x-fake-status': String(status) } },
+					{ maxRetries: 0 }
 				),
 			OpenAI.InternalServerError,
 			status
@@ -358,17 +360,14 @@ await test('an error mid-stream is an APIError', async () => {
 	for (const [what, make] of [
 		[
 			'chat',
-			(h) =>
-				client.chat.completions.create(
-					{ model: 'gpt-4o-mini', messages: MESSAGES, stream: true },
-					h
-				),
+			(metadata) =>
+				client.chat.completions.create({ model: 'gpt-4o-mini', messages: MESSAGES, stream: true, metadata }),
 		],
-		['responses', (h) => client.responses.create({ model: 'gpt-4.1', input: PROMPT, stream: true }, h)],
+		['responses', (metadata) => client.responses.create({ model: 'gpt-4.1', input: PROMPT, stream: true, metadata })],
 	]) {
 		let seen = 0;
 		const e = await throws(async () => {
-			const stream = await make({ headers: { 'x-fake-stream-error': '3' } });
+			const stream = await make({ 'x-fake-stream-error': '3' });
 			for await (const _ of stream) seen++;
 		}, OpenAI.APIError);
 		check(/server had an error/.test(e.message), `${what}: message ${e.message}`);
@@ -380,8 +379,8 @@ await test('a hang-up mid-stream is an error', async () => {
 	let text = '';
 	try {
 		const stream = await client.chat.completions.create(
-			{ model: 'gpt-4o-mini', messages: MESSAGES, stream: true },
-			{ headers: { 'x-fake-drop-after': '3' }, maxRetries: 0 }
+			{ model: 'gpt-4o-mini', messages: MESSAGES, stream: true, metadata: { 'x-fake-drop-after': '3' } },
+			{ maxRetries: 0 }
 		);
 		for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
 	} catch (e) {
@@ -393,8 +392,13 @@ await test('a hang-up mid-stream is an error', async () => {
 
 await test('SSE split into 7-byte writes', async () => {
 	const stream = await client.chat.completions.create(
-		{ model: 'gpt-4o-mini', messages: MESSAGES, stream: true, stream_options: { include_usage: true } },
-		{ headers: { 'x-fake-chunk-bytes': '7', 'x-fake-delay-ms': '1' } }
+		{
+			model: 'gpt-4o-mini',
+			messages: MESSAGES,
+			stream: true,
+			stream_options: { include_usage: true },
+			metadata: { 'x-fake-chunk-bytes': '7', 'x-fake-delay-ms': '1' },
+		}
 	);
 	let text = '';
 	let usage = null;
