@@ -74,7 +74,7 @@ help:
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect for one area"
+	@echo "make bench       every benchmark; make bench-connect or bench-audit for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
@@ -168,6 +168,7 @@ check: deps
 		$(foreach t,$(ASAN_UNIT_BINS),"ASAN_OPTIONS=detect_leaks=1 $(t) --tag asan") \
 		"selftests/fuzz/run.sh 10" \
 		"selftests/e2e/cli.sh $(BUILD)" \
+		"selftests/e2e/audit.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit_cmd.h"
 #include "control_client.h"
 #include "json.h"
 
@@ -33,6 +34,8 @@ static void usage(FILE *f)
 		   "  dataplane metrics             Prometheus metrics\n"
 		   "  trace --network [--sandbox NS/NAME] [-o json]\n"
 		   "                                stream data-plane verdicts as they happen\n"
+		   "  audit verify FILE [--pubkey FILE]\n"
+		   "                                check an audit log: chain, hashes, signatures\n"
 		   "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -349,6 +352,8 @@ int main(int argc, char **argv)
 		return dataplane(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "trace") == 0)
 		return trace(argc - i, argv + i);
+	if (strcmp(argv[i], "audit") == 0)
+		return kars_cli_audit(argc - i - 1, argv + i + 1);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

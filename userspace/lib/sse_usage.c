@@ -564,7 +564,9 @@ static int dispatch(struct kars_sse_usage *p)
 	json_t *root;
 	int ret = 0;
 
-	if (!p->data_lines) {
+	/* No data, or only empty data lines: per the SSE rules (WHATWG) such
+	 * an event is not dispatched. */
+	if (!p->data_lines || len == 0) {
 		reset_event(p);
 		return 0;
 	}
