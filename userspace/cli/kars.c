@@ -4,8 +4,10 @@
  *   kars dataplane apply -f FILE|-      kars dataplane remove NAMESPACE/NAME
  *   kars dataplane learned NAMESPACE/NAME
  *   kars trace --network [--sandbox NAMESPACE/NAME] [-o json]
+ *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
  *
- * It speaks karsd's control API (docs/karsd-api.md). Exit status: 0 done,
+ * The data-plane commands speak karsd's control API (docs/karsd-api.md);
+ * audit verify reads a file. Exit status: 0 done,
  * 1 refused or failed (the reason on stderr), 2 bad usage.
  */
 #include <errno.h>
