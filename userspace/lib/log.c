@@ -40,6 +40,19 @@ int kars_log_level_from_name(const char *name, enum kars_log_level *out)
 	return -EINVAL;
 }
 
+int kars_log_level_option(const char *prog, const char *arg)
+{
+	enum kars_log_level level;
+
+	if (kars_log_level_from_name(arg, &level)) {
+		fprintf(stderr, "%s: --log-level: \"%s\" is not error, warn, info or debug\n", prog,
+			arg);
+		return -EINVAL;
+	}
+	kars_log_set_level(level);
+	return 0;
+}
+
 static void log_va(enum kars_log_level level, const char *fmt, va_list ap)
 {
 	char msg[2048];

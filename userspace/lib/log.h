@@ -24,6 +24,10 @@ int kars_log_level_from_name(const char *name, enum kars_log_level *out);
 void kars_log(enum kars_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The --log-level option of every kars daemon: sets the level, or says on
+ * stderr what is wrong ("<prog>: --log-level: ...") and returns -EINVAL. */
+int kars_log_level_option(const char *prog, const char *arg);
+
 /* Sends libbpf's messages through kars_log (its debug output only at debug). */
 void kars_log_route_libbpf(void);
 

@@ -113,19 +113,10 @@ int main(int argc, char **argv)
 		case 'm':
 			metrics = optarg;
 			break;
-		case 'l': {
-			enum kars_log_level level;
-
-			if (kars_log_level_from_name(optarg, &level)) {
-				fprintf(
-				    stderr,
-				    "karsd: --log-level: \"%s\" is not error, warn, info or debug\n",
-				    optarg);
+		case 'l':
+			if (kars_log_level_option("karsd", optarg))
 				return 2;
-			}
-			kars_log_set_level(level);
 			break;
-		}
 		case 'j':
 			kars_log_set_json(true);
 			break;
