@@ -80,6 +80,15 @@ mkdir -p "$cg/agent" "$cg/router"
 in_sandbox "$cg/router" 1001 socat -T2 TCP-LISTEN:18444,bind=127.0.0.1,fork,reuseaddr \
 	EXEC:"$tmp/proxy.sh" &
 pids+=($!)
+# Both stand-ins listen before anything dials them.
+for port in 9000 18444; do
+	addr=127.0.0.1
+	[ $port = 9000 ] && addr=192.0.2.1
+	for _ in $(seq 50); do
+		ip netns exec "$ns" bash -c "echo >/dev/tcp/$addr/$port" 2>/dev/null && break
+		sleep 0.1
+	done
+done
 cat >"$tmp/policy.json" <<JSON
 {"sandbox": "demo/research-bot", "mode": "strict",
  "agent":  {"cgroup": "$cg/agent",  "uid": 1000},
