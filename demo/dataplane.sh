@@ -68,8 +68,17 @@ ip -n "$ns" addr add 192.0.2.1/24 dev outside0
 ip -n "$ns" link set outside0 up
 ip -n "$ns" link set outside1 up
 chmod 755 "$tmp"
-printf '#!/bin/sh\necho "hello from the outside world (192.0.2.1 port 9000)"\n' >"$tmp/remote.sh"
-printf '#!/bin/sh\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n"\necho "answered by the sandbox egress proxy (the router decides from here)"\n' >"$tmp/proxy.sh"
+# It drains what the client sent (curl's telnet negotiation) before it closes,
+# for the same reason as the proxy below.
+printf '#!/bin/sh\necho "hello from the outside world (192.0.2.1 port 9000)"\ntimeout 0.3 cat >/dev/null\n' >"$tmp/remote.sh"
+# The stand-in proxy reads the request before it answers: closing with unread
+# data would reset the connection and could lose the answer.
+cat >"$tmp/proxy.sh" <<'SH'
+#!/bin/bash
+while IFS= read -r line && [ "${line%$'\r'}" != "" ]; do :; done
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n'
+echo "answered by the sandbox egress proxy (the router decides from here)"
+SH
 chmod 755 "$tmp/remote.sh" "$tmp/proxy.sh"
 ip netns exec "$ns" socat -T2 TCP-LISTEN:9000,bind=192.0.2.1,fork,reuseaddr EXEC:"$tmp/remote.sh" &
 pids+=($!)
