@@ -83,27 +83,32 @@ static int retire(struct kars_sandboxes *s, uint32_t gen, uint64_t due_ns)
 	return 0;
 }
 
-typedef bool (*gen_pred)(const struct kars_sandboxes *s, uint32_t gen, const void *arg);
+/* Judges one key by a u32 field of it (a generation, a sandbox id). */
+typedef bool (*key_pred)(const struct kars_sandboxes *s, uint32_t field, const void *arg);
 
-/* Deletes every key of a gen-keyed map for which pred says so. Keys are
- * collected first: deleting while walking a hash map restarts the walk. */
-static void delete_gens(const struct kars_sandboxes *s, int fd, size_t key_size, size_t gen_offset,
-			gen_pred pred, const void *arg)
+/* Deletes every key of a map whose u32 field at field_offset pred accepts.
+ * Keys are collected first: deleting while walking a hash map restarts the
+ * walk. */
+static void delete_keys_where(const struct kars_sandboxes *s, int fd, size_t key_size,
+			      size_t field_offset, key_pred pred, const void *arg)
 {
 	size_t cap = 1024, n = 0;
-	char *keys = malloc(cap * key_size);
+	char *keys = NULL;
 	char cur[64], prev[64];
 	bool first = true;
 
+	if (key_size > sizeof(cur) || field_offset + sizeof(uint32_t) > key_size)
+		return;
+	keys = malloc(cap * key_size);
 	if (!keys)
 		return;
 	while (bpf_map_get_next_key(fd, first ? NULL : prev, cur) == 0) {
-		uint32_t gen;
+		uint32_t field;
 
 		first = false;
 		memcpy(prev, cur, key_size);
-		memcpy(&gen, cur + gen_offset, sizeof(gen));
-		if (!pred(s, gen, arg))
+		memcpy(&field, cur + field_offset, sizeof(field));
+		if (!pred(s, field, arg))
 			continue;
 		if (n == cap) {
 			char *bigger = realloc(keys, cap * 2 * key_size);
@@ -139,12 +144,17 @@ static bool gen_orphan(const struct kars_sandboxes *s, uint32_t gen, const void 
 	return true;
 }
 
-static void delete_rules(const struct kars_sandboxes *s, gen_pred pred, const void *arg)
+static bool id_is(const struct kars_sandboxes *s, uint32_t id, const void *arg)
 {
-	delete_gens(s, MAP_FD(s, kars_rules_exact), sizeof(struct kars_rule_key),
-		    offsetof(struct kars_rule_key, gen), pred, arg);
-	delete_gens(s, MAP_FD(s, kars_rules_cidr), sizeof(struct kars_cidr_key),
-		    offsetof(struct kars_cidr_key, gen), pred, arg);
+	return id == *(const uint32_t *)arg;
+}
+
+static void delete_rules(const struct kars_sandboxes *s, key_pred pred, const void *arg)
+{
+	delete_keys_where(s, MAP_FD(s, kars_rules_exact), sizeof(struct kars_rule_key),
+			  offsetof(struct kars_rule_key, gen), pred, arg);
+	delete_keys_where(s, MAP_FD(s, kars_rules_cidr), sizeof(struct kars_cidr_key),
+			  offsetof(struct kars_cidr_key, gen), pred, arg);
 }
 
 void kars_sandboxes_gc(struct kars_sandboxes *s)
@@ -502,43 +512,13 @@ undo_rules:
 
 static void delete_sandbox_entries(struct kars_sandboxes *s, uint32_t id)
 {
-	int fd = MAP_FD(s, kars_learned);
-	struct kars_learned_key key, prev, *batch = NULL;
-	bool first = true;
-	struct kars_stat_key skey;
-	size_t n = 0, cap = 0;
-
-	while (bpf_map_get_next_key(fd, first ? NULL : &prev, &key) == 0) {
-		first = false;
-		prev = key;
-		if (key.sandbox_id == id) {
-			if (n == cap) {
-				struct kars_learned_key *b;
-
-				cap = cap ? cap * 2 : 64;
-				b = realloc(batch, cap * sizeof(*b));
-				if (!b)
-					break;
-				batch = b;
-			}
-			batch[n++] = key;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &batch[i]);
-	free(batch);
+	delete_keys_where(s, MAP_FD(s, kars_learned), sizeof(struct kars_learned_key),
+			  offsetof(struct kars_learned_key, sandbox_id), id_is, &id);
 	bpf_map_delete_elem(MAP_FD(s, kars_learn_count), &id);
-
 	/* Per-sandbox counters go too; the totals in metrics restart from zero,
 	 * as Prometheus counters of a removed series should. */
-	fd = MAP_FD(s, kars_stats);
-	for (int v = 0; v < KARS_VERDICT__COUNT; v++) {
-		for (int r = 0; r < KARS_REASON__COUNT; r++) {
-			skey = (struct kars_stat_key){
-			    .sandbox_id = id, .verdict = (uint8_t)v, .reason = (uint8_t)r};
-			bpf_map_delete_elem(fd, &skey);
-		}
-	}
+	delete_keys_where(s, MAP_FD(s, kars_stats), sizeof(struct kars_stat_key),
+			  offsetof(struct kars_stat_key, sandbox_id), id_is, &id);
 }
 
 int kars_sandboxes_remove(struct kars_sandboxes *s, const char *name, struct kars_err *err)
