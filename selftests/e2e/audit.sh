@@ -6,37 +6,26 @@
 # Usage: selftests/e2e/audit.sh BUILD_DIR. Prints "e2e/audit: N passed, N failed".
 set -u
 
+# shellcheck source=selftests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+E2E_NAME=e2e/audit
+
 build=${1:-build}
 kars=$build/bin/kars
 writer=$build/bench/audit
 tmp=$(mktemp -d /tmp/kars-e2e-audit.XXXXXX)
-passed=0 failed=0
 trap 'rm -rf "$tmp"' EXIT
 
-check() { # name expected-status expected-output-regex -- cmd...
-	local name=$1 want=$2 pattern=$3 out status
-	shift 4
-	out=$("$@" 2>&1)
-	status=$?
-	if [ "$status" = "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-		passed=$((passed + 1))
-		echo "PASS $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name: exit $status (want $want), output:"
-		sed 's/^/    /' <<<"$out"
-	fi
-}
 
 for bin in "$kars" "$writer"; do
-	[ -x "$bin" ] || { echo "e2e/audit: $bin is missing (make all)"; echo "e2e/audit: 0 passed, 1 failed"; exit 1; }
+	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
 done
 
 log=$tmp/audit.jsonl key=$tmp/audit.key
 # 40 records, a checkpoint every 16: seq 0 checkpoint, 1 "audit.open",
 # 2..41 the records (line N holds seq N-1), checkpoints in between, one at close.
 "$writer" write --out "$log" --key "$key" --records 40 --every 16 ||
-	{ echo "e2e/audit: 0 passed, 1 failed"; exit 1; }
+	e2e_abort "writing the test log failed"
 "$writer" write --out "$tmp/crashed.jsonl" --key "$key" --records 5 --every 16 --crash
 "$writer" write --out "$tmp/other.jsonl" --key "$tmp/other.key" --records 5
 
@@ -71,5 +60,4 @@ check "an unknown option: exit 2" 2 'unknown option' -- "$kars" audit verify --b
 check "--pubkey without its FILE: exit 2" 2 'missing argument' -- "$kars" audit verify "$log" --pubkey
 check "kars --help lists audit verify" 0 'audit verify FILE \[--pubkey FILE\]' -- "$kars" --help
 
-echo "e2e/audit: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary

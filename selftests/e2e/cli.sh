@@ -5,6 +5,10 @@
 # Prints "e2e/cli: N passed, N failed".
 set -u
 
+# shellcheck source=selftests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+E2E_NAME=e2e/cli
+
 build=${1:-build}
 kars=$build/bin/kars
 karsd=$build/bin/karsd
@@ -14,22 +18,8 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 cg=$cg2/kars-cli-$$
 group=kars-e2e-$$
 metrics_port=$((20000 + $$ % 20000))
-passed=0 failed=0 karsd_pid=
+karsd_pid=
 
-check() { # name expected-status expected-output-regex -- cmd...
-	local name=$1 want=$2 pattern=$3 out status
-	shift 4
-	out=$("$@" 2>&1)
-	status=$?
-	if [ "$status" = "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-		passed=$((passed + 1))
-		echo "PASS $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name: exit $status (want $want), output:"
-		sed 's/^/    /' <<<"$out"
-	fi
-}
 
 cleanup() {
 	[ -n "$karsd_pid" ] && KARSD_SOCKET=$tmp/karsd.sock "$kars" dataplane remove cli/test >/dev/null 2>&1
@@ -42,7 +32,7 @@ trap cleanup EXIT
 
 mkdir -p "$cg/agent" "$cg/router"
 chmod 755 "$tmp"
-groupadd "$group" || { echo "e2e/cli: 0 passed, 1 failed (groupadd $group)"; exit 1; }
+groupadd "$group" || e2e_abort "groupadd $group failed"
 gid=$(getent group "$group" | cut -d: -f3)
 "$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" --group "$group" \
 	--metrics "127.0.0.1:$metrics_port" ${KARSD_ARGS:-} 2>"$tmp/karsd.log" &
@@ -81,5 +71,4 @@ check "no karsd: a clear error" 1 'connect .*nowhere.sock' -- env KARSD_SOCKET="
 check "remove" 0 'sandbox cli/test removed' -- "$kars" dataplane remove cli/test
 check "list no longer has it" 1 '^0$' -- sh -c "\"$kars\" dataplane list | grep -c cli/test"
 
-echo "e2e/cli: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary
