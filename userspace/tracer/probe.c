@@ -91,7 +91,6 @@ int kars_probe_run(struct kars_probe *p, struct kars_err *err)
 	p->prog_cgroup_sock_addr = prog_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
 	p->prog_cgroup_sock = prog_ok(BPF_PROG_TYPE_CGROUP_SOCK);
 	p->prog_cgroup_skb = prog_ok(BPF_PROG_TYPE_CGROUP_SKB);
-	p->prog_sock_ops = prog_ok(BPF_PROG_TYPE_SOCK_OPS);
 	p->prog_lsm = prog_ok(BPF_PROG_TYPE_LSM);
 	p->map_ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
 	p->map_sk_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1;
@@ -103,9 +102,9 @@ int kars_probe_run(struct kars_probe *p, struct kars_err *err)
 		return kars_err_set(err, ENOTSUP,
 				    "no /sys/kernel/btf/vmlinux: CO-RE programs cannot load");
 	if (!p->prog_cgroup_sock_addr || !p->prog_cgroup_sock || !p->prog_cgroup_skb ||
-	    !p->prog_sock_ops || !p->map_ringbuf || !p->map_sk_storage)
+	    !p->map_ringbuf || !p->map_sk_storage)
 		return kars_err_set(err, ENOTSUP,
-				    "kernel lacks cgroup sock_addr/sock/skb, sockops, ringbuf or "
+				    "kernel lacks cgroup sock_addr/sock/skb, ringbuf or "
 				    "sk_storage support: no enforcement possible");
 	return 0;
 }
@@ -135,11 +134,11 @@ json_t *kars_probe_json(const struct kars_probe *p)
 						   "checked, and a socket passed in from outside "
 						   "a sandbox is judged by its origin",
 						   kars_probe_lsm_problem(p)));
-	return json_pack("{s:s,s:o,s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:s},s:s}", "enforcement",
+	return json_pack("{s:s,s:o,s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:s},s:s}", "enforcement",
 			 kars_probe_enforcement(p), "openGaps", open, "features", "btfVmlinux",
 			 p->btf_vmlinux, "cgroupSockAddr", p->prog_cgroup_sock_addr, "cgroupSock",
-			 p->prog_cgroup_sock, "cgroupSkb", p->prog_cgroup_skb, "sockOps",
-			 p->prog_sock_ops, "lsmProgram", p->prog_lsm, "ringbuf", p->map_ringbuf,
-			 "skStorage", p->map_sk_storage, "lsmBpfActive", p->lsm_bpf_active,
-			 "lsmList", p->lsm_list, "cgroup2", p->cgroup2);
+			 p->prog_cgroup_sock, "cgroupSkb", p->prog_cgroup_skb, "lsmProgram",
+			 p->prog_lsm, "ringbuf", p->map_ringbuf, "skStorage", p->map_sk_storage,
+			 "lsmBpfActive", p->lsm_bpf_active, "lsmList", p->lsm_list, "cgroup2",
+			 p->cgroup2);
 }

@@ -17,7 +17,6 @@ struct kars_probe {
 	bool prog_cgroup_sock_addr;
 	bool prog_cgroup_sock;
 	bool prog_cgroup_skb;
-	bool prog_sock_ops;
 	bool prog_lsm;
 	bool map_ringbuf;
 	bool map_sk_storage;
