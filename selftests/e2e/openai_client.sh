@@ -78,16 +78,25 @@ if [ "$mode" = router ]; then
 	cat >"$tmp/router.json" <<JSON
 {"sandbox": "e2e/openai", "listen": "127.0.0.1:$router_port", "agentUid": 1000,
  "upstream": {"kind": "openai", "baseUrl": "http://127.0.0.1:$port/v1",
-              "apiKeyFile": "$tmp/api-key"}}
+              "apiKeyFile": "$tmp/api-key"},
+ "policy": {"file": "$tmp/inference-policy.json"},
+ "budget": {"file": "$tmp/budget.json"},
+ "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"}}
+JSON
+	# Every model the client uses, nothing else: the SDK's own requests
+	# must pass the gates unchanged.
+	cat >"$tmp/inference-policy.json" <<JSON
+{"name": "e2e/openai", "allowedModels": ["gpt-4o-mini", "gpt-4o", "gpt-4.1",
+  "gpt-3.5-turbo-instruct", "text-embedding-3-small"]}
 JSON
 	"$router" --config "$tmp/router.json" 2>"$tmp/router.log" &
 	router_pid=$!
 	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$router_port/healthz" >/dev/null 2>&1 && break
+		curl -sf "http://127.0.0.1:$router_port/readyz" >/dev/null 2>&1 && break
 		sleep 0.05
 	done
-	curl -sf "http://127.0.0.1:$router_port/healthz" >/dev/null 2>&1 ||
-		{ cat "$tmp/router.log"; fail "kars-router did not start"; }
+	curl -sf "http://127.0.0.1:$router_port/readyz" >/dev/null 2>&1 ||
+		{ cat "$tmp/router.log"; fail "kars-router did not start (or is not ready)"; }
 	node "$dir/client.mjs" --base-url "http://127.0.0.1:$router_port/v1" \
 		--upstream "http://127.0.0.1:$port" \
 		--expect-upstream-auth "Bearer sk-kars-router-secret" \

@@ -20,6 +20,10 @@
  *   x-fake-stream-error: N    after N SSE events send an error event and end
  *   x-fake-omit-usage: 1      no usage, even when include_usage asked for it
  *   x-fake-reply: TEXT        the assistant's text
+ *   x-fake-only-models: LIST  the failure knobs above (status, drop-after,
+ *                             stream-error, content-filter) apply only to
+ *                             requests whose "model" is in this comma-separated
+ *                             list; others are answered normally (failover)
  * Each may also come as a string in the request body's "metadata" object
  * (same key), for tests that go through kars-router, which drops unknown
  * request headers.
@@ -1395,8 +1399,24 @@ static const char *knob(struct call *c, const json_t *meta, const char *name)
 	return v ? v : json_string_value(json_object_get(meta, name));
 }
 
+/* Is name one of the comma-separated entries of list? */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	for (const char *p = list; name && *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len;
+		p += *p == ',';
+	}
+	return false;
+}
+
 /* The call's knobs: the flags, overridden by x-fake-* headers or metadata. */
-static int read_knobs(struct call *c, const json_t *meta, struct kars_err *err)
+static int read_knobs(struct call *c, const json_t *meta, const char *model, struct kars_err *err)
 {
 	const char *v;
 	uint64_t n;
@@ -1428,6 +1448,12 @@ static int read_knobs(struct call *c, const json_t *meta, struct kars_err *err)
 		c->k.reply = v;
 	if (!ret && strlen(c->k.reply) > 16384)
 		ret = kars_err_set(err, EINVAL, "x-fake-reply: longer than 16384 bytes");
+	if (!ret && (v = knob(c, meta, "x-fake-only-models")) && !listed(v, model)) {
+		c->k.status = fake.defaults.status;
+		c->k.drop_after = fake.defaults.drop_after;
+		c->k.stream_error = fake.defaults.stream_error;
+		c->k.cf = fake.defaults.cf;
+	}
 	return ret;
 }
 
@@ -1496,7 +1522,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	c.azure = strncmp(path, "/openai/v1/", 11) == 0;
 	c.path = c.azure ? path + 7 : path;
 	body_json = len ? json_loadb(raw, len, 0, NULL) : NULL;
-	ret = read_knobs(&c, json_object_get(body_json, "metadata"), &err);
+	ret = read_knobs(&c, json_object_get(body_json, "metadata"),
+			 json_string_value(json_object_get(body_json, "model")), &err);
 	json_decref(body_json);
 	if (ret) {
 		c.k = fake.defaults;

@@ -43,6 +43,12 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
+/* The required state fields, valid. */
+#define STATE                                                                                      \
+	", \"policy\": {\"file\": \"/etc/kars/inference/inference-policy.json\"},"                 \
+	" \"budget\": {\"file\": \"/var/lib/kars/budget.json\"},"                                  \
+	" \"audit\": {\"file\": \"/var/lib/kars/audit.jsonl\", \"keyFile\": \"/var/lib/kars/k\"}"
+
 static void write_config(const char *upstream_extra)
 {
 	char text[2048];
@@ -50,7 +56,8 @@ static void write_config(const char *upstream_extra)
 	snprintf(
 	    text, sizeof(text),
 	    "{\"sandbox\": \"team-a/bot\", \"listen\": \"127.0.0.1:18443\", \"agentUid\": 1000,"
-	    " \"upstream\": {\"baseUrl\": \"https://example.invalid/v1/\", \"apiKeyFile\": \"%s\"%s}}",
+	    " \"upstream\": {\"baseUrl\": \"https://example.invalid/v1/\", \"apiKeyFile\": \"%s\"%s}" STATE
+	    "}",
 	    key_path, upstream_extra);
 	write_file(cfg_path, text, 0600);
 }
@@ -90,7 +97,7 @@ static void test_defaults(void **state)
 
 	snprintf(text, sizeof(text),
 		 "{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
-		 "\"http://127.0.0.1:9000/v1\", \"apiKeyFile\": \"%s\"}}",
+		 "\"http://127.0.0.1:9000/v1\", \"apiKeyFile\": \"%s\"}" STATE "}",
 		 key_path);
 	write_file(cfg_path, text, 0600);
 	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
@@ -98,6 +105,50 @@ static void test_defaults(void **state)
 	assert_int_equal(c.listen_port, 8443);
 	assert_int_equal(c.kind, KARS_UPSTREAM_OPENAI);
 	assert_int_equal(c.idle_timeout_s, 120);
+	assert_string_equal(c.policy_file, "/etc/kars/inference/inference-policy.json");
+	assert_int_equal(c.policy_poll_ms, 5000);
+	assert_int_equal(c.budget_persist_ms, 1000);
+	assert_int_equal(c.audit_flush_ms, 10);
+	assert_int_equal(c.checkpoint_every, 1024);
+	assert_int_equal(c.n_control_uids, 1); /* root only */
+	assert_int_equal(c.control_uids[0], 0);
+}
+
+/* The state sections: each required, each field named when wrong, and the
+ * agent can never be a control UID. */
+static void test_state_fields(void **state)
+{
+#define UP                                                                                         \
+	"\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": \"http://x/v1\", \"apiKeyFile\": \"/k\"}"
+	struct kars_router_config c;
+	struct kars_err err = {0};
+
+	expect_refused("{" UP "}", "policy: Required value");
+	expect_refused("{" UP ", \"policy\": {}}", "policy.file: Required value");
+	expect_refused("{" UP ", \"policy\": {\"file\": \"/p\", \"pollMs\": 1}}",
+		       "policy.pollMs: expected an integer in [100, 3600000]");
+	expect_refused("{" UP ", \"policy\": {\"file\": \"/p\"}}", "budget: Required value");
+	expect_refused("{" UP ", \"policy\": {\"file\": \"/p\"}, \"budget\": {\"file\": \"/b\", "
+		       "\"persist\": 1}}",
+		       "budget.persist: unknown field");
+	expect_refused("{" UP ", \"policy\": {\"file\": \"/p\"}, \"budget\": {\"file\": \"/b\"}}",
+		       "audit: Required value");
+	expect_refused("{" UP ", \"policy\": {\"file\": \"/p\"}, \"budget\": {\"file\": \"/b\"}, "
+		       "\"audit\": {\"file\": \"/a\"}}",
+		       "audit.keyFile: Required value");
+	expect_refused("{" UP STATE ", \"control\": {\"allowedUids\": [0, 1000]}}",
+		       "control.allowedUids[1]: Forbidden: 1000 is agentUid");
+	expect_refused("{" UP STATE ", \"control\": {\"allowedUids\": [-1]}}",
+		       "control.allowedUids[0]: expected a UID");
+	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 0, \"upstream\": {\"baseUrl\": "
+		       "\"http://x/v1\", \"apiKeyFile\": \"/k\"}" STATE "}",
+		       "agentUid: Invalid value: 0");
+
+	write_file(cfg_path, "{" UP STATE ", \"control\": {\"allowedUids\": [0, 990]}}", 0600);
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+	assert_int_equal(c.n_control_uids, 2);
+	assert_int_equal(c.control_uids[1], 990);
+#undef UP
 }
 
 static void test_bad_fields(void **state)
@@ -185,6 +236,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
     cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_state_fields, setup, teardown),
     cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
 };
 

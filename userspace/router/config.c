@@ -91,9 +91,124 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 	return 0;
 }
 
+static int parse_policy(const json_t *root, struct kars_router_config *c, struct kars_err *err)
+{
+	static const char *const keys[] = {"file", "pollMs", NULL};
+	const char *file = NULL;
+	uint64_t poll_ms = 5000;
+	int ret;
+	const json_t *p = kars_json_get_object(root, "", "policy", true, &ret, err);
+
+	if (!p)
+		return ret;
+	ret = kars_json_only_keys(p, "policy", keys, err);
+	if (!ret)
+		ret = kars_json_get_string(p, "policy", "file", true, &file, err);
+	if (!ret)
+		ret = kars_json_get_uint(p, "policy", "pollMs", false, 100, 3600000, &poll_ms, err);
+	if (!ret)
+		ret = copy_field(c->policy_file, sizeof(c->policy_file), file, "policy.file", err);
+	c->policy_poll_ms = (long)poll_ms;
+	return ret;
+}
+
+static int parse_budget(const json_t *root, struct kars_router_config *c, struct kars_err *err)
+{
+	static const char *const keys[] = {"file", "persistIntervalMs", NULL};
+	const char *file = NULL;
+	uint64_t interval = 1000;
+	int ret;
+	const json_t *b = kars_json_get_object(root, "", "budget", true, &ret, err);
+
+	if (!b)
+		return ret;
+	ret = kars_json_only_keys(b, "budget", keys, err);
+	if (!ret)
+		ret = kars_json_get_string(b, "budget", "file", true, &file, err);
+	if (!ret)
+		ret = kars_json_get_uint(b, "budget", "persistIntervalMs", false, 10, 60000,
+					 &interval, err);
+	if (!ret)
+		ret = copy_field(c->budget_file, sizeof(c->budget_file), file, "budget.file", err);
+	c->budget_persist_ms = (long)interval;
+	return ret;
+}
+
+static int parse_audit(const json_t *root, struct kars_router_config *c, struct kars_err *err)
+{
+	static const char *const keys[] = {"file", "keyFile", "flushIntervalMs", "checkpointEvery",
+					   NULL};
+	const char *file = NULL, *key = NULL;
+	uint64_t flush_ms = 10, every = 1024;
+	int ret;
+	const json_t *a = kars_json_get_object(root, "", "audit", true, &ret, err);
+
+	if (!a)
+		return ret;
+	ret = kars_json_only_keys(a, "audit", keys, err);
+	if (!ret)
+		ret = kars_json_get_string(a, "audit", "file", true, &file, err);
+	if (!ret)
+		ret = kars_json_get_string(a, "audit", "keyFile", true, &key, err);
+	if (!ret)
+		ret = kars_json_get_uint(a, "audit", "flushIntervalMs", false, 1, 10000, &flush_ms,
+					 err);
+	if (!ret)
+		ret = kars_json_get_uint(a, "audit", "checkpointEvery", false, 1, 1u << 20, &every,
+					 err);
+	if (!ret)
+		ret = copy_field(c->audit_file, sizeof(c->audit_file), file, "audit.file", err);
+	if (!ret)
+		ret = copy_field(c->audit_key_file, sizeof(c->audit_key_file), key, "audit.keyFile",
+				 err);
+	c->audit_flush_ms = (long)flush_ms;
+	c->checkpoint_every = (uint32_t)every;
+	return ret;
+}
+
+/* control.allowedUids: who may call /kars/v1/ (default root only). The
+ * agent's UID can never be one of them, whatever the file says. */
+static int parse_control(const json_t *root, struct kars_router_config *c, struct kars_err *err)
+{
+	static const char *const keys[] = {"allowedUids", NULL};
+	const json_t *ctl, *uids;
+	char path[64];
+	int ret;
+
+	c->control_uids[0] = 0;
+	c->n_control_uids = 1;
+	ctl = kars_json_get_object(root, "", "control", false, &ret, err);
+	if (!ctl)
+		return ret;
+	ret = kars_json_only_keys(ctl, "control", keys, err);
+	uids = ret ? NULL : kars_json_get_array(ctl, "control", "allowedUids", false, &ret, err);
+	if (!uids)
+		return ret;
+	if (json_array_size(uids) > sizeof(c->control_uids) / sizeof(c->control_uids[0]))
+		return kars_err_set(err, EINVAL, "control.allowedUids: at most %zu entries",
+				    sizeof(c->control_uids) / sizeof(c->control_uids[0]));
+	c->n_control_uids = 0;
+	for (size_t i = 0; i < json_array_size(uids); i++) {
+		const json_t *v = json_array_get(uids, i);
+
+		kars_json_path_index(path, sizeof(path), "control.allowedUids", i);
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= UINT32_MAX)
+			return kars_err_set(err, EINVAL, "%s: expected a UID", path);
+		if ((uid_t)json_integer_value(v) == c->agent_uid)
+			return kars_err_set(err, EINVAL,
+					    "%s: Forbidden: %u is agentUid; the agent may never "
+					    "use the control endpoints",
+					    path, (unsigned)c->agent_uid);
+		c->control_uids[c->n_control_uids++] = (uid_t)json_integer_value(v);
+	}
+	return 0;
+}
+
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err)
 {
-	static const char *const keys[] = {"sandbox", "listen", "agentUid", "upstream", NULL};
+	static const char *const keys[] = {"sandbox", "listen", "agentUid", "upstream", "policy",
+					   "budget",  "audit",	"control",  NULL};
 	const char *sandbox = NULL, *listen = "127.0.0.1:8443";
 	uint64_t agent_uid;
 	json_error_t jerr;
@@ -120,9 +235,20 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 		ret = kars_json_get_uint(root, "", "agentUid", true, 0, UINT32_MAX - 1, &agent_uid,
 					 err);
 	if (!ret)
+		out->agent_uid = (uid_t)agent_uid;
+	if (!ret)
 		ret = parse_upstream(root, out, err);
 	if (!ret)
-		out->agent_uid = (uid_t)agent_uid;
+		ret = parse_policy(root, out, err);
+	if (!ret)
+		ret = parse_budget(root, out, err);
+	if (!ret)
+		ret = parse_audit(root, out, err);
+	if (!ret)
+		ret = parse_control(root, out, err);
+	if (!ret && out->agent_uid == 0)
+		ret = kars_err_set(err, EINVAL,
+				   "agentUid: Invalid value: 0: the agent must not run as root");
 	json_decref(root);
 	return ret;
 }

@@ -7,7 +7,8 @@
  *                 "apiKeyFile": "/etc/kars/secrets/api-key",
  *                 "connectTimeoutMs": 10000, "idleTimeoutSeconds": 120}}
  * kind "azure" takes the resource endpoint as baseUrl and calls
- * {baseUrl}/openai/v1/{path} with an api-key header.
+ * {baseUrl}/openai/v1/{path} with an api-key header. The policy, budget,
+ * audit and control fields are described in docs/router.md.
  */
 #ifndef KARS_ROUTER_CONFIG_H
 #define KARS_ROUTER_CONFIG_H
@@ -33,6 +34,17 @@ struct kars_router_config {
 	char api_key_file[1024];
 	long connect_timeout_ms;
 	long idle_timeout_s;
+
+	char policy_file[1024];	   /* the compiled InferencePolicy */
+	long policy_poll_ms;	   /* stat fallback beside inotify */
+	char budget_file[1024];	   /* token usage, persisted */
+	long budget_persist_ms;	   /* how often dirty usage is written */
+	char audit_file[1024];	   /* the audit chain */
+	char audit_key_file[1024]; /* its Ed25519 signing key */
+	long audit_flush_ms;	   /* group commit interval */
+	uint32_t checkpoint_every; /* records between signed checkpoints */
+	uid_t control_uids[16];	   /* who may use /kars/v1/ (never agentUid) */
+	size_t n_control_uids;
 };
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err);

@@ -1,8 +1,11 @@
 /* main.c - kars-router: options, start-up, the event loop.
  *
  * It refuses to start rather than run half-configured: a bad config file, an
- * unreadable credential, or a credential the agent's UID could read are all
- * fatal, with the reason on stderr.
+ * unreadable credential, a credential the agent's UID could read, a budget
+ * file of another sandbox or an audit log that does not verify are all fatal,
+ * with the reason on stderr. A missing or bad policy file is not: the router
+ * starts, refuses inference, reports itself not ready, and loads the policy
+ * when a good one arrives.
  */
 #include <event2/event.h>
 #include <event2/http.h>
@@ -11,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "audit.h"
 #include "log.h"
+#include "policy_watch.h"
 #include "router.h"
 #include "upstream.h"
 
@@ -92,7 +98,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (kars_router_config_load(config, &r.cfg, &err) || credential_header(&r, &err)) {
+	if (kars_router_config_load(config, &r.cfg, &err) || credential_header(&r, &err) ||
+	    kars_router_open_state(&r, &err)) {
 		log_error("%s", err.msg);
 		goto cleanup;
 	}
@@ -103,7 +110,9 @@ int main(int argc, char **argv)
 	r.base = event_base_new();
 	r.http = r.base ? evhttp_new(r.base) : NULL;
 	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
-	if (!r.http || !r.upstream) {
+	r.tick = r.base ? evtimer_new(r.base, kars_router_on_tick, &r) : NULL;
+	r.watch = r.tick ? kars_policy_watch_new(&r) : NULL;
+	if (!r.http || !r.upstream || !r.watch) {
 		log_error("out of memory");
 		goto cleanup;
 	}
@@ -124,6 +133,16 @@ int main(int argc, char **argv)
 	event_base_dispatch(r.base);
 	ret = 0;
 cleanup:
+	kars_policy_watch_free(r.watch);
+	kars_inference_policy_unref(r.policy);
+	if (r.tick)
+		event_free(r.tick);
+	if (kars_budget_persist(&r.budget, &err))
+		log_error("%s", err.msg);
+	if (r.audit && kars_audit_close(r.audit, &err)) {
+		log_error("audit: %s", err.msg);
+		ret = 1;
+	}
 	if (sigint)
 		event_free(sigint);
 	if (sigterm)

@@ -1,70 +1,61 @@
-/* proxy.c - kars-router's HTTP handlers: the OpenAI routes, relayed.
+/* proxy.c - kars-router's HTTP routes and the gates every inference passes.
  *
- * A request is checked (route, method, a JSON object body), its headers are
- * filtered through an allowlist (the agent's Authorization, api-key,
- * cookies, organisation and project headers never leave), the sandbox's
- * credential is added, and the upstream's answer is relayed as it arrives,
- * so streams (SSE) flow chunk by chunk. Errors are in the OpenAI shape.
+ * An inference request (chat, responses, completions, embeddings; streamed
+ * or not, the same gates) is checked against one snapshot of the policy, in
+ * this order, and refused at the first gate it fails:
+ *
+ *   1. a policy is loaded                        503 policy_not_loaded
+ *   2. the policy covers the route               403 route_not_allowed
+ *   3. the daily and monthly budgets have room   429 daily/monthly_budget_exceeded
+ *   4. the output token cap (the request's max_*_tokens; set to the cap when
+ *      the request has none)                     403 per_request_tokens_exceeded
+ *   5. the model: allowed, overridden, or refused 403 model_not_allowed
+ *
+ * and then relayed (exchange.c), where the content floor is the last gate.
+ * Every refusal is written to the audit chain like every answer. Request
+ * headers pass through an allowlist: the agent's Authorization, api-key,
+ * cookies and organisation headers never leave. Errors are in the OpenAI
+ * shape.
  */
 #include <sys/queue.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "audit.h"
+#include "exchange.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
-#include "upstream.h"
 
 #define MAX_REQUEST_BODY (16u << 20)
 
-static const struct route {
-	const char *path;
-	enum evhttp_cmd_type method;
-	const char *upstream_path;
-	const char *name;
-} routes[KARS_ROUTE__COUNT] = {
-    [KARS_ROUTE_CHAT] = {"/v1/chat/completions", EVHTTP_REQ_POST, "/chat/completions", "chat"},
-    [KARS_ROUTE_RESPONSES] = {"/v1/responses", EVHTTP_REQ_POST, "/responses", "responses"},
-    [KARS_ROUTE_COMPLETIONS] = {"/v1/completions", EVHTTP_REQ_POST, "/completions", "completions"},
-    [KARS_ROUTE_EMBEDDINGS] = {"/v1/embeddings", EVHTTP_REQ_POST, "/embeddings", "embeddings"},
-    [KARS_ROUTE_MODELS] = {"/v1/models", EVHTTP_REQ_GET, "/models", "models"},
+const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT] = {
+    [KARS_ROUTE_CHAT] = {"/v1/chat/completions", EVHTTP_REQ_POST, "/chat/completions", "chat",
+			 KARS_ACTION_CHAT, KARS_OPENAI_CHAT_COMPLETIONS},
+    [KARS_ROUTE_RESPONSES] = {"/v1/responses", EVHTTP_REQ_POST, "/responses", "responses",
+			      KARS_ACTION_RESPONSES, KARS_OPENAI_RESPONSES},
+    [KARS_ROUTE_COMPLETIONS] = {"/v1/completions", EVHTTP_REQ_POST, "/completions", "completions",
+				KARS_ACTION_COMPLETIONS, KARS_OPENAI_COMPLETIONS},
+    [KARS_ROUTE_EMBEDDINGS] = {"/v1/embeddings", EVHTTP_REQ_POST, "/embeddings", "embeddings",
+			       KARS_ACTION_EMBEDDINGS, KARS_OPENAI_EMBEDDINGS},
+    [KARS_ROUTE_MODELS] = {"/v1/models", EVHTTP_REQ_GET, "/models", "models", KARS_ACTION__COUNT,
+			   KARS_OPENAI_UNKNOWN},
 };
 
-/* Request headers the agent may pass on; everything else is dropped. */
-static bool forward_request_header(const char *name)
+void kars_router_send_error(struct evhttp_request *req, int status, const char *type,
+			    const char *code, const char *fmt, ...)
 {
-	return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "Accept") ||
-	       !strcasecmp(name, "OpenAI-Beta") || !strcasecmp(name, "User-Agent") ||
-	       !strncasecmp(name, "X-Stainless-", 12);
-}
-
-/* Response headers the agent gets back. */
-static bool forward_response_header(const char *name)
-{
-	return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "x-request-id") ||
-	       !strcasecmp(name, "openai-processing-ms") || !strcasecmp(name, "Retry-After") ||
-	       !strncasecmp(name, "x-ratelimit-", 12);
-}
-
-static int status_class(int status)
-{
-	return status >= 100 && status < 600 ? status / 100 : 0;
-}
-
-__attribute__((format(printf, 5, 6))) static void send_error(struct evhttp_request *req, int status,
-							     const char *type, const char *code,
-							     const char *fmt, ...)
-{
-	char msg[512];
+	char msg[768];
 	struct evbuffer *out = evbuffer_new();
 	json_t *body;
 	char *text;
@@ -87,210 +78,69 @@ __attribute__((format(printf, 5, 6))) static void send_error(struct evhttp_reque
 	json_decref(body);
 }
 
-/* One request relayed to the upstream. */
-struct exchange {
-	struct kars_router *r;
-	struct evhttp_request *req;
-	enum kars_route route;
-	CURL *easy;
-	struct curl_slist *headers;
-	char *body;
-	size_t body_len;
-	long status;
-	bool started;
-	struct evkeyvalq response_headers;
-	struct evbuffer *chunk;
+void kars_router_audit(struct kars_router *r, const struct kars_audit_record *rec)
+{
+	struct kars_err err = {0};
+
+	if (!r->audit)
+		return;
+	if (kars_audit_append(r->audit, rec, &err)) {
+		r->audit_errors++;
+		log_error("audit: %s", err.msg);
+	}
+	kars_router_wake(r);
+}
+
+/* A request refused by a gate: the answer, the count, the audit record. */
+struct refusal {
+	int status;
+	const char *type, *code;
+	const char *model;
+	const uint8_t *payload_sha256;
+	long retry_after; /* seconds, or 0 */
 };
 
-static void exchange_free(struct exchange *x)
+__attribute__((format(printf, 5, 6))) static void
+refuse(struct kars_router *r, struct evhttp_request *req, enum kars_route route,
+       const struct refusal *f, const char *fmt, ...)
 {
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
-	curl_slist_free_all(x->headers);
-	evhttp_clear_headers(&x->response_headers);
-	if (x->chunk)
-		evbuffer_free(x->chunk);
-	free(x->body);
-	free(x);
-}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct kars_audit_record rec = {0};
+	char reason[512], action[64];
+	va_list ap;
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct exchange *x = arg;
-	size_t len = size * n;
-	char line[1024], *colon, *value;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	r->denied++;
+	r->requests[route][f->status / 100]++;
+	if (f->retry_after) {
+		char secs[32];
 
-	if (len >= sizeof(line) || len < 2)
-		return len;
-	memcpy(line, data, len);
-	line[len] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (strncmp(line, "HTTP/", 5) == 0) {
-		/* A new status line (after a 100 Continue, say): start over. */
-		evhttp_clear_headers(&x->response_headers);
-		return len;
+		snprintf(secs, sizeof(secs), "%ld", f->retry_after);
+		evhttp_add_header(h, "Retry-After", secs);
+		/* The openai SDKs retry 429s; a spent budget will not be back
+		 * in a few seconds. */
+		evhttp_add_header(h, "x-should-retry", "false");
 	}
-	colon = strchr(line, ':');
-	if (!colon)
-		return len;
-	*colon = '\0';
-	for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
-		;
-	if (forward_response_header(line))
-		evhttp_add_header(&x->response_headers, line, value);
-	return len;
-}
-
-static void start_reply(struct exchange *x)
-{
-	struct evkeyvalq *out = evhttp_request_get_output_headers(x->req);
-	struct evkeyval *h;
-
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-	TAILQ_FOREACH(h, &x->response_headers, next)
-	{
-		evhttp_add_header(out, h->key, h->value);
+	if (f->status == 403) {
+		evhttp_add_header(h, "x-kars-decision", "blocked");
+		evhttp_add_header(h, "x-kars-decision-by", "InferencePolicy");
 	}
-	evhttp_send_reply_start(x->req, (int)x->status, NULL);
-	x->started = true;
+	kars_router_send_error(req, f->status, f->type, f->code, "%s", reason);
+
+	snprintf(action, sizeof(action), "inference.%s", kars_router_routes[route].name);
+	rec.sandbox = r->cfg.sandbox;
+	rec.principal = "agent";
+	rec.action = action;
+	rec.decision = "deny";
+	rec.reason = reason;
+	rec.model = f->model;
+	rec.payload_sha256 = f->payload_sha256;
+	kars_router_audit(r, &rec);
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct exchange *x = arg;
-	size_t len = size * n;
-
-	/* The agent went away: stop the upstream transfer too. */
-	if (!evhttp_request_get_connection(x->req))
-		return 0;
-	if (!x->started)
-		start_reply(x);
-	evbuffer_add(x->chunk, data, len);
-	evhttp_send_reply_chunk(x->req, x->chunk);
-	return len;
-}
-
-static void on_cut_flushed(struct bufferevent *bev, void *arg)
-{
-	evhttp_connection_free(arg);
-}
-
-static void on_cut_event(struct bufferevent *bev, short what, void *arg)
-{
-	evhttp_connection_free(arg);
-}
-
-/* Closes the agent's connection without the final chunk, once what was
- * already relayed has been written: the connection is ours alone from here
- * (its request is never finished), so its callbacks may be too. */
-static void cut_connection(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		evhttp_connection_free(evcon);
-		return;
-	}
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, on_cut_flushed, on_cut_event, evcon);
-	bufferevent_enable(bev, EV_WRITE);
-}
-
-static void on_done(CURL *easy, CURLcode result, void *arg)
-{
-	struct exchange *x = arg;
-	struct kars_router *r = x->r;
-
-	if (result != CURLE_OK && !x->started) {
-		r->upstream_errors++;
-		r->requests[x->route][5]++;
-		log_warn("upstream %s: %s", routes[x->route].name, curl_easy_strerror(result));
-		send_error(x->req, 502, "upstream_error", "upstream_unavailable",
-			   "the model upstream could not be reached: %s",
-			   curl_easy_strerror(result));
-	} else {
-		if (!x->started)
-			start_reply(x);
-		r->requests[x->route][status_class((int)x->status)]++;
-		if (result != CURLE_OK && evhttp_request_get_connection(x->req)) {
-			/* The upstream broke off mid-answer: so does the agent's
-			 * connection, without the last chunk, so that the agent
-			 * sees a cut stream, not a complete one. Freeing the
-			 * connection frees the request. */
-			r->upstream_errors++;
-			log_warn("upstream %s: %s after the reply started; cutting the agent's "
-				 "stream too",
-				 routes[x->route].name, curl_easy_strerror(result));
-			cut_connection(evhttp_request_get_connection(x->req));
-		} else {
-			/* Ends the reply; frees the request even if the agent is gone. */
-			evhttp_send_reply_end(x->req);
-		}
-	}
-	exchange_free(x);
-}
-
-static int add_header(struct exchange *x, const char *name, const char *value)
-{
-	char line[8192];
-	struct curl_slist *l;
-
-	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line))
-		return -1;
-	l = curl_slist_append(x->headers, line);
-	if (!l)
-		return -1;
-	x->headers = l;
-	return 0;
-}
-
-static int build_transfer(struct exchange *x, const struct route *route, const char *item)
-{
-	struct kars_router *r = x->r;
-	const struct kars_router_config *c = &r->cfg;
-	struct evkeyval *h;
-	char url[2048];
-
-	snprintf(url, sizeof(url), "%s%s%s%s%s", c->base_url,
-		 c->kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path,
-		 item ? "/" : "", item ? item : "");
-	x->easy = curl_easy_init();
-	if (!x->easy)
-		return -1;
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(x->req), next)
-	{
-		if (forward_request_header(h->key) && add_header(x, h->key, h->value))
-			return -1;
-	}
-	x->headers = curl_slist_append(x->headers, r->credential_header);
-	/* No "Expect: 100-continue" round trip for request bodies. */
-	x->headers = curl_slist_append(x->headers, "Expect:");
-	if (!x->headers)
-		return -1;
-	curl_easy_setopt(x->easy, CURLOPT_URL, url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	/* An idle timeout, not a total one: a stream may run for minutes, but
-	 * not sit silent. */
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_TIME, c->idle_timeout_s);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, NULL);
-	if (route->method == EVHTTP_REQ_POST) {
-		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
-		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
-	}
-	return 0;
-}
-
-/* The body, whole, as a NUL-terminated copy (the upstream gets it as is). */
+/* The body, whole, as a NUL-terminated copy. */
 static char *take_body(struct evhttp_request *req, size_t *len)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -322,63 +172,190 @@ static bool model_id_ok(const char *id)
 	return true;
 }
 
+/* The request's output token limit field for route ("" if it has none). */
+static const char *cap_field(enum kars_route route, const json_t *body)
+{
+	switch (route) {
+	case KARS_ROUTE_CHAT:
+		/* max_tokens is the older name; a request may carry either. */
+		return json_object_get(body, "max_completion_tokens") ||
+			       !json_object_get(body, "max_tokens")
+			   ? "max_completion_tokens"
+			   : "max_tokens";
+	case KARS_ROUTE_RESPONSES:
+		return "max_output_tokens";
+	case KARS_ROUTE_COMPLETIONS:
+		return "max_tokens";
+	default:
+		return "";
+	}
+}
+
+/* Gate 4. Returns 0, or -1 after refusing. */
+static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+			   json_t *body, const struct kars_inference_policy *p, struct refusal *f)
+{
+	const char *field = cap_field(id, body);
+	const json_t *v;
+
+	if (!*field || !p->per_request_tokens)
+		return 0;
+	v = json_object_get(body, field);
+	if (!v || json_is_null(v))
+		return json_object_set_new(body, field,
+					   json_integer((json_int_t)p->per_request_tokens))
+			   ? -1
+			   : 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		f->status = 400;
+		f->type = "invalid_request_error";
+		f->code = "invalid_value";
+		refuse(r, req, id, f, "%s: expected a non-negative integer", field);
+		return -1;
+	}
+	if ((uint64_t)json_integer_value(v) > p->per_request_tokens) {
+		f->status = 403;
+		f->type = "policy_violation";
+		f->code = "per_request_tokens_exceeded";
+		refuse(r, req, id, f,
+		       "%s %lld is above InferencePolicy %s's perRequestTokens (%llu)", field,
+		       (long long)json_integer_value(v), p->name[0] ? p->name : p->source,
+		       (unsigned long long)p->per_request_tokens);
+		return -1;
+	}
+	return 0;
+}
+
+/* Gates 1-5 for an inference request, then the exchange. */
+static void handle_inference(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+			     const char *raw, size_t raw_len, json_t *body)
+{
+	const struct kars_router_route *route = &kars_router_routes[id];
+	struct kars_inference_policy *p = r->policy;
+	struct kars_exchange_request xr = {.route = id};
+	uint8_t sha[crypto_hash_sha256_BYTES];
+	struct refusal f = {.payload_sha256 = sha};
+	const char *requested = NULL, *code = "";
+	enum kars_budget_verdict budget;
+	struct kars_err err = {0};
+	char reason[512];
+	const json_t *model;
+	int usage;
+
+	crypto_hash_sha256(sha, (const unsigned char *)raw, raw_len);
+	model = json_object_get(body, "model");
+	if (model && !json_is_string(model)) {
+		f.status = 400, f.type = "invalid_request_error", f.code = "invalid_value";
+		refuse(r, req, id, &f, "model: expected a string");
+		goto out;
+	}
+	requested = json_string_value(model);
+	f.model = requested;
+	if (!p) {
+		f.status = 503, f.type = "server_error", f.code = "policy_not_loaded";
+		refuse(r, req, id, &f, "no InferencePolicy is loaded (%s)",
+		       r->policy_error[0] ? r->policy_error : "none delivered yet");
+		goto out;
+	}
+	if (!kars_inference_policy_covers(p, route->action)) {
+		f.status = 403, f.type = "policy_violation", f.code = "route_not_allowed";
+		refuse(r, req, id, &f, "InferencePolicy %s does not cover %s (appliesTo.action)",
+		       p->name[0] ? p->name : p->source, kars_policy_action_name(route->action));
+		goto out;
+	}
+	budget = kars_budget_check(&r->budget, p->daily_tokens, p->monthly_tokens, time(NULL));
+	if (budget != KARS_BUDGET_OK) {
+		bool daily = budget == KARS_BUDGET_DAILY_EXCEEDED;
+
+		f.status = 429, f.type = "insufficient_quota";
+		f.code = daily ? "daily_budget_exceeded" : "monthly_budget_exceeded";
+		f.retry_after = kars_budget_retry_after(budget, time(NULL));
+		refuse(r, req, id, &f, "the sandbox's %s token budget (%llu) is spent: %llu used",
+		       daily ? "daily" : "monthly",
+		       (unsigned long long)(daily ? p->daily_tokens : p->monthly_tokens),
+		       (unsigned long long)(daily ? r->budget.daily_used : r->budget.monthly_used));
+		goto out;
+	}
+	if (apply_token_cap(r, req, id, body, p, &f))
+		goto out;
+	/* A runtime override (PUT /kars/v1/model) stands in for the primary. */
+	if (r->model_override[0] &&
+	    (!requested || (p->chain_len && !strcmp(requested, p->chain[0].deployment))))
+		requested = r->model_override;
+	xr.n_models = kars_inference_policy_models(p, route->action, requested, xr.models, &code,
+						   reason, sizeof(reason));
+	if (!xr.n_models) {
+		bool missing = strcmp(code, "model_required") == 0;
+
+		f.status = missing ? 400 : 403;
+		f.type = missing ? "invalid_request_error" : "policy_violation";
+		f.code = code;
+		refuse(r, req, id, &f, "%s", reason);
+		goto out;
+	}
+	xr.stream = json_is_true(json_object_get(body, "stream"));
+	if (id == KARS_ROUTE_CHAT || id == KARS_ROUTE_COMPLETIONS) {
+		usage = kars_openai_inject_include_usage(body, &err);
+		if (usage < 0) {
+			f.status = 400, f.type = "invalid_request_error", f.code = "invalid_value";
+			refuse(r, req, id, &f, "%s", err.msg);
+			goto out;
+		}
+		xr.withhold_usage = usage == KARS_INCLUDE_USAGE_FORCED;
+	}
+	xr.body = body;
+	xr.policy = p;
+	xr.payload_sha256 = sha;
+	kars_exchange_start(r, req, &xr);
+	return;
+out:
+	json_decref(body);
+}
+
 /* item: the model id of GET /v1/models/{id}, else NULL. */
 static void handle_route(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
 			 const char *item)
 {
-	const struct route *route = &routes[id];
-	struct exchange *x;
+	const struct kars_router_route *route = &kars_router_routes[id];
+	struct kars_exchange_request xr = {.route = id, .item = item};
 	struct kars_err err = {0};
+	size_t len;
+	json_t *body;
+	char *raw;
 
-	if (evhttp_request_get_command(req) != route->method) {
+	if (evhttp_request_get_command(req) != (enum evhttp_cmd_type)route->method) {
 		r->rejected++;
-		send_error(req, 405, "invalid_request_error", "method_not_allowed",
-			   "%s takes %s only", route->path,
-			   route->method == EVHTTP_REQ_POST ? "POST" : "GET");
+		kars_router_send_error(req, 405, "invalid_request_error", "method_not_allowed",
+				       "%s takes %s only", route->path,
+				       route->method == EVHTTP_REQ_POST ? "POST" : "GET");
 		return;
 	}
 	if (item && !model_id_ok(item)) {
 		r->rejected++;
-		send_error(req, 400, "invalid_request_error", "invalid_model_id",
-			   "model id: only letters, digits and - _ . : are allowed");
+		kars_router_send_error(req, 400, "invalid_request_error", "invalid_model_id",
+				       "model id: only letters, digits and - _ . : are allowed");
 		return;
 	}
-	x = calloc(1, sizeof(*x));
-	if (!x) {
-		send_error(req, 500, "server_error", "out_of_memory", "out of memory");
+	if (route->method != EVHTTP_REQ_POST) {
+		kars_exchange_start(r, req, &xr);
 		return;
 	}
-	x->r = r;
-	x->req = req;
-	x->route = id;
-	TAILQ_INIT(&x->response_headers);
-	x->chunk = evbuffer_new();
-	x->body = take_body(req, &x->body_len);
-	if (!x->chunk || !x->body) {
-		exchange_free(x);
-		send_error(req, 500, "server_error", "out_of_memory", "out of memory");
+	raw = take_body(req, &len);
+	if (!raw) {
+		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
 		return;
 	}
-	if (route->method == EVHTTP_REQ_POST) {
-		json_t *parsed = kars_json_parse(x->body, x->body_len, &err);
-
-		if (!json_is_object(parsed)) {
-			r->rejected++;
-			send_error(req, 400, "invalid_request_error", "invalid_json",
-				   "the request body must be a JSON object: %s",
-				   parsed ? "got another JSON value" : err.msg);
-			json_decref(parsed);
-			exchange_free(x);
-			return;
-		}
-		json_decref(parsed);
+	body = kars_json_parse(raw, len, &err);
+	if (!json_is_object(body)) {
+		r->rejected++;
+		kars_router_send_error(req, 400, "invalid_request_error", "invalid_json",
+				       "the request body must be a JSON object: %s",
+				       body ? "got another JSON value" : err.msg);
+		json_decref(body);
+	} else {
+		handle_inference(r, req, id, raw, len, body);
 	}
-	if (build_transfer(x, route, item) ||
-	    kars_upstream_start(r->upstream, x->easy, on_done, x)) {
-		send_error(req, 500, "server_error", "internal_error",
-			   "could not start the upstream request");
-		exchange_free(x);
-	}
+	free(raw);
 }
 
 static void reply_text(struct evhttp_request *req, int status, const char *type, const char *text)
@@ -393,13 +370,21 @@ static void reply_text(struct evhttp_request *req, int status, const char *type,
 		evbuffer_free(out);
 }
 
+static void metric(struct evbuffer *out, const char *sandbox, const char *name, const char *type,
+		   const char *help, uint64_t value)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{sandbox=\"%s\"} %llu\n", name,
+			    help, name, type, name, sandbox, (unsigned long long)value);
+}
+
 static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 {
 	static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 	struct evbuffer *out = evbuffer_new();
+	const char *sb = r->cfg.sandbox;
 
 	if (!out) {
-		send_error(req, 500, "server_error", "out_of_memory", "out of memory");
+		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
 		return;
 	}
 	evbuffer_add_printf(out, "# HELP kars_router_requests_total Inference requests by route "
@@ -410,18 +395,31 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 				evbuffer_add_printf(out,
 						    "kars_router_requests_total{sandbox=\"%s\","
 						    "route=\"%s\",status=\"%s\"} %llu\n",
-						    r->cfg.sandbox, routes[i].name, classes[c],
+						    sb, kars_router_routes[i].name, classes[c],
 						    (unsigned long long)r->requests[i][c]);
-	evbuffer_add_printf(
-	    out,
-	    "# HELP kars_router_upstream_errors_total Upstream transport failures.\n"
-	    "# TYPE kars_router_upstream_errors_total counter\n"
-	    "kars_router_upstream_errors_total{sandbox=\"%s\"} %llu\n"
-	    "# HELP kars_router_rejected_total Requests refused before the upstream.\n"
-	    "# TYPE kars_router_rejected_total counter\n"
-	    "kars_router_rejected_total{sandbox=\"%s\"} %llu\n",
-	    r->cfg.sandbox, (unsigned long long)r->upstream_errors, r->cfg.sandbox,
-	    (unsigned long long)r->rejected);
+	metric(out, sb, "kars_router_upstream_errors_total", "counter",
+	       "Upstream transport failures and failed-over answers.", r->upstream_errors);
+	metric(out, sb, "kars_router_rejected_total", "counter",
+	       "Malformed requests refused before any policy.", r->rejected);
+	metric(out, sb, "kars_router_denied_total", "counter",
+	       "Requests refused by the InferencePolicy.", r->denied);
+	metric(out, sb, "kars_router_failovers_total", "counter",
+	       "Attempts moved on to the next model.", r->failovers);
+	metric(out, sb, "kars_router_prompt_tokens_total", "counter",
+	       "Prompt (input) tokens the upstream reported.", r->tokens_in);
+	metric(out, sb, "kars_router_completion_tokens_total", "counter",
+	       "Completion (output) tokens the upstream reported.", r->tokens_out);
+	metric(out, sb, "kars_router_budget_daily_used_tokens", "gauge",
+	       "Tokens charged today (UTC).", r->budget.daily_used);
+	metric(out, sb, "kars_router_budget_monthly_used_tokens", "gauge",
+	       "Tokens charged this month (UTC).", r->budget.monthly_used);
+	metric(out, sb, "kars_router_policy_loaded", "gauge",
+	       "1 when an InferencePolicy is in force.", r->policy != NULL);
+	metric(out, sb, "kars_router_policy_reload_errors_total", "counter",
+	       "Policy files that were refused (the previous policy stayed).",
+	       r->policy_reload_errors);
+	metric(out, sb, "kars_router_audit_errors_total", "counter",
+	       "Audit records that could not be appended.", r->audit_errors);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, NULL, out);
@@ -435,31 +433,39 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
 	if (!path) {
-		send_error(req, 400, "invalid_request_error", "bad_uri", "malformed request URI");
+		kars_router_send_error(req, 400, "invalid_request_error", "bad_uri",
+				       "malformed request URI");
 		return;
 	}
 	for (int i = 0; i < KARS_ROUTE__COUNT; i++) {
-		if (strcmp(path, routes[i].path) == 0) {
+		if (strcmp(path, kars_router_routes[i].path) == 0) {
 			handle_route(r, req, (enum kars_route)i, NULL);
 			return;
 		}
 	}
 	if (strncmp(path, "/v1/models/", 11) == 0) {
 		handle_route(r, req, KARS_ROUTE_MODELS, path + 11);
-		return;
-	}
-	if (strcmp(path, "/healthz") == 0) {
+	} else if (strncmp(path, "/kars/v1/", 9) == 0) {
+		kars_router_control(r, req, path + 9);
+	} else if (strcmp(path, "/healthz") == 0) {
 		reply_text(req, 200, "text/plain", "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {
-		reply_text(req, 200, "application/json", "{\"ready\":true}\n");
+		/* Ready means enforcing: without a policy every inference is
+		 * refused, so the router is not ready to serve. */
+		if (r->policy)
+			reply_text(req, 200, "application/json", "{\"ready\":true}\n");
+		else
+			reply_text(req, 503, "application/json",
+				   "{\"ready\":false,\"reason\":\"no InferencePolicy loaded\"}\n");
 	} else if (strcmp(path, "/metrics") == 0) {
 		handle_metrics(r, req);
 	} else {
 		r->rejected++;
-		send_error(req, 404, "invalid_request_error", "unknown_url",
-			   "kars-router does not serve %s (served: /v1/chat/completions, "
-			   "/v1/responses, /v1/completions, /v1/embeddings, /v1/models)",
-			   path);
+		kars_router_send_error(
+		    req, 404, "invalid_request_error", "unknown_url",
+		    "kars-router does not serve %s (served: /v1/chat/completions, "
+		    "/v1/responses, /v1/completions, /v1/embeddings, /v1/models)",
+		    path);
 	}
 }
 
@@ -471,6 +477,6 @@ void kars_router_routes_init(struct kars_router *r)
 
 	evhttp_set_timeout_tv(r->http, &idle);
 	evhttp_set_max_body_size(r->http, MAX_REQUEST_BODY);
-	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
 	evhttp_set_gencb(r->http, on_request, r);
 }

@@ -3,18 +3,29 @@
  * kars-router is the sandbox's only way to a model: the agent calls it at
  * 127.0.0.1:8443 as it would call the OpenAI API, and it forwards to the
  * configured upstream with the sandbox's credential, which the agent never
- * sees. This first version forwards; policy, budgets and the audit chain
- * build on it (issue "kars-router v1").
+ * sees. Every inference request passes the sandbox's InferencePolicy (routes,
+ * models, token cap, budgets, content floor), is counted, and leaves a record
+ * in the audit chain.
+ *
+ * Files: proxy.c (HTTP routes, the gates before the upstream), exchange.c
+ * (one request's upstream attempts, failover, relaying and accounting),
+ * control.c (the /kars/v1/ control endpoints), policy_watch.c (hot reload),
+ * inference_policy.c, budget.c, config.c, upstream.c (libcurl on libevent).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
 
 #include <stdint.h>
 
+#include "budget.h"
 #include "config.h"
+#include "inference_policy.h"
 
+struct event;
 struct event_base;
 struct evhttp;
+struct evhttp_request;
+struct kars_audit;
 struct kars_upstream;
 
 enum kars_route {
@@ -26,19 +37,69 @@ enum kars_route {
 	KARS_ROUTE__COUNT,
 };
 
+struct kars_router_route {
+	const char *path;
+	int method; /* enum evhttp_cmd_type */
+	const char *upstream_path;
+	const char *name;
+	enum kars_policy_action action; /* KARS_ACTION__COUNT: not an inference */
+	enum kars_openai_route openai;
+};
+
+extern const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT];
+
 struct kars_router {
 	struct event_base *base;
 	struct evhttp *http;
 	struct kars_upstream *upstream;
 	struct kars_router_config cfg;
 	char *credential_header; /* "Authorization: Bearer ..." or "api-key: ..." */
+
+	/* the policy in force (NULL: none loaded, inference refused) and the
+	 * last reload's error, "" when it loaded */
+	struct kars_inference_policy *policy;
+	char policy_error[512];
+	uint64_t policy_reloads, policy_reload_errors;
+	/* PUT /kars/v1/model: a model to use instead of the policy's primary;
+	 * it must stay allowed by the policy in force ("" = none) */
+	char model_override[KARS_POLICY_MODEL_LEN];
+
+	struct kars_budget budget;
+	struct kars_audit *audit;
+	struct event *tick; /* audit group commit, budget persistence */
+	struct kars_policy_watch *watch;
+
 	/* metrics: requests by route and status class (1xx..5xx), upstream errors */
 	uint64_t requests[KARS_ROUTE__COUNT][6];
 	uint64_t upstream_errors;
 	uint64_t rejected;
+	uint64_t denied;    /* refused by policy (403 / 429) */
+	uint64_t failovers; /* attempts moved to the next model */
+	uint64_t tokens_in, tokens_out;
+	uint64_t audit_errors;
 };
 
 /* Registers the HTTP handlers on r->http. */
 void kars_router_routes_init(struct kars_router *r);
+
+/* An error in the OpenAI shape {"error":{"message","type","code","param"}}. */
+void kars_router_send_error(struct evhttp_request *req, int status, const char *type,
+			    const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* One audit record for a decision; failures are logged and counted, never
+ * fatal to the request (the audit file's own errors say why). */
+struct kars_audit_record;
+void kars_router_audit(struct kars_router *r, const struct kars_audit_record *rec);
+
+/* state.c: opens the budget file and the audit chain; the timer callback
+ * (r->tick) that flushes them; kars_router_wake() arms it after an append
+ * or a charge. */
+int kars_router_open_state(struct kars_router *r, struct kars_err *err);
+void kars_router_on_tick(int fd, short what, void *arg);
+void kars_router_wake(struct kars_router *r);
+
+/* Control endpoints, under /kars/v1/. */
+void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);
 
 #endif

@@ -1,0 +1,218 @@
+/* control.c - the router's control endpoints, under /kars/v1/.
+ *
+ *   GET  /kars/v1/policy-status  the policy in force (digest, source, load
+ *                                time, last reload error), model override,
+ *                                budget usage: how the controller confirms
+ *                                enforcement
+ *   PUT  /kars/v1/model          {"model": "name"} use this model instead of
+ *                                the policy's primary (it must be allowed by
+ *                                the policy); {"model": null} stops
+ *   POST /kars/v1/budget/reset   start the day's and month's usage at zero
+ *
+ * They share the agent's port, so the caller is identified the way a unix
+ * socket's SO_PEERCRED would: the kernel's sock_diag reports the UID owning
+ * the other end of the TCP connection. The agent's UID is refused on every
+ * control endpoint whatever its address; others must be listed in
+ * control.allowedUids (default: root). A caller that cannot be identified
+ * (not on this host, sock_diag failing) is refused. Mutations are audited,
+ * refused or not.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit.h"
+#include "json.h"
+#include "log.h"
+#include "router.h"
+#include "sock_diag.h"
+
+static void reply_json(struct evhttp_request *req, int status, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	struct evbuffer *out = evbuffer_new();
+
+	if (!text || !out) {
+		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
+	} else {
+		evbuffer_add_printf(out, "%s\n", text);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/json");
+		evhttp_send_reply(req, status, NULL, out);
+	}
+	if (out)
+		evbuffer_free(out);
+	free(text);
+	json_decref(doc);
+}
+
+static void audit_control(struct kars_router *r, uint32_t uid, const char *action,
+			  const char *decision, const char *reason, const char *model)
+{
+	struct kars_audit_record rec = {0};
+	char principal[32];
+
+	snprintf(principal, sizeof(principal), "uid:%u", uid);
+	rec.sandbox = r->cfg.sandbox;
+	rec.principal = principal;
+	rec.action = action;
+	rec.decision = decision;
+	rec.reason = reason;
+	rec.model = model;
+	kars_router_audit(r, &rec);
+}
+
+/* Who is calling: 0 with *uid set when allowed; otherwise the refusal is
+ * sent (and audited for mutations) and -1 returned. */
+static int authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
+		     bool mutation, uint32_t *uid)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct kars_sock_peer peer;
+	struct kars_err err = {0};
+	char reason[256];
+
+	if (!bev || kars_sock_peer_lookup((int)bufferevent_getfd(bev), &peer, &err)) {
+		log_warn("control %s: caller not identified: %s", action, err.msg);
+		kars_router_send_error(req, 403, "permission_denied", "caller_unknown",
+				       "the caller could not be identified: %s",
+				       err.msg[0] ? err.msg : "no connection");
+		return -1;
+	}
+	*uid = peer.uid;
+	if (peer.uid == r->cfg.agent_uid) {
+		snprintf(reason, sizeof(reason), "uid %u is the sandbox's agent", peer.uid);
+	} else {
+		for (size_t i = 0; i < r->cfg.n_control_uids; i++)
+			if (r->cfg.control_uids[i] == peer.uid)
+				return 0;
+		snprintf(reason, sizeof(reason), "uid %u is not in control.allowedUids", peer.uid);
+	}
+	log_warn("control %s refused: %s", action, reason);
+	if (mutation)
+		audit_control(r, peer.uid, action, "deny", reason, NULL);
+	kars_router_send_error(req, 403, "permission_denied", "control_forbidden", "%s", reason);
+	return -1;
+}
+
+static void rfc3339(uint64_t ns, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void policy_status(struct kars_router *r, struct evhttp_request *req)
+{
+	const struct kars_inference_policy *p = r->policy;
+	char loaded[32] = "";
+	json_t *entry;
+
+	if (p)
+		rfc3339(p->loaded_at_ns, loaded, sizeof(loaded));
+	entry = json_pack("{s:s,s:s?,s:s?,s:s,s:s?,s:s?}", "kind", "InferencePolicy", "name",
+			  p && p->name[0] ? p->name : NULL, "digest", p ? p->digest : NULL,
+			  "sourcePath", r->cfg.policy_file, "loadedAt", p ? loaded : NULL,
+			  "lastError", r->policy_error[0] ? r->policy_error : NULL);
+	reply_json(req, 200,
+		   json_pack("{s:i,s:s,s:i,s:[o],s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}",
+			     "schemaVersion", 1, "sandbox", r->cfg.sandbox, "count", p ? 1 : 0,
+			     "entries", entry, "modelOverride",
+			     r->model_override[0] ? r->model_override : NULL, "budget", "day",
+			     r->budget.day, "dailyUsed", (json_int_t)r->budget.daily_used,
+			     "dailyLimit", (json_int_t)(p ? p->daily_tokens : 0), "month",
+			     r->budget.month, "monthlyUsed", (json_int_t)r->budget.monthly_used,
+			     "monthlyLimit", (json_int_t)(p ? p->monthly_tokens : 0)));
+}
+
+static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	static const char *const keys[] = {"model", NULL};
+	struct kars_err err = {0};
+	const json_t *model;
+	const char *name;
+	json_t *body;
+
+	body = kars_json_parse((const char *)evbuffer_pullup(in, -1), len, &err);
+	if (!body || !json_is_object(body) || kars_json_only_keys(body, "", keys, &err) ||
+	    !(model = json_object_get(body, "model")) ||
+	    (!json_is_null(model) && !json_is_string(model))) {
+		kars_router_send_error(req, 400, "invalid_request_error", "invalid_value",
+				       "expected {\"model\": \"name\"} or {\"model\": null}%s%s",
+				       err.msg[0] ? ": " : "", err.msg);
+		json_decref(body);
+		return;
+	}
+	name = json_string_value(model);
+	if (name && (!r->policy || !kars_inference_policy_allows_model(r->policy, name) ||
+		     strlen(name) >= sizeof(r->model_override))) {
+		char reason[512];
+
+		snprintf(reason, sizeof(reason),
+			 "model \"%.64s\" is not allowed by the InferencePolicy in force", name);
+		audit_control(r, uid, "control.model", "deny", reason, name);
+		kars_router_send_error(req, 403, "policy_violation", "model_not_allowed", "%s",
+				       reason);
+		json_decref(body);
+		return;
+	}
+	snprintf(r->model_override, sizeof(r->model_override), "%s", name ? name : "");
+	log_info("model override %s by uid %u", name ? name : "cleared", uid);
+	audit_control(r, uid, "control.model", "allow",
+		      name ? "model override set" : "model override cleared", name);
+	json_decref(body);
+	reply_json(req, 200, json_pack("{s:s?}", "modelOverride", name));
+}
+
+static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
+{
+	char reason[160];
+	struct kars_err err = {0};
+
+	snprintf(reason, sizeof(reason), "budget reset (daily was %llu, monthly %llu)",
+		 (unsigned long long)r->budget.daily_used,
+		 (unsigned long long)r->budget.monthly_used);
+	kars_budget_reset(&r->budget);
+	if (kars_budget_persist(&r->budget, &err))
+		log_error("%s", err.msg);
+	log_info("%s by uid %u", reason, uid);
+	audit_control(r, uid, "control.budget.reset", "allow", reason, NULL);
+	reply_json(req, 200, json_pack("{s:I,s:I}", "dailyUsed", (json_int_t)0, "monthlyUsed",
+				       (json_int_t)0));
+}
+
+void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	uint32_t uid;
+
+	if (strcmp(path, "policy-status") == 0 && method == EVHTTP_REQ_GET) {
+		if (authorise(r, req, "control.policy-status", false, &uid) == 0)
+			policy_status(r, req);
+	} else if (strcmp(path, "model") == 0 && method == EVHTTP_REQ_PUT) {
+		if (authorise(r, req, "control.model", true, &uid) == 0)
+			set_model(r, req, uid);
+	} else if (strcmp(path, "budget/reset") == 0 && method == EVHTTP_REQ_POST) {
+		if (authorise(r, req, "control.budget.reset", true, &uid) == 0)
+			reset_budget(r, req, uid);
+	} else {
+		kars_router_send_error(req, 404, "invalid_request_error", "unknown_url",
+				       "no control endpoint %s /kars/v1/%s (served: GET "
+				       "policy-status, PUT model, POST budget/reset)",
+				       method == EVHTTP_REQ_GET	   ? "GET"
+				       : method == EVHTTP_REQ_PUT  ? "PUT"
+				       : method == EVHTTP_REQ_POST ? "POST"
+								   : "?",
+				       path);
+	}
+}

@@ -1,0 +1,715 @@
+/* exchange.c - see exchange.h. */
+#include "exchange.h"
+
+#include <sys/queue.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit.h"
+#include "log.h"
+#include "upstream.h"
+
+#define MAX_RESPONSE_BODY (64u << 20)
+#define MAX_EVENT_BYTES	  KARS_SSE_MAX_EVENT_DEFAULT
+
+enum relay_mode {
+	RELAY_UNDECIDED = 0,
+	RELAY_WHOLE,   /* read it all, then answer */
+	RELAY_EVENTS,  /* SSE, event by event */
+	RELAY_DISCARD, /* a failure we will fail over from */
+};
+
+struct exchange {
+	struct kars_router *r;
+	struct evhttp_request *req;
+	enum kars_route route;
+	struct kars_inference_policy *policy;
+	json_t *body;
+	uint8_t payload_sha256[32];
+	bool has_payload;
+	char item[KARS_POLICY_MODEL_LEN];
+	char models[1 + KARS_POLICY_MAX_FALLBACKS][KARS_POLICY_MODEL_LEN];
+	size_t n_models, attempt;
+	bool stream, withhold_usage;
+	uint64_t start_ns;
+	char failures[256]; /* "gpt-4o: 503; gpt-4o-mini: timeout" */
+
+	/* the attempt in progress */
+	CURL *easy;
+	struct curl_slist *headers;
+	char *wire; /* the body sent */
+	long status;
+	enum relay_mode mode;
+	bool started; /* the agent has the status line */
+	struct evkeyvalq response_headers;
+	char content_type[128];
+	struct evbuffer *out;	   /* bytes for the agent */
+	struct evbuffer *whole;	   /* RELAY_WHOLE */
+	char *event;		   /* RELAY_EVENTS: bytes of events not yet whole */
+	size_t event_len, event_cap, scan;
+	bool scan_cr, scan_line_empty; /* scanner state at event[scan] */
+	struct kars_sse_usage sse;
+	bool sse_ready;
+	bool blocked; /* the content floor stopped it */
+	bool too_big;
+	char reason[512];
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void attempt_reset(struct exchange *x)
+{
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+	free(x->wire);
+	x->wire = NULL;
+	evhttp_clear_headers(&x->response_headers);
+	x->content_type[0] = '\0';
+	x->status = 0;
+	x->mode = RELAY_UNDECIDED;
+	if (x->whole)
+		evbuffer_drain(x->whole, evbuffer_get_length(x->whole));
+	x->event_len = x->scan = 0;
+	x->scan_cr = false;
+	x->scan_line_empty = true;
+	if (x->sse_ready)
+		kars_sse_usage_release(&x->sse);
+	x->sse_ready = false;
+	x->too_big = false;
+}
+
+static void exchange_free(struct exchange *x)
+{
+	attempt_reset(x);
+	if (x->out)
+		evbuffer_free(x->out);
+	if (x->whole)
+		evbuffer_free(x->whole);
+	free(x->event);
+	json_decref(x->body);
+	kars_inference_policy_unref(x->policy);
+	free(x);
+}
+
+static int status_class(long status)
+{
+	return status >= 100 && status < 600 ? (int)(status / 100) : 0;
+}
+
+static bool agent_connected(struct exchange *x)
+{
+	return evhttp_request_get_connection(x->req) != NULL;
+}
+
+/* Response headers the agent gets back. */
+static bool forward_response_header(const char *name)
+{
+	return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "x-request-id") ||
+	       !strcasecmp(name, "openai-processing-ms") || !strcasecmp(name, "Retry-After") ||
+	       !strncasecmp(name, "x-ratelimit-", 12) || !strcasecmp(name, "apim-request-id");
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct exchange *x = arg;
+	size_t len = size * n;
+	char line[1024], *colon, *value;
+
+	if (len >= sizeof(line) || len < 2)
+		return len;
+	memcpy(line, data, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		/* A new status line (after a 100 Continue, say): start over. */
+		evhttp_clear_headers(&x->response_headers);
+		x->content_type[0] = '\0';
+		return len;
+	}
+	colon = strchr(line, ':');
+	if (!colon)
+		return len;
+	*colon = '\0';
+	for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
+		;
+	if (!strcasecmp(line, "Content-Type"))
+		snprintf(x->content_type, sizeof(x->content_type), "%s", value);
+	if (forward_response_header(line))
+		evhttp_add_header(&x->response_headers, line, value);
+	return len;
+}
+
+static void start_reply(struct exchange *x)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(x->req);
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, &x->response_headers, next)
+	{
+		evhttp_add_header(out, h->key, h->value);
+	}
+	evhttp_send_reply_start(x->req, (int)x->status, NULL);
+	x->started = true;
+}
+
+static bool retryable(long status)
+{
+	return status == 429 || status >= 500;
+}
+
+static bool can_fail_over(struct exchange *x)
+{
+	return x->attempt + 1 < x->n_models && !x->started && agent_connected(x);
+}
+
+static void decide_mode(struct exchange *x)
+{
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	if (retryable(x->status) && can_fail_over(x)) {
+		x->mode = RELAY_DISCARD;
+	} else if (x->status / 100 == 2 && x->stream &&
+		   strncasecmp(x->content_type, "text/event-stream", 17) == 0) {
+		x->mode = RELAY_EVENTS;
+		kars_sse_usage_init(&x->sse, MAX_EVENT_BYTES);
+		x->sse_ready = true;
+	} else {
+		x->mode = RELAY_WHOLE;
+	}
+}
+
+/* Was this event the usage-only chunk ("choices": [] with "usage") that the
+ * router asked for and the agent did not? */
+static bool usage_only_chunk(const char *ev, size_t len)
+{
+	const char *data = memmem(ev, len, "data:", 5);
+	bool only = false;
+	json_t *root;
+
+	if (!data)
+		return false;
+	data += 5;
+	root = json_loadb(data, len - (size_t)(data - ev), JSON_DISABLE_EOF_CHECK, NULL);
+	if (root) {
+		const json_t *choices = json_object_get(root, "choices");
+
+		only = json_is_array(choices) && json_array_size(choices) == 0 &&
+		       json_is_object(json_object_get(root, "usage"));
+	}
+	json_decref(root);
+	return only;
+}
+
+/* Handles one whole event (its bytes and the blank line after it). Returns
+ * false when the stream must stop. */
+static bool relay_event(struct exchange *x, const char *ev, size_t len)
+{
+	struct kars_err err = {0};
+	bool had_usage = x->sse.usage.has_usage;
+
+	if (kars_sse_usage_feed(&x->sse, ev, len, &err)) {
+		/* What cannot be counted is not relayed. */
+		snprintf(x->reason, sizeof(x->reason), "the upstream's stream is malformed: %.400s",
+			 err.msg);
+		x->blocked = true;
+		return false;
+	}
+	if (x->policy && kars_inference_policy_blocks_content(x->policy, &x->sse.usage.filter,
+							      x->reason, sizeof(x->reason))) {
+		x->blocked = true;
+		return false;
+	}
+	if (x->withhold_usage && !had_usage && x->sse.usage.has_usage && usage_only_chunk(ev, len))
+		return true;
+	if (!x->started)
+		start_reply(x);
+	evbuffer_add(x->out, ev, len);
+	return true;
+}
+
+/* Cuts x->event into whole events (each ended by an empty line; lines end
+ * with LF, CRLF or CR) and relays them. Returns false when the stream must
+ * stop. */
+static bool relay_events(struct exchange *x)
+{
+	size_t start = 0;
+
+	for (size_t i = x->scan; i < x->event_len; i++) {
+		char c = x->event[i];
+
+		if (c == '\n' && x->scan_cr) {
+			x->scan_cr = false; /* the LF of a CRLF: same line end */
+			continue;
+		}
+		x->scan_cr = c == '\r';
+		if (c != '\n' && c != '\r') {
+			x->scan_line_empty = false;
+			continue;
+		}
+		if (!x->scan_line_empty) {
+			x->scan_line_empty = true;
+			continue;
+		}
+		/* An empty line: the event ends here, with a CRLF's LF if it is
+		 * already here (else it starts the next piece, harmlessly). */
+		if (c == '\r' && i + 1 < x->event_len && x->event[i + 1] == '\n') {
+			i++;
+			x->scan_cr = false;
+		}
+		if (!relay_event(x, x->event + start, i + 1 - start))
+			return false;
+		start = i + 1;
+	}
+	memmove(x->event, x->event + start, x->event_len - start);
+	x->event_len -= start;
+	x->scan = x->event_len;
+	if (x->event_len > MAX_EVENT_BYTES) {
+		snprintf(x->reason, sizeof(x->reason),
+			 "the upstream sent an event of more than %u bytes", MAX_EVENT_BYTES);
+		x->blocked = true;
+		return false;
+	}
+	if (evbuffer_get_length(x->out))
+		evhttp_send_reply_chunk(x->req, x->out);
+	return true;
+}
+
+static int append_event_bytes(struct exchange *x, const char *data, size_t len)
+{
+	if (x->event_len + len > x->event_cap) {
+		size_t cap = x->event_cap ? x->event_cap : 16384;
+		char *p;
+
+		while (cap < x->event_len + len)
+			cap *= 2;
+		p = realloc(x->event, cap);
+		if (!p)
+			return -1;
+		x->event = p;
+		x->event_cap = cap;
+	}
+	memcpy(x->event + x->event_len, data, len);
+	x->event_len += len;
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct exchange *x = arg;
+	size_t len = size * n;
+
+	/* The agent went away: stop the upstream transfer too. */
+	if (!agent_connected(x))
+		return 0;
+	if (x->mode == RELAY_UNDECIDED)
+		decide_mode(x);
+	switch (x->mode) {
+	case RELAY_DISCARD:
+		return len;
+	case RELAY_WHOLE:
+		if (evbuffer_get_length(x->whole) + len > MAX_RESPONSE_BODY) {
+			x->too_big = true;
+			return 0;
+		}
+		evbuffer_add(x->whole, data, len);
+		return len;
+	case RELAY_EVENTS:
+		if (append_event_bytes(x, data, len))
+			return 0;
+		return relay_events(x) ? len : 0;
+	case RELAY_UNDECIDED:
+		break;
+	}
+	return 0;
+}
+
+static int add_header(struct exchange *x, const char *name, const char *value)
+{
+	char line[8192];
+	struct curl_slist *l;
+
+	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line))
+		return -1;
+	l = curl_slist_append(x->headers, line);
+	if (!l)
+		return -1;
+	x->headers = l;
+	return 0;
+}
+
+/* Request headers the agent may pass on; everything else is dropped. */
+static bool forward_request_header(const char *name)
+{
+	return !strcasecmp(name, "Content-Type") || !strcasecmp(name, "Accept") ||
+	       !strcasecmp(name, "OpenAI-Beta") || !strcasecmp(name, "User-Agent") ||
+	       !strncasecmp(name, "X-Stainless-", 12);
+}
+
+static int build_transfer(struct exchange *x)
+{
+	struct kars_router *r = x->r;
+	const struct kars_router_config *c = &r->cfg;
+	const struct kars_router_route *route = &kars_router_routes[x->route];
+	struct evkeyval *h;
+	char url[2048];
+
+	snprintf(url, sizeof(url), "%s%s%s%s%s", c->base_url,
+		 c->kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path,
+		 x->item[0] ? "/" : "", x->item);
+	if (x->body) {
+		if (x->n_models &&
+		    json_object_set_new(x->body, "model", json_string(x->models[x->attempt])))
+			return -1;
+		x->wire = json_dumps(x->body, JSON_COMPACT);
+		if (!x->wire)
+			return -1;
+	}
+	x->easy = curl_easy_init();
+	if (!x->easy)
+		return -1;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(x->req), next)
+	{
+		if (forward_request_header(h->key) && add_header(x, h->key, h->value))
+			return -1;
+	}
+	x->headers = curl_slist_append(x->headers, r->credential_header);
+	/* No "Expect: 100-continue" round trip for request bodies. */
+	x->headers = curl_slist_append(x->headers, "Expect:");
+	if (!x->headers)
+		return -1;
+	curl_easy_setopt(x->easy, CURLOPT_URL, url);
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	/* An idle timeout, not a total one: a stream may run for minutes, but
+	 * not sit silent. */
+	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_TIME, c->idle_timeout_s);
+	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, NULL);
+	if (x->wire) {
+		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->wire);
+		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)strlen(x->wire));
+	}
+	return 0;
+}
+
+static void on_done(CURL *easy, CURLcode result, void *arg);
+
+static int start_attempt(struct exchange *x)
+{
+	return build_transfer(x) || kars_upstream_start(x->r->upstream, x->easy, on_done, x) ? -1
+											      : 0;
+}
+
+static void note_failure(struct exchange *x, const char *what)
+{
+	size_t n = strlen(x->failures);
+
+	snprintf(x->failures + n, sizeof(x->failures) - n, "%s%s: %s", n ? "; " : "",
+		 x->n_models ? x->models[x->attempt] : "upstream", what);
+}
+
+static void on_cut_flushed(struct bufferevent *bev, void *arg)
+{
+	evhttp_connection_free(arg);
+}
+
+static void on_cut_event(struct bufferevent *bev, short what, void *arg)
+{
+	evhttp_connection_free(arg);
+}
+
+/* Closes the agent's connection without the final chunk, once what was
+ * already relayed has been written: the connection is ours alone from here
+ * (its request is never finished), so its callbacks may be too. */
+static void cut_connection(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		evhttp_connection_free(evcon);
+		return;
+	}
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, on_cut_flushed, on_cut_event, evcon);
+	bufferevent_enable(bev, EV_WRITE);
+}
+
+static void add_decision_headers(struct evhttp_request *req, const char *reason)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "x-kars-decision", "blocked");
+	evhttp_add_header(h, "x-kars-decision-by", "InferencePolicy");
+	evhttp_add_header(h, "x-kars-decision-reason", reason);
+}
+
+/* The floor stopped a stream the agent is already reading: it gets an error
+ * event in the API's own shape, then the end of the stream. */
+static void end_blocked_stream(struct exchange *x)
+{
+	json_t *ev = json_pack("{s:{s:s,s:s,s:s,s:n}}", "error", "message", x->reason, "type",
+			       "content_filter", "code", "content_policy_violation", "param");
+	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+	if (text)
+		evbuffer_add_printf(x->out, "data: %s\n\n", text);
+	if (x->route != KARS_ROUTE_RESPONSES)
+		evbuffer_add_printf(x->out, "data: [DONE]\n\n");
+	evhttp_send_reply_chunk(x->req, x->out);
+	evhttp_send_reply_end(x->req);
+	free(text);
+	json_decref(ev);
+}
+
+/* Answers with a whole (non-streamed) reply; x->status is its status. */
+static void finish_whole(struct exchange *x, struct kars_usage *usage)
+{
+	const struct kars_router_route *route = &kars_router_routes[x->route];
+	size_t len = evbuffer_get_length(x->whole);
+	struct kars_err err = {0};
+	struct evkeyval *h;
+
+	if (route->openai != KARS_OPENAI_UNKNOWN && len &&
+	    kars_openai_usage_from_body(route->openai, evbuffer_pullup(x->whole, -1), len, usage,
+					&err))
+		log_debug("usage of a %s answer: %s", route->name, err.msg);
+	if (x->policy && x->status / 100 == 2 &&
+	    kars_inference_policy_blocks_content(x->policy, &usage->filter, x->reason,
+						 sizeof(x->reason))) {
+		x->blocked = true;
+		add_decision_headers(x->req, x->reason);
+		kars_router_send_error(x->req, 403, "content_filter", "content_policy_violation",
+				       "%s", x->reason);
+		return;
+	}
+	TAILQ_FOREACH(h, &x->response_headers, next)
+	{
+		evhttp_add_header(evhttp_request_get_output_headers(x->req), h->key, h->value);
+	}
+	evhttp_send_reply(x->req, (int)x->status, NULL, x->whole);
+}
+
+/* The end of a streamed reply: what is left is an unfinished event, relayed
+ * as it is (the agent's parser discards it as the router's did). */
+static void finish_events(struct exchange *x, struct kars_usage *usage)
+{
+	struct kars_err err = {0};
+
+	if (x->sse_ready) {
+		kars_sse_usage_finish(&x->sse, &err);
+		*usage = x->sse.usage;
+	}
+	if (!x->started)
+		start_reply(x);
+	if (x->event_len)
+		evbuffer_add(x->out, x->event, x->event_len);
+	if (evbuffer_get_length(x->out))
+		evhttp_send_reply_chunk(x->req, x->out);
+	evhttp_send_reply_end(x->req);
+}
+
+static const char *decision_of(struct exchange *x, CURLcode result)
+{
+	if (x->blocked)
+		return "deny";
+	if (result != CURLE_OK || x->status / 100 == 5 || x->status == 0)
+		return "error";
+	return x->status / 100 == 2 ? "allow" : "upstream-refused";
+}
+
+/* Charges the budget, counts, and writes the decision to the audit chain. */
+static void account(struct exchange *x, CURLcode result, const struct kars_usage *usage)
+{
+	struct kars_router *r = x->r;
+	const struct kars_router_route *route = &kars_router_routes[x->route];
+	uint64_t tokens = usage->total_tokens ? usage->total_tokens
+					      : usage->prompt_tokens + usage->completion_tokens;
+	char action[64], reason[1024];
+	struct kars_audit_record rec = {0};
+
+	r->requests[x->route][status_class(x->blocked ? 403 : x->status)]++;
+	if (!x->policy)
+		return; /* not an inference (GET /v1/models) */
+	/* Tokens the upstream did not report are charged at the per-request cap:
+	 * an answer without usage must not be free. */
+	if (!usage->has_usage && x->status / 100 == 2 && x->policy->per_request_tokens) {
+		log_warn("%s answer without usage: charging the per-request cap (%llu)",
+			 route->name, (unsigned long long)x->policy->per_request_tokens);
+		tokens = x->policy->per_request_tokens;
+	}
+	kars_budget_charge(&r->budget, tokens, time(NULL));
+	kars_router_wake(r);
+	r->tokens_in += usage->prompt_tokens;
+	r->tokens_out += usage->completion_tokens;
+	if (x->blocked)
+		r->denied++;
+
+	snprintf(action, sizeof(action), "inference.%s", route->name);
+	snprintf(reason, sizeof(reason), "%s%s%s%s", x->reason[0] ? x->reason : "",
+		 x->reason[0] && x->failures[0] ? "; " : "",
+		 x->failures[0] ? "failed over: " : "", x->failures);
+	if (!reason[0] && result != CURLE_OK)
+		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(result));
+	if (!reason[0])
+		snprintf(reason, sizeof(reason), "status %ld", x->status);
+	rec.sandbox = r->cfg.sandbox;
+	rec.principal = "agent";
+	rec.action = action;
+	rec.decision = decision_of(x, result);
+	rec.reason = reason;
+	rec.model = x->n_models ? x->models[x->attempt] : NULL;
+	rec.tokens_in = usage->prompt_tokens;
+	rec.tokens_out = usage->completion_tokens;
+	rec.latency_ns = mono_ns() - x->start_ns;
+	rec.payload_sha256 = x->has_payload ? x->payload_sha256 : NULL;
+	kars_router_audit(r, &rec);
+}
+
+static void on_done(CURL *easy, CURLcode result, void *arg)
+{
+	struct exchange *x = arg;
+	struct kars_router *r = x->r;
+	const struct kars_router_route *route = &kars_router_routes[x->route];
+	struct kars_usage usage = {0};
+
+	if (x->mode == RELAY_UNDECIDED && result == CURLE_OK)
+		decide_mode(x); /* an answer without a body */
+	if (!x->blocked && can_fail_over(x) &&
+	    (x->mode == RELAY_DISCARD || (result != CURLE_OK && !x->too_big))) {
+		char what[64];
+
+		if (x->mode == RELAY_DISCARD)
+			snprintf(what, sizeof(what), "%ld", x->status);
+		else
+			snprintf(what, sizeof(what), "%s", curl_easy_strerror(result));
+		log_warn("upstream %s, model %s: %s; failing over to %s", route->name,
+			 x->models[x->attempt], what, x->models[x->attempt + 1]);
+		note_failure(x, what);
+		r->failovers++;
+		r->upstream_errors++;
+		attempt_reset(x);
+		x->attempt++;
+		if (start_attempt(x) == 0)
+			return;
+		kars_router_send_error(x->req, 500, "server_error", "internal_error",
+				       "could not start the upstream request");
+		r->requests[x->route][5]++;
+		exchange_free(x);
+		return;
+	}
+
+	if (x->blocked && x->started) {
+		log_warn("%s stream stopped: %s", route->name, x->reason);
+		end_blocked_stream(x);
+		if (x->sse_ready)
+			usage = x->sse.usage;
+	} else if (x->blocked) {
+		add_decision_headers(x->req, x->reason);
+		kars_router_send_error(x->req, 403, "content_filter", "content_policy_violation",
+				       "%s", x->reason);
+		if (x->sse_ready)
+			usage = x->sse.usage;
+	} else if (result != CURLE_OK && !x->started) {
+		r->upstream_errors++;
+		if (x->too_big) {
+			snprintf(x->reason, sizeof(x->reason),
+				 "the upstream's answer is larger than %u bytes",
+				 MAX_RESPONSE_BODY);
+			x->status = 502;
+			kars_router_send_error(x->req, 502, "upstream_error", "upstream_too_large",
+					       "%s", x->reason);
+		} else {
+			note_failure(x, curl_easy_strerror(result));
+			log_warn("upstream %s: %s", route->name, curl_easy_strerror(result));
+			x->status = 502;
+			kars_router_send_error(x->req, 502, "upstream_error",
+					       "upstream_unavailable",
+					       "the model upstream could not be reached: %s",
+					       curl_easy_strerror(result));
+		}
+	} else if (result != CURLE_OK) {
+		/* The upstream broke off mid-answer: so does the agent's
+		 * connection, without the last chunk, so that the agent sees a
+		 * cut stream, not a complete one. Freeing the connection frees
+		 * the request; a gone agent's request is ended instead. */
+		r->upstream_errors++;
+		if (x->sse_ready)
+			usage = x->sse.usage;
+		if (agent_connected(x)) {
+			log_warn("upstream %s: %s after the reply started; cutting the agent's "
+				 "stream too",
+				 route->name, curl_easy_strerror(result));
+			cut_connection(evhttp_request_get_connection(x->req));
+		} else {
+			evhttp_send_reply_end(x->req);
+		}
+	} else if (x->mode == RELAY_EVENTS) {
+		finish_events(x, &usage);
+	} else {
+		finish_whole(x, &usage);
+	}
+	account(x, result, &usage);
+	exchange_free(x);
+}
+
+void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
+			 const struct kars_exchange_request *xr)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+
+	if (!x) {
+		json_decref(xr->body);
+		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
+		return;
+	}
+	x->r = r;
+	x->req = req;
+	x->route = xr->route;
+	x->body = xr->body;
+	x->policy = kars_inference_policy_ref(xr->policy);
+	x->stream = xr->stream;
+	x->withhold_usage = xr->withhold_usage;
+	x->start_ns = mono_ns();
+	x->scan_line_empty = true;
+	if (xr->payload_sha256) {
+		memcpy(x->payload_sha256, xr->payload_sha256, sizeof(x->payload_sha256));
+		x->has_payload = true;
+	}
+	snprintf(x->item, sizeof(x->item), "%s", xr->item ? xr->item : "");
+	for (size_t i = 0; i < xr->n_models; i++)
+		snprintf(x->models[i], sizeof(x->models[i]), "%s", xr->models[i]);
+	x->n_models = xr->n_models;
+	TAILQ_INIT(&x->response_headers);
+	x->out = evbuffer_new();
+	x->whole = evbuffer_new();
+	if (!x->out || !x->whole || start_attempt(x)) {
+		kars_router_send_error(req, 500, "server_error", "internal_error",
+				       "could not start the upstream request");
+		exchange_free(x);
+	}
+}

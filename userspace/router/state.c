@@ -1,0 +1,72 @@
+/* state.c - the router's durable state: the audit chain and the budget
+ * file, opened at start and written by group commit.
+ *
+ * Audit records and budget charges accumulate in memory; one timer, armed
+ * only while something waits, writes them (the audit chain at most
+ * audit.flushIntervalMs after its oldest record, the budget file at most
+ * budget.persistIntervalMs after a charge), so a busy router pays one fsync
+ * per interval rather than one per request, and an idle router sleeps.
+ */
+#include <event2/event.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "audit.h"
+#include "log.h"
+#include "router.h"
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Group commit of the audit chain and the budget file: one timer, armed
+ * only while something waits, so an idle router sleeps. */
+void kars_router_on_tick(int fd, short what, void *arg)
+{
+	struct kars_router *r = arg;
+	struct kars_err err = {0};
+
+	if (r->audit && kars_audit_tick(r->audit, mono_ns(), &err))
+		log_error("audit: %s", err.msg);
+	if (r->budget.dirty && kars_budget_persist(&r->budget, &err))
+		log_error("%s", err.msg);
+	kars_router_wake(r);
+}
+
+void kars_router_wake(struct kars_router *r)
+{
+	uint64_t now, deadline = r->audit ? kars_audit_deadline(r->audit) : UINT64_MAX;
+	uint64_t budget_ns = (uint64_t)r->cfg.budget_persist_ms * 1000000ull, wait;
+	struct timeval tv;
+
+	if (!r->tick || (deadline == UINT64_MAX && !r->budget.dirty))
+		return;
+	now = mono_ns();
+	wait = deadline == UINT64_MAX ? budget_ns : deadline > now ? deadline - now : 0;
+	if (r->budget.dirty && wait > budget_ns)
+		wait = budget_ns;
+	if (evtimer_pending(r->tick, &tv))
+		return;
+	tv.tv_sec = (time_t)(wait / 1000000000ull);
+	tv.tv_usec = (suseconds_t)(wait % 1000000000ull / 1000);
+	evtimer_add(r->tick, &tv);
+}
+
+int kars_router_open_state(struct kars_router *r, struct kars_err *err)
+{
+	struct kars_audit_opts opts = {
+	    .key_path = r->cfg.audit_key_file,
+	    .checkpoint_every = r->cfg.checkpoint_every,
+	    .flush_interval_ns = (uint64_t)r->cfg.audit_flush_ms * 1000000ull,
+	    .principal = "kars-router",
+	    .sandbox = r->cfg.sandbox,
+	};
+	int ret = kars_budget_open(&r->budget, r->cfg.budget_file, r->cfg.sandbox, time(NULL), err);
+
+	return ret ? ret : kars_audit_open(&r->audit, r->cfg.audit_file, &opts, err);
+}
+
