@@ -171,6 +171,7 @@ check: deps
 		"selftests/e2e/audit.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
+		"selftests/e2e/router_policy.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 

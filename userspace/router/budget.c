@@ -54,8 +54,8 @@ static int load(struct kars_budget *b, struct kars_err *err)
 	if (!root) {
 		if (access(b->path, F_OK) && errno == ENOENT)
 			return 0;
-		return kars_err_set(err, EINVAL, "budget file %s: line %d: %s", b->path,
-				    jerr.line, jerr.text);
+		return kars_err_set(err, EINVAL, "budget file %s: line %d: %s", b->path, jerr.line,
+				    jerr.text);
 	}
 	ret = kars_json_only_keys(root, "", keys, err);
 	if (!ret)
@@ -197,8 +197,8 @@ int kars_budget_persist(struct kars_budget *b, struct kars_err *err)
 	}
 	close(fd);
 	if (rename(tmp, b->path)) {
-		ret = kars_err_set(err, errno, "budget: rename to %s: %s", b->path,
-				   strerror(errno));
+		ret =
+		    kars_err_set(err, errno, "budget: rename to %s: %s", b->path, strerror(errno));
 		unlink(tmp);
 		goto out;
 	}

@@ -170,8 +170,8 @@ static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_
 	log_info("model override %s by uid %u", name ? name : "cleared", uid);
 	audit_control(r, uid, "control.model", "allow",
 		      name ? "model override set" : "model override cleared", name);
-	json_decref(body);
 	reply_json(req, 200, json_pack("{s:s?}", "modelOverride", name));
+	json_decref(body);
 }
 
 static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
@@ -187,8 +187,9 @@ static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint
 		log_error("%s", err.msg);
 	log_info("%s by uid %u", reason, uid);
 	audit_control(r, uid, "control.budget.reset", "allow", reason, NULL);
-	reply_json(req, 200, json_pack("{s:I,s:I}", "dailyUsed", (json_int_t)0, "monthlyUsed",
-				       (json_int_t)0));
+	reply_json(
+	    req, 200,
+	    json_pack("{s:I,s:I}", "dailyUsed", (json_int_t)0, "monthlyUsed", (json_int_t)0));
 }
 
 void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path)

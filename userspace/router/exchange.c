@@ -51,9 +51,9 @@ struct exchange {
 	bool started; /* the agent has the status line */
 	struct evkeyvalq response_headers;
 	char content_type[128];
-	struct evbuffer *out;	   /* bytes for the agent */
-	struct evbuffer *whole;	   /* RELAY_WHOLE */
-	char *event;		   /* RELAY_EVENTS: bytes of events not yet whole */
+	struct evbuffer *out;	/* bytes for the agent */
+	struct evbuffer *whole; /* RELAY_WHOLE */
+	char *event;		/* RELAY_EVENTS: bytes of events not yet whole */
 	size_t event_len, event_cap, scan;
 	bool scan_cr, scan_line_empty; /* scanner state at event[scan] */
 	struct kars_sse_usage sse;
@@ -411,8 +411,7 @@ static int build_transfer(struct exchange *x)
 	if (x->wire) {
 		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
 		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->wire);
-		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)strlen(x->wire));
+		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(x->wire));
 	}
 	return 0;
 }
@@ -422,7 +421,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg);
 static int start_attempt(struct exchange *x)
 {
 	return build_transfer(x) || kars_upstream_start(x->r->upstream, x->easy, on_done, x) ? -1
-											      : 0;
+											     : 0;
 }
 
 static void note_failure(struct exchange *x, const char *what)
@@ -571,8 +570,8 @@ static void account(struct exchange *x, CURLcode result, const struct kars_usage
 
 	snprintf(action, sizeof(action), "inference.%s", route->name);
 	snprintf(reason, sizeof(reason), "%s%s%s%s", x->reason[0] ? x->reason : "",
-		 x->reason[0] && x->failures[0] ? "; " : "",
-		 x->failures[0] ? "failed over: " : "", x->failures);
+		 x->reason[0] && x->failures[0] ? "; " : "", x->failures[0] ? "failed over: " : "",
+		 x->failures);
 	if (!reason[0] && result != CURLE_OK)
 		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(result));
 	if (!reason[0])

@@ -30,13 +30,13 @@ struct evhttp_request;
 
 struct kars_exchange_request {
 	enum kars_route route;
-	const char *item;	       /* GET /v1/models/{item}, else NULL */
-	json_t *body;		       /* POST body (the exchange takes it), else NULL */
-	const uint8_t *payload_sha256; /* of the agent's body as sent (32 bytes) */
+	const char *item;		      /* GET /v1/models/{item}, else NULL */
+	json_t *body;			      /* POST body (the exchange takes it), else NULL */
+	const uint8_t *payload_sha256;	      /* of the agent's body as sent (32 bytes) */
 	struct kars_inference_policy *policy; /* the snapshot (the exchange refs it) */
 	const char *models[1 + KARS_POLICY_MAX_FALLBACKS];
-	size_t n_models; /* 0: send the body as it is (GET /v1/models) */
-	bool stream;	 /* the agent asked for a stream */
+	size_t n_models;     /* 0: send the body as it is (GET /v1/models) */
+	bool stream;	     /* the agent asked for a stream */
 	bool withhold_usage; /* drop the usage-only chunk the agent did not ask for */
 };
 

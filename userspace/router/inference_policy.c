@@ -244,8 +244,8 @@ static int parse_allowed_models(const json_t *root, struct kars_inference_policy
 					    path, s);
 		for (size_t j = 0; j < p->n_allowed; j++)
 			if (strcmp(p->allowed[j], s) == 0)
-				return kars_err_set(err, EINVAL, "%s: Duplicate value \"%s\"",
-						    path, s);
+				return kars_err_set(err, EINVAL, "%s: Duplicate value \"%s\"", path,
+						    s);
 		strcpy(p->allowed[p->n_allowed++], s);
 	}
 	ret = kars_json_get_string(root, "", "onDisallowedModel", false, &mode, err);
@@ -319,8 +319,8 @@ static int parse_severity(const char *s, const char *path, enum kars_cf_severity
 static int parse_content_safety(const json_t *root, struct kars_inference_policy *p,
 				struct kars_err *err)
 {
-	static const char *const keys[] = {"hate",     "selfHarm",		"sexual",
-					   "violence", "requirePromptShields", NULL};
+	static const char *const keys[] = {
+	    "hate", "selfHarm", "sexual", "violence", "requirePromptShields", NULL};
 	char path[64];
 	int ret;
 	const json_t *cs = kars_json_get_object(root, "", "contentSafety", false, &ret, err);
@@ -333,10 +333,9 @@ static int parse_content_safety(const json_t *root, struct kars_inference_policy
 
 		ret = kars_json_get_string(cs, "contentSafety", harm_keys[i], false, &s, err);
 		if (!ret && s)
-			ret = parse_severity(s,
-					     kars_json_path(path, sizeof(path), "contentSafety",
-							    harm_keys[i]),
-					     &p->ceiling[i], err);
+			ret = parse_severity(
+			    s, kars_json_path(path, sizeof(path), "contentSafety", harm_keys[i]),
+			    &p->ceiling[i], err);
 	}
 	if (!ret)
 		ret = kars_json_get_bool(cs, "contentSafety", "requirePromptShields", false,
@@ -359,9 +358,9 @@ struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_
 							  struct kars_err *err)
 {
 	static const char *const keys[] = {
-	    "name",	     "displayName",   "appliesTo",	   "modelPreference",
-	    "allowedModels", "tokenBudget",   "onDisallowedModel", "contentSafety",
-	    "apiVersion",    "kind",	      NULL};
+	    "name",	   "displayName",	"appliesTo",	 "modelPreference", "allowedModels",
+	    "tokenBudget", "onDisallowedModel", "contentSafety", "apiVersion",	    "kind",
+	    NULL};
 	struct kars_inference_policy *p;
 	const char *s = NULL, *dn = NULL;
 	struct timespec now;
@@ -407,8 +406,7 @@ struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_
 	if (!ret)
 		ret = kars_json_get_string(root, "", "displayName", false, &dn, err);
 	if (!ret && dn)
-		ret = copy_string(p->display_name, sizeof(p->display_name), dn, "displayName",
-				  err);
+		ret = copy_string(p->display_name, sizeof(p->display_name), dn, "displayName", err);
 	if (!ret)
 		ret = parse_applies_to(root, p, sandbox, err);
 	if (!ret)
@@ -465,8 +463,7 @@ struct kars_inference_policy *kars_inference_policy_load(const char *path, const
 	}
 	/* Read to the end, not to st_size: the file may change under us, and
 	 * then the digest must be of what was parsed. */
-	while (len <= MAX_POLICY_BYTES &&
-	       (n = read(fd, buf + len, MAX_POLICY_BYTES + 1 - len)) > 0)
+	while (len <= MAX_POLICY_BYTES && (n = read(fd, buf + len, MAX_POLICY_BYTES + 1 - len)) > 0)
 		len += (size_t)n;
 	if (n < 0) {
 		kars_err_set(err, errno, "%s: %s", path, strerror(errno));
@@ -569,7 +566,8 @@ bool kars_inference_policy_blocks_content(const struct kars_inference_policy *p,
 					  size_t reason_len)
 {
 	for (int i = 0; i < KARS_HARM__COUNT; i++) {
-		enum kars_cf_severity seen = (enum kars_cf_severity)f->max_severity[harm_category[i]];
+		enum kars_cf_severity seen =
+		    (enum kars_cf_severity)f->max_severity[harm_category[i]];
 
 		if (p->ceiling[i] != KARS_CF_SEVERITY_NONE && seen > p->ceiling[i]) {
 			snprintf(reason, reason_len,

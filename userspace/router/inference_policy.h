@@ -98,8 +98,7 @@ struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_
 							  struct kars_err *err);
 /* Reads and parses path (following symlinks, as Kubernetes mounts them). */
 struct kars_inference_policy *kars_inference_policy_load(const char *path, const char *provider,
-							 const char *sandbox,
-							 struct kars_err *err);
+							 const char *sandbox, struct kars_err *err);
 
 struct kars_inference_policy *kars_inference_policy_ref(struct kars_inference_policy *p);
 void kars_inference_policy_unref(struct kars_inference_policy *p);

