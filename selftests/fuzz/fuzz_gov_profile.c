@@ -22,8 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const char *const actions[] = {
-    "shell:rm", "tool.invoke:web_search", "inference:chat_completions:gpt-4o", "data.read",
-    "a", "admin:bulk_delete", "deploy.production", "x:*",
+    "shell:rm",
+    "tool.invoke:web_search",
+    "inference:chat_completions:gpt-4o",
+    "data.read",
+    "a",
+    "admin:bulk_delete",
+    "deploy.production",
+    "x:*",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

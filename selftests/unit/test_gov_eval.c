@@ -68,23 +68,24 @@ static void run_rows(const char *yaml, const struct row *rows, size_t n)
 #define AP KARS_GOV_REQUIRES_APPROVAL
 #define RL KARS_GOV_RATE_LIMITED
 
-#define W_ALLOW	   KARS_GOV_WHY_ALLOWED_ACTION
-#define W_DENY	   KARS_GOV_WHY_DENIED_ACTION
-#define W_SCOPE	   KARS_GOV_WHY_NOT_IN_ALLOWLIST
-#define W_APPR	   KARS_GOV_WHY_APPROVAL
-#define W_RATE	   KARS_GOV_WHY_RULE_RATE_LIMIT
-#define W_UNM_A	   KARS_GOV_WHY_UNMATCHED_ALLOW
-#define W_UNM_D	   KARS_GOV_WHY_UNMATCHED_DENY
-#define HDR	   "version: \"1.0\"\nagent: t\n"
+#define W_ALLOW KARS_GOV_WHY_ALLOWED_ACTION
+#define W_DENY	KARS_GOV_WHY_DENIED_ACTION
+#define W_SCOPE KARS_GOV_WHY_NOT_IN_ALLOWLIST
+#define W_APPR	KARS_GOV_WHY_APPROVAL
+#define W_RATE	KARS_GOV_WHY_RULE_RATE_LIMIT
+#define W_UNM_A KARS_GOV_WHY_UNMATCHED_ALLOW
+#define W_UNM_D KARS_GOV_WHY_UNMATCHED_DENY
+#define HDR	"version: \"1.0\"\nagent: t\n"
 
 /* The four glob forms: exact, "x*", "x.*", "*". */
 static void test_glob_forms(void **state)
 {
-	static const char yaml[] = HDR "policies:\n"
-				       "  - {name: exact, type: capability, denied_actions: [\"shell:rm\"]}\n"
-				       "  - {name: star, type: capability, denied_actions: [\"net*\"]}\n"
-				       "  - {name: dotstar, type: capability, denied_actions: [\"deploy.*\"]}\n"
-				       "  - {name: colon, type: capability, denied_actions: [\"admin:*\"]}\n";
+	static const char yaml[] =
+	    HDR "policies:\n"
+		"  - {name: exact, type: capability, denied_actions: [\"shell:rm\"]}\n"
+		"  - {name: star, type: capability, denied_actions: [\"net*\"]}\n"
+		"  - {name: dotstar, type: capability, denied_actions: [\"deploy.*\"]}\n"
+		"  - {name: colon, type: capability, denied_actions: [\"admin:*\"]}\n";
 	static const struct row rows[] = {
 	    {"shell:rm", D, "exact", W_DENY},
 	    {"shell:rmdir", A, "", W_UNM_A}, /* exact is exact */
@@ -100,8 +101,9 @@ static void test_glob_forms(void **state)
 	    {"admin:x:y", D, "colon", W_DENY},
 	    {"Admin:x", A, "", W_UNM_A}, /* case-sensitive */
 	};
-	static const char all[] = HDR "policies:\n"
-				      "  - {name: everything, type: capability, denied_actions: [\"*\"]}\n";
+	static const char all[] =
+	    HDR "policies:\n"
+		"  - {name: everything, type: capability, denied_actions: [\"*\"]}\n";
 	static const struct row all_rows[] = {
 	    {"x", D, "everything", W_DENY},
 	    {"tool.invoke:anything", D, "everything", W_DENY},
@@ -114,28 +116,27 @@ static void test_glob_forms(void **state)
 static void test_capability(void **state)
 {
 	/* AGT policy.rs's own fixture and tests */
-	static const char yaml[] =
-	    HDR "policies:\n"
-		"  - name: capability-gate\n"
-		"    type: capability\n"
-		"    allowed_actions: [\"data.read\", \"data.write\"]\n"
-		"    denied_actions: [\"shell:*\"]\n"
-		"  - name: deploy-approval\n"
-		"    type: approval\n"
-		"    actions: [\"deploy.*\"]\n"
-		"    min_approvals: 2\n"
-		"  - name: api-rate-limit\n"
-		"    type: rate_limit\n"
-		"    actions: [\"api.call\"]\n"
-		"    max_calls: 3\n"
-		"    window: \"60s\"\n";
+	static const char yaml[] = HDR "policies:\n"
+				       "  - name: capability-gate\n"
+				       "    type: capability\n"
+				       "    allowed_actions: [\"data.read\", \"data.write\"]\n"
+				       "    denied_actions: [\"shell:*\"]\n"
+				       "  - name: deploy-approval\n"
+				       "    type: approval\n"
+				       "    actions: [\"deploy.*\"]\n"
+				       "    min_approvals: 2\n"
+				       "  - name: api-rate-limit\n"
+				       "    type: rate_limit\n"
+				       "    actions: [\"api.call\"]\n"
+				       "    max_calls: 3\n"
+				       "    window: \"60s\"\n";
 	static const struct row rows[] = {
 	    {"data.read", A, "capability-gate", W_ALLOW},
 	    {"shell:rm", D, "capability-gate", W_DENY},
-	    {"data.delete", D, "capability-gate", W_SCOPE}, /* shares "data" */
+	    {"data.delete", D, "capability-gate", W_SCOPE},   /* shares "data" */
 	    {"database.drop", D, "capability-gate", W_SCOPE}, /* AGT's starts_with("data") */
-	    {"shell", D, "capability-gate", W_SCOPE},	  /* deny ns "shell" */
-	    {"admin.delete", A, "", W_UNM_A},		  /* out of scope: falls through */
+	    {"shell", D, "capability-gate", W_SCOPE},	      /* deny ns "shell" */
+	    {"admin.delete", A, "", W_UNM_A},		      /* out of scope: falls through */
 	    {"deploy.production", AP, "deploy-approval", W_APPR},
 	    {"api.call", A, "", W_UNM_A},
 	    {"api.call", A, "", W_UNM_A},
@@ -180,11 +181,12 @@ static void test_capability(void **state)
 /* Rules run by priority (highest first), ties in file order. */
 static void test_priority_order(void **state)
 {
-	static const char yaml[] = HDR "policies:\n"
-				       "  - {name: low-allow, type: capability, allowed_actions: [\"x:*\"], priority: 1}\n"
-				       "  - {name: high-deny, type: capability, denied_actions: [\"x:bad\"], priority: 10}\n"
-				       "  - {name: tie-a, type: capability, denied_actions: [\"y:a\"]}\n"
-				       "  - {name: tie-b, type: capability, allowed_actions: [\"y:*\"]}\n";
+	static const char yaml[] = HDR
+	    "policies:\n"
+	    "  - {name: low-allow, type: capability, allowed_actions: [\"x:*\"], priority: 1}\n"
+	    "  - {name: high-deny, type: capability, denied_actions: [\"x:bad\"], priority: 10}\n"
+	    "  - {name: tie-a, type: capability, denied_actions: [\"y:a\"]}\n"
+	    "  - {name: tie-b, type: capability, allowed_actions: [\"y:*\"]}\n";
 	static const struct row rows[] = {
 	    {"x:bad", D, "high-deny", W_DENY}, /* AGT (file order) would allow */
 	    {"x:good", A, "low-allow", W_ALLOW},
@@ -192,9 +194,10 @@ static void test_priority_order(void **state)
 	    {"y:b", A, "tie-b", W_ALLOW},
 	};
 	/* first match wins across rules (AGT test_multiple_capability_rules_first_match_wins) */
-	static const char first[] = HDR "policies:\n"
-					"  - {name: deny-first, type: capability, denied_actions: [data.read]}\n"
-					"  - {name: allow-second, type: capability, allowed_actions: [data.read]}\n";
+	static const char first[] =
+	    HDR "policies:\n"
+		"  - {name: deny-first, type: capability, denied_actions: [data.read]}\n"
+		"  - {name: allow-second, type: capability, allowed_actions: [data.read]}\n";
 	static const struct row first_rows[] = {{"data.read", D, "deny-first", W_DENY}};
 	struct kars_gov_load_notes notes;
 	struct kars_gov_profile *p = NULL;
@@ -238,8 +241,9 @@ static void test_conditions(void **state)
 
 static void test_unmatched(void **state)
 {
-	static const char deny[] = HDR "unmatched: deny\npolicies:\n"
-				       "  - {name: ok, type: capability, allowed_actions: [\"tool.invoke:*\"]}\n";
+	static const char deny[] =
+	    HDR "unmatched: deny\npolicies:\n"
+		"  - {name: ok, type: capability, allowed_actions: [\"tool.invoke:*\"]}\n";
 	static const struct row rows[] = {
 	    {"tool.invoke:search", A, "ok", W_ALLOW},
 	    {"inference:chat_completions:gpt-4o", D, "", W_UNM_D},
@@ -269,8 +273,9 @@ static void test_unmatched(void **state)
 
 static void test_bad_actions(void **state)
 {
-	static const char yaml[] = HDR "policies:\n"
-				       "  - {name: all, type: capability, allowed_actions: [\"*\"]}\n";
+	static const char yaml[] =
+	    HDR "policies:\n"
+		"  - {name: all, type: capability, allowed_actions: [\"*\"]}\n";
 	struct kars_gov_profile *p = load(yaml);
 	char longa[KARS_GOV_ACTION_MAX + 2];
 	const char *bad[] = {"", "tool\n", "tool\x7f", "a\tb", longa};
@@ -306,10 +311,11 @@ static void test_bad_actions(void **state)
  * allow and skipped every later deny rule). */
 static void test_rate_limit_never_grants(void **state)
 {
-	static const char yaml[] = HDR "policies:\n"
-				       "  - {name: rl, type: rate_limit, actions: [\"shell:*\"], max_calls: 100, window: 60s, priority: 100}\n"
-				       "  - {name: no-rm, type: capability, denied_actions: [\"shell:rm\"]}\n"
-				       "  - {name: appr, type: approval, actions: [\"shell:sudo\"], min_approvals: 2}\n";
+	static const char yaml[] = HDR
+	    "policies:\n"
+	    "  - {name: rl, type: rate_limit, actions: [\"shell:*\"], max_calls: 100, window: 60s, priority: 100}\n"
+	    "  - {name: no-rm, type: capability, denied_actions: [\"shell:rm\"]}\n"
+	    "  - {name: appr, type: approval, actions: [\"shell:sudo\"], min_approvals: 2}\n";
 	static const struct row rows[] = {
 	    {"shell:rm", D, "no-rm", W_DENY},
 	    {"shell:sudo", AP, "appr", W_APPR},
@@ -330,10 +336,11 @@ static void test_rate_limit_never_grants(void **state)
  * windows carry over a reload. */
 static void test_rate_limit_windows(void **state)
 {
-	static const char yaml[] = HDR "policies:\n"
-				       "  - {name: no-x, type: capability, denied_actions: [\"inference:x\"]}\n"
-				       "  - {name: rl, type: rate_limit, actions: [\"inference:*\", \"inference:chat*\"], max_calls: 3, window: 10s}\n"
-				       "  - {name: rl-ctx, type: rate_limit, actions: [\"tool:*\"], max_calls: 1, window: 1m, conditions: {tier: free}}\n";
+	static const char yaml[] = HDR
+	    "policies:\n"
+	    "  - {name: no-x, type: capability, denied_actions: [\"inference:x\"]}\n"
+	    "  - {name: rl, type: rate_limit, actions: [\"inference:*\", \"inference:chat*\"], max_calls: 3, window: 10s}\n"
+	    "  - {name: rl-ctx, type: rate_limit, actions: [\"tool:*\"], max_calls: 1, window: 1m, conditions: {tier: free}}\n";
 	struct kars_gov_profile *p = load(yaml), *p2;
 	const uint64_t s = 1000000000ull, t0 = 100 * 10 * s; /* a window start */
 	struct kars_gov_request req = {.action = "inference:chat", .now_ns = t0};
@@ -557,13 +564,14 @@ static void test_reload_concurrent(void **state)
 			     "allowed_actions: [\"y:*\"]}\n"
 			     "  - {name: pad-%d, type: capability, allowed_actions: [\"z:%d\"]}\n",
 			 gens, gens, gens);
-		assert_int_equal(kars_gov_profile_load_buf(yaml, strlen(yaml), "t.yaml", NULL, &p,
-							   NULL, &err),
-				 0);
+		assert_int_equal(
+		    kars_gov_profile_load_buf(yaml, strlen(yaml), "t.yaml", NULL, &p, NULL, &err),
+		    0);
 		kars_gov_engine_publish(c.e, p);
 		gens++;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed_ms = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
+		elapsed_ms =
+		    (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
 		/* at least 1 s, 50 reloads and 10,000 evaluations; at most 20 s
 		 * (a loaded 2-CPU machine under ASan is slow) */
 	} while (elapsed_ms < 20000 &&

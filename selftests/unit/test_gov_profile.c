@@ -54,7 +54,8 @@ static const struct bad bad_docs[] = {
      "policies[0].max_calls: required"},
     {HDR "policies:\n  - {name: r, type: rate_limit, actions: [a], max_calls: 0, window: 60s}\n",
      "max_calls: expected an integer in [1, 4294967295], got 0"},
-    {HDR "policies:\n  - {name: r, type: rate_limit, actions: [a], max_calls: \"5\", window: 60s}\n",
+    {HDR
+     "policies:\n  - {name: r, type: rate_limit, actions: [a], max_calls: \"5\", window: 60s}\n",
      "max_calls: expected an unquoted integer"},
     {HDR "policies:\n  - {name: r, type: rate_limit, actions: [a], max_calls: -1, window: 60s}\n",
      "max_calls: expected an integer"},
@@ -86,7 +87,8 @@ static const struct bad bad_docs[] = {
      "scope: expected global, tenant, organization or agent"},
     {HDR "policies:\n  - {name: r, type: capability, denied_actions: [a], conditions: [x]}\n",
      "conditions: expected a mapping"},
-    {HDR "policies:\n  - {name: r, type: capability, denied_actions: [a], conditions: {k: {x: 1}}}\n",
+    {HDR
+     "policies:\n  - {name: r, type: capability, denied_actions: [a], conditions: {k: {x: 1}}}\n",
      "conditions.k: expected a string or a non-empty list"},
     {HDR "policies:\n  - {name: r, type: capability, denied_actions: [a], conditions: {k: []}}\n",
      "conditions.k: expected a string or a non-empty list"},
@@ -147,7 +149,8 @@ static void test_accepts(void **state)
 	    HDR "policies:\n"
 		"  - name: r\n    description: why\n    type: rate_limit\n    actions: [\"a:*\"]\n"
 		"    max_calls: 5\n    window: 90\n    scope: agent\n    priority: 4294967295\n",
-	    HDR "policies:\n  - name: a\n    type: approval\n    actions: [x]\n    min_approvals: 0\n",
+	    HDR
+	    "policies:\n  - name: a\n    type: approval\n    actions: [x]\n    min_approvals: 0\n",
 	    "{\"version\":\"1.0\",\"agent\":\"t\",\"policies\":[{\"name\":\"r\",\"type\":"
 	    "\"capability\",\"allowed_actions\":[\"*\"],\"conditions\":{\"k\":[\"a\",\"b\"]}}]}",
 	};
@@ -225,8 +228,8 @@ static void test_directory(void **state)
 	assert_err_contains(&err, "c.yaml:4: policies[0].name: \"no-rm\" is also the name");
 	assert_err_contains(&err, "b.json:1");
 	/* two agents */
-	assert_int_equal(write_file(dir, "c.yaml", "version: \"1.0\"\nagent: other\npolicies: []\n"),
-			 0);
+	assert_int_equal(
+	    write_file(dir, "c.yaml", "version: \"1.0\"\nagent: other\npolicies: []\n"), 0);
 	kars_err_clear(&err);
 	assert_int_equal(kars_gov_profile_load_dir(dir, NULL, &p, NULL, &err), -EINVAL);
 	assert_err_contains(&err, "c.yaml:2: agent: \"other\" differs from \"t\"");

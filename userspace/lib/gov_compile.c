@@ -175,10 +175,11 @@ static int check_unique_names(struct gov_rule **order, size_t n, struct kars_err
 			a = b;
 			b = t;
 		}
-		ret = kars_err_set(err, EINVAL,
-				   "%s:%zu: policies[%zu].name: \"%s\" is also the name of the rule "
-				   "at %s:%zu; rule names must be unique (decisions name them)",
-				   b->file, b->line, b->position, b->name, a->file, a->line);
+		ret =
+		    kars_err_set(err, EINVAL,
+				 "%s:%zu: policies[%zu].name: \"%s\" is also the name of the rule "
+				 "at %s:%zu; rule names must be unique (decisions name them)",
+				 b->file, b->line, b->position, b->name, a->file, a->line);
 		free(byname);
 		return ret;
 	}
@@ -210,8 +211,8 @@ static int add_scope_keys(struct builder *b, const struct gov_rule *r, uint32_t 
 		const char *a = r->allowed.v[i];
 		const char *dot = strchr(a, '.');
 
-		ret = add_tuple(b, a, dot ? (size_t)(dot - a) : strlen(a), true, false,
-				GOV_E_SCOPE, rule);
+		ret = add_tuple(b, a, dot ? (size_t)(dot - a) : strlen(a), true, false, GOV_E_SCOPE,
+				rule);
 		if (ret)
 			return ret;
 	}
@@ -376,8 +377,8 @@ static int build_keys(struct builder *b, struct kars_gov_profile *p)
 			p->rate_entries[p->n_rate_entries++] = t->rule;
 			key->n_rates++;
 		} else {
-			p->entries[p->n_entries++] = (struct gov_entry){.rule = t->rule,
-									.kind = t->kind};
+			p->entries[p->n_entries++] =
+			    (struct gov_entry){.rule = t->rule, .kind = t->kind};
 			key->n_entries++;
 		}
 	}

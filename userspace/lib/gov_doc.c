@@ -204,8 +204,7 @@ static int on_event(struct builder *b, const yaml_event_t *ev, int *docs)
 	}
 }
 
-struct gov_node *gov_doc_parse(const char *buf, size_t len, const char *name,
-			       struct kars_err *err)
+struct gov_node *gov_doc_parse(const char *buf, size_t len, const char *name, struct kars_err *err)
 {
 	struct builder b = {.name = name ? name : "profile", .err = err};
 	struct kars_err local;

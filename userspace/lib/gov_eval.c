@@ -219,9 +219,8 @@ static bool take_call(const struct gov_crule *r, uint64_t now_ns, uint64_t *retr
 		} else {
 			next = cur + 1;
 		}
-		if (atomic_compare_exchange_weak_explicit(r->window, &cur, next,
-							  memory_order_relaxed,
-							  memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(
+			r->window, &cur, next, memory_order_relaxed, memory_order_relaxed))
 			return true;
 	}
 }

@@ -36,8 +36,7 @@ struct gov_node {
 /* Parses one YAML document (JSON included). Refuses aliases, anchors, tags,
  * several documents, duplicate keys, non-scalar keys and nesting past 32.
  * name is for errors. */
-struct gov_node *gov_doc_parse(const char *buf, size_t len, const char *name,
-			       struct kars_err *err);
+struct gov_node *gov_doc_parse(const char *buf, size_t len, const char *name, struct kars_err *err);
 void gov_doc_free(struct gov_node *n);
 /* The value of key in map, or NULL. */
 const struct gov_node *gov_doc_get(const struct gov_node *map, const char *key);
@@ -120,13 +119,14 @@ struct gov_entry {
 
 /* A distinct pattern string, exact or prefix, and what it triggers. */
 struct gov_key {
-	uint32_t str;	  /* offset in strings */
+	uint32_t str; /* offset in strings */
 	uint32_t len;
 	uint32_t entries; /* first in entries[] (terminal rules), sorted */
 	uint32_t n_entries;
 	uint32_t rates; /* first in rate_entries[] */
 	uint32_t n_rates;
-	int32_t parent; /* prefix keys: the longest other prefix key that is a prefix of this, or -1 */
+	int32_t
+	    parent; /* prefix keys: the longest other prefix key that is a prefix of this, or -1 */
 };
 
 struct gov_crule {

@@ -66,8 +66,8 @@ void gov_ruleset_free(struct gov_ruleset *rs)
 }
 
 /* A string field: any non-null scalar, taken as written. */
-static int get_string(const struct ctx *c, const struct gov_node *n, const char *path,
-		      size_t max, bool allow_empty, char **out)
+static int get_string(const struct ctx *c, const struct gov_node *n, const char *path, size_t max,
+		      bool allow_empty, char **out)
 {
 	if (n->kind != GOV_SCALAR || gov_doc_is_null(n))
 		return field_err(c, n, path, "expected a string");
@@ -92,8 +92,8 @@ static int get_string(const struct ctx *c, const struct gov_node *n, const char 
 
 /* An unsigned integer: a plain scalar of decimal digits (a quoted "5" is a
  * string, as for AGT's serde reader). */
-static int get_uint(const struct ctx *c, const struct gov_node *n, const char *path,
-		    uint64_t min, uint64_t max, uint64_t *out)
+static int get_uint(const struct ctx *c, const struct gov_node *n, const char *path, uint64_t min,
+		    uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -205,14 +205,15 @@ static int get_window(const struct ctx *c, const struct gov_node *n, const char 
 	}
 	v *= mult;
 	if (v == 0 || v > KARS_GOV_WINDOW_MAX_S)
-		return kars_err_set(c->err, EINVAL, "%s:%zu: %s: \"%s\" must be 1s to %us",
-				    c->file, n->line, path, n->text, KARS_GOV_WINDOW_MAX_S);
+		return kars_err_set(c->err, EINVAL, "%s:%zu: %s: \"%s\" must be 1s to %us", c->file,
+				    n->line, path, n->text, KARS_GOV_WINDOW_MAX_S);
 	*out_ns = v * 1000000000ull;
 	return 0;
 bad:
-	return kars_err_set(c->err, EINVAL,
-			    "%s:%zu: %s: \"%.40s\" is not <digits>[s|m|h] (\"60s\", \"5m\", \"1h\")",
-			    c->file, n->line, path, n->text);
+	return kars_err_set(
+	    c->err, EINVAL,
+	    "%s:%zu: %s: \"%.40s\" is not <digits>[s|m|h] (\"60s\", \"5m\", \"1h\")", c->file,
+	    n->line, path, n->text);
 }
 
 static int get_conditions(const struct ctx *c, const struct gov_node *n, const char *path,
@@ -266,8 +267,8 @@ static int get_conditions(const struct ctx *c, const struct gov_node *n, const c
 }
 
 static const char *const rule_keys[] = {
-    "name",	 "type",      "allowed_actions", "denied_actions", "actions",	  "min_approvals",
-    "max_calls", "window",    "conditions",	 "priority",	   "scope",	  "description",
+    "name",	 "type",   "allowed_actions", "denied_actions", "actions", "min_approvals",
+    "max_calls", "window", "conditions",      "priority",	"scope",   "description",
     NULL,
 };
 
@@ -368,7 +369,8 @@ static int parse_rule(const struct ctx *c, const struct gov_node *n, const char 
 	if ((v = gov_doc_get(n, "denied_actions")) &&
 	    (ret = get_patterns(c, v, AT("denied_actions"), &r->denied)))
 		return ret;
-	if ((v = gov_doc_get(n, "actions")) && (ret = get_patterns(c, v, AT("actions"), &r->actions)))
+	if ((v = gov_doc_get(n, "actions")) &&
+	    (ret = get_patterns(c, v, AT("actions"), &r->actions)))
 		return ret;
 	if (r->type == GOV_RULE_CAPABILITY && r->allowed.n == 0 && r->denied.n == 0)
 		return field_err(c, n, path,
@@ -434,8 +436,7 @@ static int parse_rule(const struct ctx *c, const struct gov_node *n, const char 
 		if (ret)
 			return ret;
 	}
-	if ((v = gov_doc_get(n, "conditions")) &&
-	    (ret = get_conditions(c, v, AT("conditions"), r)))
+	if ((v = gov_doc_get(n, "conditions")) && (ret = get_conditions(c, v, AT("conditions"), r)))
 		return ret;
 #undef AT
 	return 0;
@@ -549,7 +550,8 @@ int gov_ruleset_add_doc(struct gov_ruleset *rs, const struct gov_node *root, con
 	c.file = rs->files[rs->n_files++];
 
 	if (root->kind != GOV_MAP)
-		return field_err(&c, root, "(root)", "expected a mapping {version, agent, policies}");
+		return field_err(&c, root, "(root)",
+				 "expected a mapping {version, agent, policies}");
 	ret = check_keys(&c, root, "", top_keys);
 	if (ret)
 		return ret;

@@ -62,10 +62,10 @@ enum kars_gov_why {
 struct kars_gov_decision {
 	enum kars_gov_verdict verdict;
 	enum kars_gov_why why;
-	const char *reason;		   /* static, one sentence for a human */
-	char rule[KARS_GOV_NAME_MAX + 1];  /* the deciding rule, "" when none */
-	uint32_t min_approvals;		   /* for REQUIRES_APPROVAL: as the rule says */
-	uint64_t retry_after_ms;	   /* for RATE_LIMITED: until the window ends */
+	const char *reason;		  /* static, one sentence for a human */
+	char rule[KARS_GOV_NAME_MAX + 1]; /* the deciding rule, "" when none */
+	uint32_t min_approvals;		  /* for REQUIRES_APPROVAL: as the rule says */
+	uint64_t retry_after_ms;	  /* for RATE_LIMITED: until the window ends */
 };
 
 /* One condition key and the caller's value for it ("environment" =
