@@ -27,7 +27,7 @@
 
 #include "governance.h"
 
-#define SAMPLES	 400000
+#define SAMPLES	  400000
 #define N_ACTIONS 4096
 
 static uint64_t mono_ns(void)

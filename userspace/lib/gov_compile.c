@@ -361,6 +361,7 @@ static int build_keys(struct builder *b, struct kars_gov_profile *p)
 				return ret;
 			}
 			key->len = t->len;
+			key->head = gov_head(t->s, t->len);
 			key->entries = (uint32_t)p->n_entries;
 			key->rates = (uint32_t)p->n_rate_entries;
 			key->parent = -1;

@@ -171,19 +171,31 @@ static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t 
 {
 	size_t lo = p->n_exact, hi = p->n_exact + p->n_prefix, n;
 	const struct gov_key *k;
+	uint64_t head;
 
 	m->prefix = -1;
 	m->lcp = 0;
 	if (p->n_prefix == 0 || (len < p->prefix_min_len && !p->has_empty_prefix))
 		return;
-	/* greatest key <= action */
+	/* greatest key <= action; heads decide most steps without touching
+	 * the string arena */
+	head = gov_head(a, len);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct gov_key *km = &p->keys[mid];
-		size_t l = km->len < len ? km->len : len;
-		int c = memcmp(p->strings + km->str, a, l);
+		bool le;
 
-		if (c < 0 || (c == 0 && km->len <= len))
+		if (km->head != head) {
+			le = km->head < head;
+		} else if (km->len <= 8 || len <= 8) {
+			le = km->len <= len;
+		} else {
+			size_t l = km->len < len ? km->len : len;
+			int c = memcmp(p->strings + km->str + 8, a + 8, l - 8);
+
+			le = c < 0 || (c == 0 && km->len <= len);
+		}
+		if (le)
 			lo = mid + 1;
 		else
 			hi = mid;

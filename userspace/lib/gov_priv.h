@@ -119,7 +119,8 @@ struct gov_entry {
 
 /* A distinct pattern string, exact or prefix, and what it triggers. */
 struct gov_key {
-	uint32_t str; /* offset in strings */
+	uint64_t head; /* first 8 bytes, big-endian, zero-padded: most comparisons end here */
+	uint32_t str;  /* offset in strings */
 	uint32_t len;
 	uint32_t entries; /* first in entries[] (terminal rules), sorted */
 	uint32_t n_entries;
@@ -181,5 +182,17 @@ int gov_compile(struct gov_ruleset *rs, struct kars_gov_profile **out,
 		struct kars_gov_load_notes *notes, struct kars_err *err);
 
 uint64_t gov_hash(uint64_t seed, const char *s, size_t len);
+
+/* The first 8 bytes of s as a big-endian number, zero-padded: comparing two
+ * heads orders the strings as memcmp would, as long as neither holds a NUL
+ * (loader and evaluator refuse those). */
+static inline uint64_t gov_head(const char *s, size_t len)
+{
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		h = (h << 8) | (i < len ? (unsigned char)s[i] : 0);
+	return h;
+}
 
 #endif
