@@ -17,11 +17,11 @@ BPFTOOL ?= bpftool
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
-	libssl-dev libsodium-dev libcurl4-openssl-dev
+	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto
+LDLIBS := -lbpf -lelf -lz -ljansson -lyaml -lsodium -lcrypto
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -60,7 +60,7 @@ BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit install demo format format-check clean help
+.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -76,6 +76,7 @@ help:
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 	@echo "make bench       every benchmark; make bench-connect or bench-audit for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
+	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
@@ -195,6 +196,11 @@ install: $(BINS)
 # karsd, a sandbox's cgroups, a UID-1000 agent trying to get out, kars trace.
 demo: deps $(BINS)
 	@demo/dataplane.sh $(BUILD)
+
+# deploy/crds/ is generated from the schema (userspace/lib/schema_*.c);
+# unit/test_crd fails when the checked-in files differ from this output.
+crds: $(BUILD)/bin/kars
+	$(BUILD)/bin/kars crds --out deploy/crds
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')

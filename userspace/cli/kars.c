@@ -20,6 +20,7 @@
 
 #include "audit_cmd.h"
 #include "control_client.h"
+#include "schema_cmd.h"
 #include "json.h"
 
 static const char *socket_path = KARSD_DEFAULT_SOCKET;
@@ -38,7 +39,9 @@ static void usage(FILE *f)
 		   "                                stream data-plane verdicts as they happen\n"
 		   "  audit verify FILE [--pubkey FILE]\n"
 		   "                                check an audit log: chain, hashes, signatures\n"
-		   "\n"
+		   "\n");
+	kars_cli_schema_usage(f);
+	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
 		   "implemented yet.\n");
@@ -356,6 +359,12 @@ int main(int argc, char **argv)
 		return trace(argc - i, argv + i);
 	if (strcmp(argv[i], "audit") == 0)
 		return kars_cli_audit(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "crds") == 0)
+		return kars_cli_crds(argc - i, argv + i);
+	if (strcmp(argv[i], "validate") == 0)
+		return kars_cli_validate(argc - i, argv + i);
+	if (strcmp(argv[i], "explain") == 0)
+		return kars_cli_explain(argc - i, argv + i);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;
