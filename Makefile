@@ -170,6 +170,8 @@ check: deps
 		"selftests/fuzz/run.sh 10" \
 		"selftests/e2e/cli.sh $(BUILD)" \
 		"selftests/e2e/audit.sh $(BUILD)" \
+		"selftests/e2e/schema.sh $(BUILD)" \
+		"selftests/e2e/cel.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \

@@ -174,7 +174,9 @@ static const struct bad_case bad[] = {
      "{\"kind\":\"OpenClaw\",\"byo\":{\"image\":\"r.io/a:1\",\"contractVersion\":\"v1\"}}",
      "spec.runtime: Invalid value: \"object\": runtime.byo is only allowed when runtime.kind "
      "is BYO"},
-    {0, "spec.runtime", "{\"kind\":\"Anthropic\",\"openaiAgents\":{}}",
+    {0, "spec.runtime",
+     "{\"kind\":\"Anthropic\",\"anthropic\":{\"agentCode\":{\"oci\":{\"image\":\"a:1\"}}},"
+     "\"openaiAgents\":{}}",
      "runtime.openaiAgents is only allowed when runtime.kind is OpenAIAgents"},
     {0, "spec.runtime", "{\"kind\":\"OpenClaw\",\"hermes\":{}}",
      "runtime.hermes is only allowed when runtime.kind is Hermes"},
@@ -378,6 +380,62 @@ static void mutate(json_t *root, const char *path, const char *value)
 	}
 }
 
+/* With KARS_CEL_CASES=FILE set, every CEL rule evaluated on a manifest of this
+ * table is written to FILE as one JSON line {"cel", "self", "ok"}: the rule's
+ * text, the node it ran on and what its C half said. selftests/e2e/cel.sh
+ * runs a real CEL evaluator on the same lines and fails on any disagreement. */
+static FILE *cel_cases;
+
+static void emit_rules(const struct kars_rule *rules, const json_t *self)
+{
+	for (const struct kars_rule *r = rules; r && r->cel; r++) {
+		json_t *line =
+		    json_pack("{s:s,s:O,s:b}", "cel", r->cel, "self", self, "ok", r->ok(self));
+		char *text = json_dumps(line, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		fprintf(cel_cases, "%s\n", text);
+		free(text);
+		json_decref(line);
+	}
+}
+
+static void emit_cel_cases(const struct kars_field *f, const json_t *v)
+{
+	const char *key;
+	json_t *val;
+	size_t i;
+
+	if (!f || !v)
+		return;
+	if (f->type == KT_OBJECT && json_is_object(v)) {
+		emit_rules(f->rules, v);
+		for (const struct kars_field *c = f->props; c && c->name; c++)
+			emit_cel_cases(c, json_object_get(v, c->name));
+	} else if (f->type == KT_ARRAY && json_is_array(v)) {
+		json_array_foreach(v, i, val) emit_cel_cases(f->items, val);
+	} else if (f->type == KT_MAP && json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, val) emit_cel_cases(f->items, val);
+	}
+}
+
+/* Only manifests whose problems are all CEL ones: the API server runs CEL on
+ * well-typed nodes only, so that is where the two halves must agree. */
+static void record_cel_cases(const json_t *obj, const struct kars_problems *p)
+{
+	const struct kars_kind *k;
+
+	if (!cel_cases)
+		return;
+	for (size_t i = 0; i < p->count; i++)
+		if (!strstr(p->msg[i], "Invalid value: \"object\""))
+			return;
+	k = kars_kind_find(json_string_value(json_object_get(obj, "kind")));
+	if (!k)
+		return;
+	emit_rules(k->root_rules, obj);
+	emit_cel_cases(k->spec, json_object_get(obj, "spec"));
+}
+
 static void test_every_kind_has_a_good_manifest(void **state)
 {
 	size_t kinds = 0;
@@ -403,6 +461,7 @@ static void test_good_manifests_validate(void **state)
 		if (kars_validate_object(obj, NULL, &p))
 			fail_msg("good manifest %zu refused:\n%s", i,
 				 kars_problems_join(&p, all, sizeof(all)));
+		record_cel_cases(obj, &p);
 		json_decref(obj);
 	}
 }
@@ -420,6 +479,7 @@ static void test_bad_manifests_name_their_field(void **state)
 			fail_msg("case %zu (%s = %s) was accepted", i, c->path,
 				 c->value ? c->value : "(deleted)");
 		kars_problems_join(&p, all, sizeof(all));
+		record_cel_cases(obj, &p);
 		if (!strstr(all, c->want))
 			fail_msg("case %zu (%s): want \"%s\", got:\n%s", i, c->path, c->want, all);
 		json_decref(obj);
@@ -493,4 +553,18 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_date_time),
 };
 
-KARS_UNIT_MAIN(tests)
+/* KARS_UNIT_MAIN, with the KARS_CEL_CASES file opened first. */
+int main(int argc, char **argv)
+{
+	const char *path = getenv("KARS_CEL_CASES");
+	int ret;
+
+	if (path && !(cel_cases = fopen(path, "w"))) {
+		perror(path);
+		return 2;
+	}
+	ret = kars_unit_main(__FILE__, tests, sizeof(tests) / sizeof(tests[0]), argc, argv);
+	if (cel_cases)
+		fclose(cel_cases);
+	return ret;
+}

@@ -98,8 +98,8 @@ static void test_multi_document_lines(void **state)
 	assert_int_equal(kars_yaml_load_all(s, strlen(s), &docs, &err), 0);
 	assert_int_equal(docs.count, 3); /* the empty document is skipped */
 	assert_int_equal(docs.docs[0].line, 2);
-	assert_int_equal(docs.docs[1].line, 4);
-	assert_int_equal(docs.docs[2].line, 7);
+	assert_int_equal(docs.docs[1].line, 5);
+	assert_int_equal(docs.docs[2].line, 8);
 	assert_string_equal(
 	    json_string_value(json_array_get(json_object_get(docs.docs[1].value, "b"), 1)), "z");
 	kars_yaml_docs_free(&docs);

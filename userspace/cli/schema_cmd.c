@@ -144,7 +144,8 @@ static const char *type_word(const struct kars_field *f)
 	case KT_OBJECT:
 		return "Object";
 	case KT_MAP:
-		return "map[string]string";
+		return f->items->type == KT_INT_OR_STRING ? "map[string]IntOrString"
+							  : "map[string]string";
 	case KT_FREEFORM:
 		return "Object (any fields)";
 	case KT_ARRAY:

@@ -286,7 +286,7 @@ int kars_yaml_load_all(const char *buf, size_t len, struct kars_yaml_docs *docs,
 			done = true;
 			break;
 		case YAML_DOCUMENT_START_EVENT:
-			doc_line = (int)ev.start_mark.line + 1;
+			doc_line = 0;
 			l.root = NULL;
 			break;
 		case YAML_DOCUMENT_END_EVENT:
@@ -319,6 +319,11 @@ int kars_yaml_load_all(const char *buf, size_t len, struct kars_yaml_docs *docs,
 		default:
 			break;
 		}
+		/* A document's line is that of its first node, past any "---". */
+		if (!doc_line &&
+		    (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
+		     ev.type == YAML_MAPPING_START_EVENT))
+			doc_line = (int)ev.start_mark.line + 1;
 		yaml_event_delete(&ev);
 	}
 	while (l.depth)
