@@ -172,6 +172,7 @@ check: deps
 		"selftests/e2e/audit.sh $(BUILD)" \
 		"selftests/e2e/schema.sh $(BUILD)" \
 		"selftests/e2e/cel.sh $(BUILD)" \
+		"selftests/e2e/store.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \

@@ -21,6 +21,7 @@
 #include "audit_cmd.h"
 #include "control_client.h"
 #include "schema_cmd.h"
+#include "store_cmd.h"
 #include "json.h"
 
 static const char *socket_path = KARSD_DEFAULT_SOCKET;
@@ -41,6 +42,7 @@ static void usage(FILE *f)
 		   "                                check an audit log: chain, hashes, signatures\n"
 		   "\n");
 	kars_cli_schema_usage(f);
+	kars_cli_store_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -365,6 +367,12 @@ int main(int argc, char **argv)
 		return kars_cli_validate(argc - i, argv + i);
 	if (strcmp(argv[i], "explain") == 0)
 		return kars_cli_explain(argc - i, argv + i);
+	if (strcmp(argv[i], "apply") == 0)
+		return kars_cli_apply(argc - i, argv + i);
+	if (strcmp(argv[i], "get") == 0)
+		return kars_cli_get(argc - i, argv + i);
+	if (strcmp(argv[i], "delete") == 0)
+		return kars_cli_delete(argc - i, argv + i);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;
