@@ -5,6 +5,8 @@
  *   kars dataplane learned NAMESPACE/NAME
  *   kars trace --network [--sandbox NAMESPACE/NAME] [-o json]
  *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
+ *   kars crds | validate | explain                   (schema_cmd.c)
+ *   kars apply | get | delete                        (store_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
