@@ -60,7 +60,7 @@ BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy install demo format format-check clean help
+.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -76,6 +76,7 @@ help:
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 	@echo "make bench       every benchmark; make bench-connect, bench-audit or bench-policy for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
+	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
@@ -169,6 +170,9 @@ check: deps
 		"selftests/fuzz/run.sh 10" \
 		"selftests/e2e/cli.sh $(BUILD)" \
 		"selftests/e2e/audit.sh $(BUILD)" \
+		"selftests/e2e/schema.sh $(BUILD)" \
+		"selftests/e2e/cel.sh $(BUILD)" \
+		"selftests/e2e/store.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"selftests/e2e/router_policy.sh $(BUILD)" \
@@ -201,6 +205,11 @@ install: $(BINS)
 # karsd, a sandbox's cgroups, a UID-1000 agent trying to get out, kars trace.
 demo: deps $(BINS)
 	@demo/dataplane.sh $(BUILD)
+
+# deploy/crds/ is generated from the schema (userspace/lib/schema_*.c);
+# unit/test_crd fails when the checked-in files differ from this output.
+crds: $(BUILD)/bin/kars
+	$(BUILD)/bin/kars crds --out deploy/crds
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^vmlinux/')

@@ -5,6 +5,8 @@
  *   kars dataplane learned NAMESPACE/NAME
  *   kars trace --network [--sandbox NAMESPACE/NAME] [-o json]
  *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
+ *   kars crds | validate | explain                   (schema_cmd.c)
+ *   kars apply | get | delete                        (store_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -20,6 +22,8 @@
 
 #include "audit_cmd.h"
 #include "control_client.h"
+#include "schema_cmd.h"
+#include "store_cmd.h"
 #include "json.h"
 
 static const char *socket_path = KARSD_DEFAULT_SOCKET;
@@ -38,7 +42,10 @@ static void usage(FILE *f)
 		   "                                stream data-plane verdicts as they happen\n"
 		   "  audit verify FILE [--pubkey FILE]\n"
 		   "                                check an audit log: chain, hashes, signatures\n"
-		   "\n"
+		   "\n");
+	kars_cli_schema_usage(f);
+	kars_cli_store_usage(f);
+	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
 		   "implemented yet.\n");
@@ -356,6 +363,18 @@ int main(int argc, char **argv)
 		return trace(argc - i, argv + i);
 	if (strcmp(argv[i], "audit") == 0)
 		return kars_cli_audit(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "crds") == 0)
+		return kars_cli_crds(argc - i, argv + i);
+	if (strcmp(argv[i], "validate") == 0)
+		return kars_cli_validate(argc - i, argv + i);
+	if (strcmp(argv[i], "explain") == 0)
+		return kars_cli_explain(argc - i, argv + i);
+	if (strcmp(argv[i], "apply") == 0)
+		return kars_cli_apply(argc - i, argv + i);
+	if (strcmp(argv[i], "get") == 0)
+		return kars_cli_get(argc - i, argv + i);
+	if (strcmp(argv[i], "delete") == 0)
+		return kars_cli_delete(argc - i, argv + i);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

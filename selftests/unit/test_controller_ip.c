@@ -1,0 +1,226 @@
+/* test_controller_ip.c - the InferencePolicy controller loop
+ * (controller_ip.h): watches feed the queue, the queue feeds the reconciler.
+ *
+ * Objects that exist before the controller starts are reconciled (replay
+ * from resourceVersion 0); a new sandbox queues the policy it names; a burst
+ * of updates is one queued key; a failing reconcile backs off exponentially
+ * with jitter and recovers; waiting for the router requeues at 15 s and
+ * turns Ready when the router reports the digest. The clock is passed in:
+ * nothing sleeps.
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conditions.h"
+#include "controller_ip.h"
+
+static char dir[64], state_dir[96], out_dir[96];
+static const char *router_digest;
+
+static const char *loaded(void *ctx, const char *ns, const char *sandbox)
+{
+	return router_digest;
+}
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/kars-ipc-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+	snprintf(out_dir, sizeof(out_dir), "%s/out", dir);
+	router_digest = NULL;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+#define MUST(call)                                                                                 \
+	do {                                                                                       \
+		if ((call))                                                                        \
+			fail_msg("%s failed: %s", #call, err.msg);                                 \
+	} while (0)
+
+static void create(struct kars_store *s, json_t *obj)
+{
+	struct kars_err err = {};
+	json_t *out = NULL;
+
+	MUST(kars_store_create(s, obj, &out, &err));
+	json_decref(out);
+	json_decref(obj);
+}
+
+static json_t *policy(const char *name)
+{
+	return json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:{s:s}}}}", "apiVersion",
+			 "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",
+			 name, "namespace", "kars-bot", "spec", "appliesTo", "sandboxName", "bot",
+			 "modelPreference", "primary", "deployment", "gpt-4.1");
+}
+
+static json_t *sandbox(const char *name, const char *policy_name)
+{
+	return json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{},s:{s:s}}}", "apiVersion",
+			 "kars.azure.com/v1alpha1", "kind", "KarsSandbox", "metadata", "name", name,
+			 "namespace", "kars-bot", "spec", "runtime", "kind", "OpenClaw", "sandbox",
+			 "inferenceRef", "name", policy_name);
+}
+
+static json_t *get_policy(struct kars_store *s, const char *name)
+{
+	struct kars_err err = {};
+	json_t *o = NULL;
+
+	MUST(kars_store_get(s, kars_kind_find("ip"), "kars-bot", name, &o, &err));
+	return o;
+}
+
+static const char *ready_reason(struct kars_store *s, const char *name)
+{
+	static char buf[64];
+	json_t *o = get_policy(s, name);
+
+	snprintf(buf, sizeof(buf), "%s",
+		 json_string_value(json_object_get(
+		     kars_condition_get(json_object_get(o, "status"), "Ready"), "reason"))
+		     ?: "-");
+	json_decref(o);
+	return buf;
+}
+
+static void test_replay_new_sandbox_and_readiness(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ipc *c = NULL;
+	json_t *o;
+	char path[256];
+	uint64_t rv;
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	create(s, policy("p")); /* exists before the controller starts */
+	MUST(kars_ipc_new(&env, 7, &c, &err));
+	assert_int_equal(kars_ipc_step(c, 1000), 300000); /* reconciled: no sandbox, 300 s */
+	assert_string_equal(ready_reason(s, "p"), "NoSandboxesReferencing");
+
+	create(s, sandbox("bot", "p")); /* a new sandbox queues the policy it names */
+	assert_int_equal(kars_ipc_step(c, 2000), 15000);
+	assert_string_equal(ready_reason(s, "p"), "AwaitingRouterEnforcement");
+	/* the controller's own status write comes back as a watch event: one
+	 * more pass, which writes nothing, and then it is quiet (no hot loop) */
+	o = get_policy(s, "p");
+	rv = kars_object_rv(o);
+	json_decref(o);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(kars_ipc_step(c, 2000), 15000);
+	o = get_policy(s, "p");
+	assert_int_equal(kars_object_rv(o), rv);
+	json_decref(o);
+	snprintf(path, sizeof(path), "%s/kars-bot/bot/inference-policy.json", out_dir);
+	assert_int_equal(access(path, R_OK), 0);
+
+	/* nothing due before 15 s; then the router has loaded it */
+	assert_int_equal(kars_ipc_step(c, 10000), 7000);
+	o = get_policy(s, "p");
+	router_digest = strdup(
+	    json_string_value(json_object_get(json_object_get(o, "status"), "compiledDigest")));
+	json_decref(o);
+	assert_int_equal(kars_ipc_step(c, 17000), 300000);
+	assert_string_equal(ready_reason(s, "p"), "RouterEnforcing");
+	free((char *)router_digest);
+	router_digest = NULL;
+	kars_ipc_free(c);
+	kars_store_close(s);
+}
+
+static void test_burst_is_one_key(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ipc *c = NULL;
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	MUST(kars_ipc_new(&env, 7, &c, &err));
+	create(s, policy("p"));
+	for (int i = 0; i < 5; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "sb%d", i);
+		create(s, sandbox(name, "p"));
+	}
+	/* six events, one key, reconciled once for all five sandboxes */
+	assert_int_equal(kars_ipc_step(c, 0), 15000);
+	assert_int_equal(kars_wq_len(kars_ipc_queue(c)), 1); /* the 15 s requeue only */
+	for (int i = 0; i < 5; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/kars-bot/sb%d/inference-policy.json", out_dir, i);
+		assert_int_equal(access(path, R_OK), 0);
+	}
+	kars_ipc_free(c);
+	kars_store_close(s);
+}
+
+static void test_failure_backs_off_then_recovers(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ipc *c = NULL;
+	int64_t d1, d2, d3;
+	uint64_t now = 0;
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	create(s, policy("p"));
+	create(s, sandbox("bot", "p"));
+	/* delivery cannot succeed: the output directory is a file */
+	{
+		FILE *f = fopen(out_dir, "w");
+
+		fclose(f);
+	}
+	MUST(kars_ipc_new(&env, 7, &c, &err));
+	d1 = kars_ipc_step(c, now);
+	assert_non_null(strstr(kars_ipc_last_error(c), "kars-bot/p: deliver"));
+	now += (uint64_t)d1;
+	d2 = kars_ipc_step(c, now);
+	now += (uint64_t)d2;
+	d3 = kars_ipc_step(c, now);
+	/* 1 s, 2 s, 4 s, each within +-20 % */
+	assert_true(d1 >= 800 && d1 <= 1200);
+	assert_true(d2 >= 1600 && d2 <= 2400);
+	assert_true(d3 >= 3200 && d3 <= 4800);
+	assert_int_equal(kars_wq_failures(kars_ipc_queue(c), "kars-bot/p"), 3);
+	/* fixed: the next attempt succeeds and the failures are forgotten */
+	unlink(out_dir);
+	now += (uint64_t)d3;
+	assert_int_equal(kars_ipc_step(c, now), 15000);
+	assert_string_equal(kars_ipc_last_error(c), "");
+	assert_int_equal(kars_wq_failures(kars_ipc_queue(c), "kars-bot/p"), 0);
+	kars_ipc_free(c);
+	kars_store_close(s);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_replay_new_sandbox_and_readiness, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_burst_is_one_key, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_failure_backs_off_then_recovers, setup, teardown),
+};
+
+KARS_UNIT_MAIN(tests)
