@@ -17,7 +17,7 @@ BPFTOOL ?= bpftool
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
-	libssl-dev libsodium-dev libcurl4-openssl-dev
+	libssl-dev libsodium-dev libcurl4-openssl-dev nginx wrk
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -60,7 +60,7 @@ BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit install demo format format-check clean help
+.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit bench-router install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -74,7 +74,7 @@ help:
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect or bench-audit for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit or bench-router for one"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
@@ -174,7 +174,7 @@ check: deps
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
-bench: bench-connect bench-audit
+bench: bench-connect bench-audit bench-router
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -183,6 +183,11 @@ bench-connect: $(BINS) $(BUILD)/bench/connect
 # same bytes, on the file system that holds $(BUILD)/.
 bench-audit: $(BUILD)/bench/audit
 	@$(BUILD)/bench/audit run --dir $(BUILD)
+
+# kars-router against nginx proxy_pass in front of the fake upstream, with
+# wrk; then the audit chain's group-commit rate. Root (its own netns).
+bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
+	@bench/router.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
