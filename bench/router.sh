@@ -108,8 +108,9 @@ stop() { # pid
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$1" 2>/dev/null
+	kill -9 "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null
+	return 0
 }
 
 cleanup() {
@@ -421,14 +422,15 @@ if [ "$PROFILE" = perf ]; then
 	perf record -q -g -o "$tmp/perf.data" -p "$router_pid" -- sleep "$DURATION" \
 		>"$tmp/perf.log" 2>&1 &
 	perf_pid=$!
-	measure router "$DURATION" 0 >/dev/null
+	read -r _ _ _ n _ <<<"$(measure router "$DURATION" 0)"
 	wait "$perf_pid" || die "perf record failed: $(cat "$tmp/perf.log")"
+	log "perf: $n requests"
 	perf report -i "$tmp/perf.data" --no-children --sort dso --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -n 12 | sed 's/^/router.sh: perf: by library: /' >&2
+		grep -E '^ +[0-9.]+%' | sed -n '1,12p' | sed 's/^/router.sh: perf: by library: /' >&2
 	perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -n 40 | sed 's/^/router.sh: perf: /' >&2
+		grep -E '^ +[0-9.]+%' | sed -n '1,40p' | sed 's/^/router.sh: perf: /' >&2
 	perf report -i "$tmp/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -n 40 | sed 's/^/router.sh: perf: inclusive: /' >&2
+		grep -E '^ +[0-9.]+%' | sed -n '1,40p' | sed 's/^/router.sh: perf: inclusive: /' >&2
 elif [ "$PROFILE" = callgrind ]; then
 	command -v valgrind >/dev/null || die "valgrind not found"
 	log "callgrind: kars-router under valgrind, ${DURATION}s at $CONNS connections"
@@ -440,11 +442,14 @@ elif [ "$PROFILE" = callgrind ]; then
 		curl -s -o /dev/null "${url[router]}/healthz" && break
 		sleep 0.1
 	done
-	measure router "$DURATION" 0 >/dev/null
+	read -r _ _ _ n _ <<<"$(measure router "$DURATION" 0)"
 	stop "$router_pid"
 	router_pid=""
+	log "callgrind: $n requests in ${DURATION}s (start-up is in the totals too)"
 	callgrind_annotate --inclusive=no "$tmp/callgrind.out" 2>/dev/null | grep -E '^ *[0-9,]+ ' |
-		head -n 40 | sed 's/^/router.sh: callgrind: /' >&2
+		sed -n '1,40p' | sed 's/^/router.sh: callgrind: /' >&2
+	callgrind_annotate --inclusive=yes "$tmp/callgrind.out" 2>/dev/null | grep -E '^ *[0-9,]+ ' |
+		sed -n '1,40p' | sed 's/^/router.sh: callgrind: inclusive: /' >&2
 fi
 
 # --- the audit chain's group commit (bench/audit, on the file system of BUILD_DIR) ------
