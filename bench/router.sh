@@ -30,9 +30,9 @@
 #   PACE_MS=20         mean wait between requests of a connection, paced runs
 #   CLIENT_CPU, SERVER_CPU   the CPUs for wrk and for the servers (default:
 #                      wrk on CPU 0, the fake, nginx and kars-router on the last)
-#   NICE=0             nice value for wrk and the servers; on a machine other
-#                      work keeps busy, a negative one (e.g. -10) keeps that
-#                      work from taking turns on the measured CPUs
+#   RT=1               run wrk and the servers SCHED_FIFO (priority 1), so
+#                      that other work on the machine does not delay their
+#                      wake-ups; RT=0 runs them as ordinary processes
 #   AUDIT_REPS=3       rounds of `bench/audit run`
 #   PROFILE=perf|callgrind   afterwards, profile kars-router under the same
 #                      load and print its hot spots on stderr
@@ -63,7 +63,7 @@ PROFILE=${PROFILE:-}
 ncpu=$(nproc)
 CLIENT_CPU=${CLIENT_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-$((ncpu - 1))}
-NICE=${NICE:-0}
+RT=${RT:-1}
 
 # The upstream's key (held by nginx and kars-router) and the agent's key
 # (sent to the proxies, refused by the fake).
@@ -87,7 +87,11 @@ fi
 for f in "$fake" "$router" "$audit"; do
 	[ -x "$f" ] || die "$f is missing: make all"
 done
-for cmd in nginx wrk curl taskset ss; do
+case $RT in
+0 | 1) ;;
+*) die "RT=$RT: expected 0 or 1" ;;
+esac
+for cmd in nginx wrk curl taskset chrt ss; do
 	command -v "$cmd" >/dev/null || die "$cmd not found (make deps)"
 done
 [ -r "$lua" ] || die "$lua is missing"
@@ -128,12 +132,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs a command on a CPU at NICE. It execs, so that the pid of "on_cpu ... &"
-# is the command's own: only call it with & or inside $(...).
+# Runs a command on a CPU, SCHED_FIFO when RT=1. It execs, so that the pid of
+# "on_cpu ... &" is the command's own: only call it with & or inside $(...).
 on_cpu() { # cpu command...
 	local cpu=$1
 	shift
-	exec nice -n "$NICE" taskset -c "$cpu" "$@"
+	if [ "$RT" = 1 ]; then
+		exec chrt -f 1 taskset -c "$cpu" "$@"
+	fi
+	exec taskset -c "$cpu" "$@"
 }
 
 # A loopback port nobody listens on (for the servers that need one given).
@@ -474,7 +481,7 @@ done
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 echo "bench: router_env kernel=$(uname -r) cpus=$ncpu cpu=\"${cpu_model:-unknown}\"" \
 	"nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///') wrk=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null)" \
-	"wrk_cpu=$CLIENT_CPU servers_cpu=$SERVER_CPU nice=$NICE conns=$CONNS pace_ms=$PACE_MS" \
+	"wrk_cpu=$CLIENT_CPU servers_cpu=$SERVER_CPU rt=$RT conns=$CONNS pace_ms=$PACE_MS" \
 	"duration_s=$DURATION rounds=$ROUNDS loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
 	"servers_cpu_foreign_share=$(median %.2f <<<"${vals[direct,saturated,foreign]} ${vals[nginx,saturated,foreign]} ${vals[router,saturated,foreign]}")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
