@@ -187,8 +187,10 @@ router_port=$(free_port)
 # ---- kars-router configuration: the one place to change (docs/router.md) ----------
 # When the router requires an InferencePolicy, add its field here, e.g.
 #   "policyFile": "$tmp/policy.json",
-# and write a policy above that allows gpt-4o-mini (the model bench/router.lua
-# asks for) with no token cap or budget the run could reach.
+# and write that file here, before the cat: a policy that allows gpt-4o-mini
+# (the model bench/router.lua asks for) with no token cap or budget the run
+# could reach. Likewise an audit log path, when the router writes one: put it
+# under $tmp, so that the figures include the audit records.
 cat >"$tmp/router.json" <<JSON
 {"sandbox": "bench/router", "listen": "127.0.0.1:$router_port", "agentUid": 65534,
  "upstream": {"kind": "openai", "baseUrl": "http://127.0.0.1:$fake_port/v1",
