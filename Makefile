@@ -17,7 +17,7 @@ BPFTOOL ?= bpftool
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
-	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev
+	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -60,7 +60,7 @@ BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy install demo format format-check clean help
+.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy bench-router install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -74,7 +74,7 @@ help:
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect, bench-audit or bench-policy for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy or bench-router for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
@@ -179,7 +179,7 @@ check: deps
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
-bench: bench-connect bench-audit bench-policy
+bench: bench-connect bench-audit bench-policy bench-router
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -193,6 +193,10 @@ bench-audit: $(BUILD)/bench/audit
 # against an empty profile, in one run.
 bench-policy: $(BUILD)/bench/policy
 	@$(BUILD)/bench/policy
+# kars-router against nginx proxy_pass in front of the fake upstream, with
+# wrk; then the audit chain's group-commit rate. Root (its own netns).
+bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
+	@bench/router.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
