@@ -66,7 +66,8 @@ static bool loopback_http(const char *url)
 	for (int i = 0; hosts[i]; i++) {
 		size_t n = strlen(hosts[i]);
 
-		if (!strncmp(url, hosts[i], n) && (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
+		if (!strncmp(url, hosts[i], n) &&
+		    (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
 			return true;
 	}
 	return false;
@@ -191,9 +192,8 @@ static int check_file(const struct kars_credential_config *c, const char *path, 
 {
 	char where[256];
 	char *secret = NULL;
-	int ret = kars_credential_read_file(c->file, c->agent_uid,
-					    kars_json_path(where, sizeof(where), path, key),
-					    &secret, err);
+	int ret = kars_credential_read_file(
+	    c->file, c->agent_uid, kars_json_path(where, sizeof(where), path, key), &secret, err);
 
 	if (secret) {
 		explicit_bzero(secret, strlen(secret));
@@ -229,7 +229,7 @@ static int get_timeout(const json_t *auth, const char *path, struct kars_credent
 static int parse_workload_identity(const json_t *auth, const char *path,
 				   struct kars_credential_config *c, struct kars_err *err)
 {
-	static const char *const keys[] = {"kind",  "tenantId",	 "clientId", "tokenFile",
+	static const char *const keys[] = {"kind",  "tenantId",	     "clientId",  "tokenFile",
 					   "scope", "authorityHost", "timeoutMs", NULL};
 	const char *tenant = NULL, *client = NULL, *file = KARS_CREDENTIAL_DEFAULT_TOKEN_FILE;
 	const char *authority = KARS_CREDENTIAL_DEFAULT_AUTHORITY;
@@ -281,7 +281,7 @@ static int parse_workload_identity(const json_t *auth, const char *path,
 static int parse_imds(const json_t *auth, const char *path, struct kars_credential_config *c,
 		      struct kars_err *err)
 {
-	static const char *const keys[] = {"kind",	"resource",  "clientId",
+	static const char *const keys[] = {"kind",     "resource",  "clientId",
 					   "endpoint", "timeoutMs", NULL};
 	const char *resource = KARS_CREDENTIAL_DEFAULT_RESOURCE, *client = NULL;
 	const char *endpoint = KARS_CREDENTIAL_DEFAULT_IMDS;

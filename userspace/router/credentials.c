@@ -220,15 +220,14 @@ static int build_imds(struct kars_credential *c, char *url, size_t len, struct k
 	int n = -1;
 
 	if (resource && (client || !c->cfg.client_id[0]))
-		n = snprintf(url, len,
-			     "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s%s%s",
-			     c->cfg.endpoint, resource, client ? "&client_id=" : "",
-			     client ? client : "");
+		n = snprintf(
+		    url, len,
+		    "%s/metadata/identity/oauth2/token?api-version=2018-02-01&resource=%s%s%s",
+		    c->cfg.endpoint, resource, client ? "&client_id=" : "", client ? client : "");
 	curl_free(resource);
 	curl_free(client);
 	if (n < 0 || (size_t)n >= len)
-		return kars_err_set(err, ENAMETOOLONG, "%s: the IMDS URL is too long",
-				    c->cfg.path);
+		return kars_err_set(err, ENAMETOOLONG, "%s: the IMDS URL is too long", c->cfg.path);
 	c->request_headers = curl_slist_append(c->request_headers, "Metadata: true");
 	/* IMDS is on the node's link-local address: never through a proxy. */
 	curl_easy_setopt(c->easy, CURLOPT_NOPROXY, "*");
@@ -339,7 +338,8 @@ static int take_token(struct kars_credential *c, json_t *body, char **header, lo
 	} else if (json_number(json_object_get(body, "expires_on"), &n)) {
 		*life_ms = (n - (long long)time(NULL)) * 1000;
 	} else {
-		return kars_err_set(err, EPROTO, "the answer has neither expires_in nor expires_on");
+		return kars_err_set(err, EPROTO,
+				    "the answer has neither expires_in nor expires_on");
 	}
 	if (*life_ms <= 0 || *life_ms > MAX_LIFETIME_S * 1000)
 		return kars_err_set(err, EPROTO, "the token's lifetime (%lld s) is out of range",
@@ -623,8 +623,8 @@ void kars_credential_get_stats(const struct kars_credential *c, struct kars_cred
 	s->valid = usable(c, now);
 	s->refreshes = c->refreshes;
 	s->failures = c->failures;
-	s->expires_in_ms =
-	    c->header && c->expires_ms != NEVER ? (c->expires_ms > now ? c->expires_ms - now : 0)
-						: -1;
+	s->expires_in_ms = c->header && c->expires_ms != NEVER
+			       ? (c->expires_ms > now ? c->expires_ms - now : 0)
+			       : -1;
 	snprintf(s->last_error, sizeof(s->last_error), "%s", c->last_error);
 }

@@ -66,15 +66,15 @@ enum kars_credential_header_style {
 struct kars_credential_config {
 	enum kars_credential_kind kind;
 	uid_t agent_uid;
-	char file[1024];	   /* apiKeyFile: file; workloadIdentity: tokenFile */
-	char tenant_id[128];	   /* workloadIdentity */
-	char client_id[128];	   /* workloadIdentity (required), imds (optional) */
-	char authority_host[512];  /* workloadIdentity, no trailing slash */
-	char scope[512];	   /* workloadIdentity */
-	char resource[512];	   /* imds */
-	char endpoint[512];	   /* imds, no trailing slash */
-	long timeout_ms;	   /* every token call, connect to last byte */
-	char path[128];		   /* where the object was, for messages */
+	char file[1024];	  /* apiKeyFile: file; workloadIdentity: tokenFile */
+	char tenant_id[128];	  /* workloadIdentity */
+	char client_id[128];	  /* workloadIdentity (required), imds (optional) */
+	char authority_host[512]; /* workloadIdentity, no trailing slash */
+	char scope[512];	  /* workloadIdentity */
+	char resource[512];	  /* imds */
+	char endpoint[512];	  /* imds, no trailing slash */
+	long timeout_ms;	  /* every token call, connect to last byte */
+	char path[128];		  /* where the object was, for messages */
 };
 
 /* Parses an auth object strictly (unknown keys refused; errors name the
@@ -135,11 +135,11 @@ void kars_credential_cancel(struct kars_credential *c, struct kars_credential_wa
 
 /* For /readyz and /metrics. */
 struct kars_credential_stats {
-	bool valid;		     /* a usable token (or key) is held now */
-	uint64_t refreshes;	     /* token calls started */
-	uint64_t failures;	     /* token calls that failed */
-	int64_t expires_in_ms;	     /* of the current token; -1 for a key or none */
-	char last_error[256];	     /* of the last failed call, "" if none */
+	bool valid;	       /* a usable token (or key) is held now */
+	uint64_t refreshes;    /* token calls started */
+	uint64_t failures;     /* token calls that failed */
+	int64_t expires_in_ms; /* of the current token; -1 for a key or none */
+	char last_error[256];  /* of the last failed call, "" if none */
 };
 void kars_credential_get_stats(const struct kars_credential *c, struct kars_credential_stats *s);
 const char *kars_credential_kind_name(enum kars_credential_kind kind);
