@@ -288,7 +288,8 @@ static void remember(const char *kind, struct evkeyvalq *q, const char *tenant)
 static void handle_aad(struct evhttp_request *req, const char *tenant)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *type = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	const char *type =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
 	struct evkeyvalq q = {0};
 	const char *grant, *client, *scope, *atype, *assertion;
 	size_t len = evbuffer_get_length(in);
@@ -345,11 +346,12 @@ static void handle_aad(struct evhttp_request *req, const char *tenant)
 		goto out;
 	}
 	if (!scope || !suffix(scope, "/.default") || strchr(scope, ' ')) {
-		snprintf(text, sizeof(text),
-			 "The provided value for scope %.128s is not valid. Client credential flows "
-			 "must have a scope value with /.default suffixed to the resource "
-			 "identifier (application ID URI).",
-			 scope ? scope : "");
+		snprintf(
+		    text, sizeof(text),
+		    "The provided value for scope %.128s is not valid. Client credential flows "
+		    "must have a scope value with /.default suffixed to the resource "
+		    "identifier (application ID URI).",
+		    scope ? scope : "");
 		aad_error(req, 400, "invalid_scope", 1002012, text);
 		goto out;
 	}
@@ -462,8 +464,7 @@ static int set_knob(const char *k, const char *v, struct kars_err *err)
 		ret = kars_parse_u64(v, 0, 600000, &n, k, err);
 		fake.delay_ms = (long)n;
 	} else if (!strcmp(k, "fail_status")) {
-		ret = strcmp(v, "0") ? kars_parse_u64(v, 400, 599, &n, k, err)
-				     : (n = 0, 0);
+		ret = strcmp(v, "0") ? kars_parse_u64(v, 400, 599, &n, k, err) : (n = 0, 0);
 		fake.fail_status = (int)n;
 	} else if (!strcmp(k, "fail_count")) {
 		if (!strcmp(v, "-1")) {
@@ -548,15 +549,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: fake-identity --listen ADDR:PORT [--port-file FILE] [--tenant ID]\n"
-		"                     [--client-id ID] [--lifetime S] [--delay-ms N]\n"
-		"                     [--fail-status N] [--fail-count N] [--retry-after S]\n"
-		"                     [--verbose]\n"
-		"Serves the Azure AD v2 token endpoint (POST /{tenant}/oauth2/v2.0/token) and\n"
-		"IMDS (GET /metadata/identity/oauth2/token) in their real wire formats; GET\n"
-		"/_fake/stats and POST /_fake/config?knob=value for tests. PORT 0 picks a free\n"
-		"port; --port-file receives it.\n");
+	fprintf(f, "usage: fake-identity --listen ADDR:PORT [--port-file FILE] [--tenant ID]\n"
+		   "                     [--client-id ID] [--lifetime S] [--delay-ms N]\n"
+		   "                     [--fail-status N] [--fail-count N] [--retry-after S]\n"
+		   "                     [--verbose]\n"
+		   "Serves the Azure AD v2 token endpoint (POST /{tenant}/oauth2/v2.0/token) and\n"
+		   "IMDS (GET /metadata/identity/oauth2/token) in their real wire formats; GET\n"
+		   "/_fake/stats and POST /_fake/config?knob=value for tests. PORT 0 picks a free\n"
+		   "port; --port-file receives it.\n");
 }
 
 static int write_port(const char *path, unsigned port)
