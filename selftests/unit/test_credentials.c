@@ -25,6 +25,7 @@
 
 #include "credentials.h"
 #include "log.h"
+#include "token_response.h"
 #include "upstream.h"
 
 #define AGENT_UID     1000
@@ -382,6 +383,57 @@ static void test_config_defaults(void **state)
 	assert_string_equal(cfg.endpoint, "http://169.254.169.254");
 	assert_string_equal(cfg.resource, "https://cognitiveservices.azure.com");
 	assert_string_equal(cfg.client_id, "");
+}
+
+static void expect_answer_refused(long status, const char *body, const char *needle)
+{
+	struct kars_err err = {0};
+	long long life = 0;
+	char *header = NULL;
+
+	assert_true(kars_token_response_parse(status, body, strlen(body), &header, &life, &err) <
+		    0);
+	assert_null(header);
+	assert_err_contains(&err, needle);
+}
+
+/* The answer parser on its own (fuzzed by fuzz_token_response). */
+static void test_token_response(void **state)
+{
+	struct kars_err err = {0};
+	long long life = 0;
+	char *header = NULL, body[256];
+
+	snprintf(body, sizeof(body),
+		 "{\"access_token\":\"a.b.c\",\"expires_on\":\"%lld\",\"token_type\":"
+		 "\"bearer\"}",
+		 (long long)time(NULL) + 600);
+	assert_int_equal(kars_token_response_parse(200, body, strlen(body), &header, &life, &err),
+			 0);
+	assert_string_equal(header, "Authorization: Bearer a.b.c");
+	assert_true(life > 590000 && life <= 600000);
+	free(header);
+	expect_answer_refused(200, "{\"access_token\":\"a b\\r\\nX-Evil: 1\",\"expires_in\":9}",
+			      "access_token holds a byte that cannot go in a header");
+	expect_answer_refused(200, "{\"access_token\":\"x\",\"expires_in\":9000000000000000000}",
+			      "expires_in is not a number of seconds");
+	expect_answer_refused(200, "{\"access_token\":\"x\"}", "neither expires_in nor expires_on");
+	expect_answer_refused(200, "{\"access_token\":\"x\",\"expires_in\":0}",
+			      "expires_in 0 is out of range");
+	expect_answer_refused(200, "{\"access_token\":\"x\",\"expires_on\":\"1000\"}",
+			      "expires_on 1000 is in the past");
+	expect_answer_refused(200,
+			      "{\"access_token\":\"x\",\"expires_in\":60,\"token_type\":\"pop\"}",
+			      "token_type is \"pop\", not Bearer");
+	expect_answer_refused(200, "{\"expires_in\":60}", "no access_token");
+	expect_answer_refused(200, "[]", "HTTP 200 without a JSON object");
+	expect_answer_refused(502, "<html>", "HTTP 502: no JSON error body");
+	/* The service's words, first line only, control bytes made visible. */
+	expect_answer_refused(
+	    400,
+	    "{\"error\":\"bad\\u001b[31m\",\"error_description\":\"AADSTS1: x\\r\\n"
+	    "Trace ID: 1\"}",
+	    "HTTP 400: bad?[31m: AADSTS1: x");
 }
 
 static void test_agent_readable_files_refused(void **state)
@@ -801,6 +853,7 @@ static void test_cancel_and_free(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup(test_config_errors_name_fields, setup_files),
     cmocka_unit_test_setup(test_config_defaults, setup_files),
+    cmocka_unit_test(test_token_response),
     cmocka_unit_test_setup_teardown(test_agent_readable_files_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(test_api_key_header, setup, teardown),
     cmocka_unit_test_setup_teardown(test_workload_identity_fetched_and_cached, setup, teardown),

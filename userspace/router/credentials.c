@@ -20,11 +20,10 @@
 
 #include "json.h"
 #include "log.h"
+#include "token_response.h"
 #include "upstream.h"
 
 #define MAX_RESPONSE	 (64 << 10)
-#define MAX_TOKEN	 (16 << 10)
-#define MAX_LIFETIME_S	 (30LL * 86400)
 #define FIRST_BACKOFF_MS 1000
 #define MAX_BACKOFF_MS	 60000
 #define MAX_RETRY_AFTER	 300
@@ -279,87 +278,13 @@ static int start_call(struct kars_credential *c, struct kars_err *err)
 
 /* --- the answer ---------------------------------------------------------------- */
 
-/* A JSON integer, or a string of digits (IMDS sends numbers as strings). */
-static bool json_number(const json_t *v, long long *out)
-{
-	const char *s;
-	char *end;
-
-	if (json_is_integer(v)) {
-		*out = json_integer_value(v);
-		return true;
-	}
-	if (!json_is_string(v))
-		return false;
-	s = json_string_value(v);
-	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
-		return false;
-	*out = strtoll(s, &end, 10);
-	return true;
-}
-
-/* One line of an AAD/IMDS error for messages: "error: description". */
-static void describe_error(const json_t *body, char *out, size_t len)
-{
-	const char *code = json_string_value(json_object_get(body, "error"));
-	const char *desc = json_string_value(json_object_get(body, "error_description"));
-	size_t n;
-
-	snprintf(out, len, "%s%s%.160s", code ? code : "no error code", desc ? ": " : "",
-		 desc ? desc : "");
-	n = strcspn(out, "\r\n"); /* AAD appends "\r\nTrace ID: ..." lines */
-	out[n] = '\0';
-}
-
-/* Takes the token out of a 200 answer; body's token string is wiped. */
-static int take_token(struct kars_credential *c, json_t *body, char **header, long long *life_ms,
-		      struct kars_err *err)
-{
-	json_t *token = json_object_get(body, "access_token");
-	const char *type = json_string_value(json_object_get(body, "token_type"));
-	const char *t;
-	long long n;
-	size_t len;
-
-	if (!json_is_string(token) || !json_string_length(token))
-		return kars_err_set(err, EPROTO, "the answer has no access_token");
-	t = json_string_value(token);
-	len = json_string_length(token);
-	if (len > MAX_TOKEN || strlen(t) != len)
-		return kars_err_set(err, EPROTO, "access_token is not a token");
-	for (size_t i = 0; i < len; i++)
-		if (t[i] <= ' ' || t[i] >= 0x7f)
-			return kars_err_set(err, EPROTO,
-					    "access_token holds a byte that cannot go in a header");
-	if (type && strcasecmp(type, "Bearer"))
-		return kars_err_set(err, EPROTO, "token_type is \"%.32s\", not Bearer", type);
-	if (json_number(json_object_get(body, "expires_in"), &n)) {
-		*life_ms = n * 1000;
-	} else if (json_number(json_object_get(body, "expires_on"), &n)) {
-		*life_ms = (n - (long long)time(NULL)) * 1000;
-	} else {
-		return kars_err_set(err, EPROTO,
-				    "the answer has neither expires_in nor expires_on");
-	}
-	if (*life_ms <= 0 || *life_ms > MAX_LIFETIME_S * 1000)
-		return kars_err_set(err, EPROTO, "the token's lifetime (%lld s) is out of range",
-				    *life_ms / 1000);
-	len += sizeof("Authorization: Bearer ");
-	*header = malloc(len);
-	if (!*header)
-		return kars_err_set(err, ENOMEM, "out of memory");
-	snprintf(*header, len, "Authorization: Bearer %s", t);
-	explicit_bzero((char *)t, strlen(t));
-	return 0;
-}
-
 /* Reads the finished call: 0 and a header, or an error. */
 static int read_answer(struct kars_credential *c, CURLcode result, char **header,
 		       long long *life_ms, struct kars_err *err)
 {
-	char what[256], desc[256];
+	struct kars_err inner = {0};
+	char what[256];
 	long status = 0;
-	json_t *body;
 	int ret;
 
 	snprintf(what, sizeof(what), "%s: %s %.160s", c->name,
@@ -372,27 +297,10 @@ static int read_answer(struct kars_credential *c, CURLcode result, char **header
 		return kars_err_set(err, EIO, "%s: %s%s%s", what, curl_easy_strerror(result),
 				    c->curl_error[0] ? ": " : "", c->curl_error);
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-	body = c->response ? json_loadb(c->response, c->response_len, 0, NULL) : NULL;
-	if (status != 200) {
-		if (json_is_object(body))
-			describe_error(body, desc, sizeof(desc));
-		else
-			snprintf(desc, sizeof(desc), "no JSON error body");
-		json_decref(body);
-		return kars_err_set(err, EACCES, "%s: HTTP %ld: %s", what, status, desc);
-	}
-	if (!json_is_object(body)) {
-		json_decref(body);
-		return kars_err_set(err, EPROTO, "%s: HTTP 200 without a JSON object", what);
-	}
-	ret = take_token(c, body, header, life_ms, err);
-	if (ret) {
-		struct kars_err inner = *err;
-
-		kars_err_clear(err);
+	ret = kars_token_response_parse(status, c->response ? c->response : "", c->response_len,
+					header, life_ms, &inner);
+	if (ret)
 		kars_err_set(err, -ret, "%s: %s", what, inner.msg);
-	}
-	json_decref(body);
 	return ret;
 }
 
