@@ -501,6 +501,22 @@ static void test_api_key_header(void **state)
 	write_secret(key_path, "two\nlines\n", 0600);
 	assert_null(kars_credential_new(base, up, &cfg, KARS_CREDENTIAL_BEARER, &err));
 	assert_err_contains(&err, "one non-empty line");
+
+	/* The shorthand upstream.apiKeyFile names its own field. */
+	write_secret(key_path, "sk-short\n", 0644);
+	kars_err_clear(&err);
+	assert_true(kars_credential_config_api_key_file(key_path, "upstream.apiKeyFile", AGENT_UID,
+							&cfg, &err) < 0);
+	assert_err_contains(&err, "upstream.apiKeyFile: ");
+	write_secret(key_path, "sk-short\n", 0600);
+	assert_int_equal(kars_credential_config_api_key_file(key_path, "upstream.apiKeyFile",
+							     AGENT_UID, &cfg, &err),
+			 0);
+	c = kars_credential_new(base, up, &cfg, KARS_CREDENTIAL_BEARER, &err);
+	assert_non_null(c);
+	assert_int_equal(kars_credential_get(c, &a.w, on_answer, &a), 0);
+	assert_string_equal(a.header, "Authorization: Bearer sk-short");
+	kars_credential_free(c);
 }
 
 static void test_workload_identity_fetched_and_cached(void **state)

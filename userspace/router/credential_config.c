@@ -187,13 +187,15 @@ int kars_credential_read_file(const char *file, uid_t agent_uid, const char *wha
 	return 0;
 }
 
-static int check_file(const struct kars_credential_config *c, const char *path, const char *key,
+/* Names the file's field and checks the file as the router will read it. */
+static int check_file(struct kars_credential_config *c, const char *path, const char *key,
 		      struct kars_err *err)
 {
-	char where[256];
 	char *secret = NULL;
-	int ret = kars_credential_read_file(
-	    c->file, c->agent_uid, kars_json_path(where, sizeof(where), path, key), &secret, err);
+	int ret;
+
+	kars_json_path(c->file_field, sizeof(c->file_field), path, key);
+	ret = kars_credential_read_file(c->file, c->agent_uid, c->file_field, &secret, err);
 
 	if (secret) {
 		explicit_bzero(secret, strlen(secret));
@@ -305,6 +307,30 @@ static int parse_imds(const json_t *auth, const char *path, struct kars_credenti
 			       err);
 	if (!ret)
 		ret = get_timeout(auth, path, c, err);
+	return ret;
+}
+
+int kars_credential_config_api_key_file(const char *file, const char *field, uid_t agent_uid,
+					struct kars_credential_config *out, struct kars_err *err)
+{
+	char *secret = NULL;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = KARS_CREDENTIAL_API_KEY_FILE;
+	out->agent_uid = agent_uid;
+	out->timeout_ms = KARS_CREDENTIAL_DEFAULT_TIMEOUT_MS;
+	snprintf(out->path, sizeof(out->path), "%s", field);
+	snprintf(out->file_field, sizeof(out->file_field), "%s", field);
+	if (strlen(file) >= sizeof(out->file))
+		return kars_err_set(err, EINVAL, "%s: longer than %zu characters", field,
+				    sizeof(out->file) - 1);
+	strcpy(out->file, file);
+	ret = kars_credential_read_file(out->file, agent_uid, field, &secret, err);
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
 	return ret;
 }
 

@@ -183,14 +183,13 @@ static void on_token_done(CURL *easy, CURLcode result, void *arg);
 static int build_workload_identity(struct kars_credential *c, char *url, size_t len,
 				   struct kars_err *err)
 {
-	char what[160];
 	char *assertion = NULL;
 	int ret;
 
 	snprintf(url, len, "%s/%s/oauth2/v2.0/token", c->cfg.authority_host, c->cfg.tenant_id);
-	snprintf(what, sizeof(what), "%s.tokenFile", c->cfg.path);
 	/* Re-read every time: the kubelet rotates the projected token. */
-	ret = kars_credential_read_file(c->cfg.file, c->cfg.agent_uid, what, &assertion, err);
+	ret = kars_credential_read_file(c->cfg.file, c->cfg.agent_uid, c->cfg.file_field,
+					&assertion, err);
 	if (ret)
 		return ret;
 	ret = form_add(c->easy, &c->form, "grant_type", "client_credentials");
@@ -422,7 +421,6 @@ struct kars_credential *kars_credential_new(struct event_base *base, struct kars
 					    struct kars_err *err)
 {
 	struct kars_credential *c = calloc(1, sizeof(*c));
-	char what[160];
 	char *key = NULL;
 
 	if (!c) {
@@ -439,8 +437,8 @@ struct kars_credential *kars_credential_new(struct event_base *base, struct kars
 	if (cfg->kind == KARS_CREDENTIAL_API_KEY_FILE) {
 		size_t len;
 
-		snprintf(what, sizeof(what), "%s.file", cfg->path);
-		if (kars_credential_read_file(cfg->file, cfg->agent_uid, what, &key, err))
+		if (kars_credential_read_file(cfg->file, cfg->agent_uid, cfg->file_field, &key,
+					      err))
 			goto fail;
 		len = strlen(key) + sizeof("Authorization: Bearer ");
 		c->header = malloc(len);

@@ -75,6 +75,7 @@ struct kars_credential_config {
 	char endpoint[512];	  /* imds, no trailing slash */
 	long timeout_ms;	  /* every token call, connect to last byte */
 	char path[128];		  /* where the object was, for messages */
+	char file_field[160];	  /* the file's field, e.g. "upstream.auth.tokenFile" */
 };
 
 /* Parses an auth object strictly (unknown keys refused; errors name the
@@ -90,6 +91,11 @@ struct kars_credential_config {
 int kars_credential_config_parse(const json_t *auth, const char *path,
 				 struct kars_credential_config *out, uid_t agent_uid,
 				 struct kars_err *err);
+
+/* The shorthand "upstream.apiKeyFile": F, as {"kind":"apiKeyFile","file":F}
+ * with field (e.g. "upstream.apiKeyFile") named in errors; checks the file. */
+int kars_credential_config_api_key_file(const char *file, const char *field, uid_t agent_uid,
+					struct kars_credential_config *out, struct kars_err *err);
 
 /* Reads a credential file (one line, trailing newline/space dropped; up to
  * 16 KiB), refusing one the agent could read. *out is malloc'd; the caller

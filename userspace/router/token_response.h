@@ -14,8 +14,8 @@
 
 #include "err.h"
 
-#define KARS_TOKEN_MAX_LEN	(16 << 10)
-#define KARS_TOKEN_MAX_LIFE_S	(30LL * 86400)
+#define KARS_TOKEN_MAX_LEN    (16 << 10)
+#define KARS_TOKEN_MAX_LIFE_S (30LL * 86400)
 
 /* status and body (len bytes, not necessarily NUL-terminated) as received.
  * Returns 0 with *header = "Authorization: Bearer TOKEN" (malloc'd; the
