@@ -32,6 +32,7 @@
 #define WAIT_LIMIT_MS 15000
 
 static char dir[64], token_path[128], key_path[128], port_path[128], fake_bin[4096];
+static const char *wi_token_file = token_path; /* what wi_source() configures */
 static pid_t fake_pid;
 static unsigned fake_port;
 static struct event_base *base;
@@ -217,7 +218,7 @@ static struct kars_credential *wi_source(const char *extra)
 	snprintf(text, sizeof(text),
 		 "{\"kind\":\"workloadIdentity\",\"tenantId\":\"tenant-1\",\"clientId\":"
 		 "\"client-1\",\"tokenFile\":\"%s\",\"authorityHost\":\"http://127.0.0.1:%u/\"%s}",
-		 token_path, fake_port, extra);
+		 wi_token_file, fake_port, extra);
 	if (parse(text, &cfg, &err))
 		fail_msg("%s", err.msg);
 	c = kars_credential_new(base, up, &cfg, KARS_CREDENTIAL_API_KEY, &err);
@@ -837,6 +838,64 @@ static void test_token_file_reread(void **state)
 	kars_credential_free(c);
 }
 
+/* dir/NAME -> ..data/NAME, ..data -> ..ts<n>/: the kubelet's atomic
+ * writer, which rotates the token by renaming a new ..data over the old. */
+static void kubelet_project(const char *tokens, int n, const char *token)
+{
+	char ts[256], file[320], tmp[256], data[256];
+
+	snprintf(ts, sizeof(ts), "%s/..ts%d", tokens, n);
+	assert_int_equal(mkdir(ts, 0755), 0);
+	snprintf(file, sizeof(file), "%s/azure-identity-token", ts);
+	write_secret(file, token, 0600);
+	snprintf(tmp, sizeof(tmp), "%s/..data_tmp", tokens);
+	snprintf(data, sizeof(data), "%s/..data", tokens);
+	snprintf(ts, sizeof(ts), "..ts%d", n);
+	assert_int_equal(symlink(ts, tmp), 0);
+	assert_int_equal(rename(tmp, data), 0);
+}
+
+static void test_kubelet_projected_token_rotation(void **state)
+{
+	char tokens[128], link[192], path[256];
+	struct kars_credential *c;
+	struct answer a;
+	json_t *s;
+	int64_t deadline;
+
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+	assert_int_equal(mkdir(tokens, 0755), 0);
+	kubelet_project(tokens, 1, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.cm90LTE");
+	snprintf(link, sizeof(link), "%s/azure-identity-token", tokens);
+	assert_int_equal(symlink("..data/azure-identity-token", link), 0);
+	fake_config("lifetime=2");
+	wi_token_file = link;
+	c = wi_source("");
+	get_now(c, &a);
+	assert_string_equal(a.header, "Authorization: Bearer fake-aad-1");
+	kubelet_project(tokens, 2, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.cm90LTI");
+	deadline = mono_ms() + WAIT_LIMIT_MS;
+	while (stat_of("tokens_issued") < 2 && mono_ms() < deadline)
+		run_for(50);
+	s = fake_call("GET", "/_fake/stats");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(s, "last"), "client_assertion")),
+	    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzYSJ9.cm90LTI");
+	json_decref(s);
+	kars_credential_free(c);
+	wi_token_file = token_path;
+	unlink(link);
+	for (int i = 1; i <= 2; i++) {
+		snprintf(path, sizeof(path), "%s/..ts%d/azure-identity-token", tokens, i);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/..ts%d", tokens, i);
+		rmdir(path);
+	}
+	snprintf(path, sizeof(path), "%s/..data", tokens);
+	unlink(path);
+	rmdir(tokens);
+}
+
 static void test_cancel_and_free(void **state)
 {
 	struct kars_credential *c;
@@ -881,6 +940,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_no_token_fails_clearly, setup, teardown),
     cmocka_unit_test_setup_teardown(test_backoff_and_retry_after, setup, teardown),
     cmocka_unit_test_setup_teardown(test_token_file_reread, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_kubelet_projected_token_rotation, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
 };
 

@@ -126,7 +126,10 @@ int kars_credential_read_file(const char *file, uid_t agent_uid, const char *wha
 	int fd;
 
 	*out = NULL;
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	/* Symlinks are followed: the kubelet mounts secrets and projected tokens
+	 * as NAME -> ..data/NAME, ..data -> ..TIMESTAMP/, and rotates them by
+	 * swapping ..data. What is checked is the file actually opened. */
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return kars_err_set(err, errno, "%s: %s: %s", what, file, strerror(errno));
 	if (fstat(fd, &st)) {
