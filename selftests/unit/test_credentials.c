@@ -305,6 +305,7 @@ static int teardown(void **state)
 {
 	int status;
 
+	wi_token_file = token_path;
 	if (fake_pid > 0) {
 		kill(fake_pid, SIGTERM);
 		waitpid(fake_pid, &status, 0);
