@@ -59,13 +59,15 @@ ROUTER_LIB_OBJS := $(filter-out $(BUILD)/router/main.o,$(ROUTER_OBJS))
 BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
+# The fake Azure AD token endpoint and IMDS the router's credential tests use.
+FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
 .PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy bench-router install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
 
-all: $(BINS) $(FAKE_UPSTREAM) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
+all: $(BINS) $(FAKE_UPSTREAM) $(FAKE_IDENTITY) $(UNIT_BINS) $(BPFTEST_BIN) $(BENCH_BINS)
 
 help:
 	@echo "make deps        install every Debian package the build and tests need (apt-get)"
@@ -122,6 +124,13 @@ $(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
 $(FAKE_UPSTREAM): $(wildcard selftests/fake_upstream/*.c selftests/fake_upstream/*.h) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(LIBKARS) -o $@ $(LDLIBS) -levent -lm
+
+$(FAKE_IDENTITY): $(wildcard selftests/fake_identity/*.c) $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.c,$^) $(LIBKARS) -o $@ $(LDLIBS) -levent
+
+# test_credentials starts the fake identity server of its own build.
+$(BUILD)/tests/unit/test_credentials: $(FAKE_IDENTITY)
 
 $(BUILD)/bin/kars: $(patsubst userspace/%.c,$(BUILD)/%.o,$(wildcard userspace/cli/*.c)) $(LIBKARS)
 	@mkdir -p $(dir $@)

@@ -29,6 +29,7 @@ esac
 extra_srcs() {
 	case $1 in
 	policy) echo userspace/tracer/policy.c ;;
+	token_response) echo userspace/router/token_response.c ;;
 	esac
 }
 
