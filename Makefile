@@ -109,8 +109,10 @@ $(BUILD)/%.o: userspace/%.c $(BPF_SKELS) $(wildcard userspace/*/*.h bpf/include/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(dir $<) -Iuserspace/tracer -c $< -o $@
 
+# Built afresh, so that the object of a deleted source never lingers in it.
 $(LIBKARS): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)

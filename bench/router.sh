@@ -191,7 +191,8 @@ router_port=$(free_port)
 # file and the audit chain (one record per request, group commit) are under
 # $tmp, so the figures include them.
 cat >"$tmp/inference-policy.json" <<JSON
-{"name": "bench/router", "allowedModels": ["gpt-4o-mini"],
+{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "bench", "name": "router",
+ "allowedModels": ["gpt-4o-mini"],
  "tokenBudget": {"perRequestTokens": 4096, "dailyTokens": 1000000000000, "monthlyTokens": 1000000000000}}
 JSON
 cat >"$tmp/router.json" <<JSON

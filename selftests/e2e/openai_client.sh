@@ -86,7 +86,8 @@ JSON
 	# Every model the client uses, nothing else: the SDK's own requests
 	# must pass the gates unchanged.
 	cat >"$tmp/inference-policy.json" <<JSON
-{"name": "e2e/openai", "allowedModels": ["gpt-4o-mini", "gpt-4o", "gpt-4.1",
+{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "e2e", "name": "openai",
+ "allowedModels": ["gpt-4o-mini", "gpt-4o", "gpt-4.1",
   "gpt-3.5-turbo-instruct", "text-embedding-3-small"]}
 JSON
 	"$router" --config "$tmp/router.json" 2>"$tmp/router.log" &

@@ -114,13 +114,14 @@ chat() { # chat BODY-JSON-FIELDS: a chat request with these extra fields
 
 last_upstream() { curl -s "$upstream/_fake/last-request"; }
 
-# The controller's digest: sha256(u64be(len name) name u64be(len body) body).
+# The controller's digest (docs/compiled-policy.md):
+# sha256(u64be(len name) name u64be(len body) body), name "namespace/name".
 be64() {
 	local n=$1 i out=
 	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
 	printf '%b' "$out"
 }
-digest() { # FILE
+digest() { # FILE NAMESPACE/NAME
 	{
 		be64 ${#2}
 		printf '%s' "$2"
@@ -156,13 +157,13 @@ check "no policy: not ready" 0 'status=503' -- call GET /readyz
 check "healthz still answers" 0 'status=200' -- call GET /healthz
 
 # --- a policy arrives by symlink swap -----------------------------------------
-policy1='{"name": "team-a/default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "completions", "embeddings"]},
+policy1='{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "completions", "embeddings"]},
  "modelPreference": {"primary": {"provider": "openai", "deployment": "gpt-4o"},
                      "fallback": [{"deployment": "gpt-4o-mini"}, {"deployment": "gpt-4.1-mini"}]},
  "allowedModels": ["text-embedding-3-small", "o4-mini"],
  "tokenBudget": {"perRequestTokens": 500}}'
 install_policy "$policy1"
-d1=$(digest "$tmp/policy/inference-policy.json" inference-policy.json)
+d1=$(digest "$tmp/policy/inference-policy.json" team-a/default)
 check "the policy loads and policy-status serves its digest" 0 '' -- wait_digest "$d1"
 check "ready once enforcing" 0 'status=200' -- call GET /readyz
 
@@ -198,31 +199,31 @@ chat ',"stream":true' >/dev/null
 check "(the router asked the upstream for it)" 0 'include_usage\\":true' -- last_upstream
 
 # --- content-safety floor ---------------------------------------------------------
-policy2='{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}},
+policy2='{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}},
  "contentSafety": {"sexual": "Low", "hate": "Safe"}}'
 install_policy "$policy2"
-d2=$(digest "$tmp/policy/inference-policy.json" inference-policy.json)
+d2=$(digest "$tmp/policy/inference-policy.json" team-a/default)
 check "a changed policy is picked up" 0 '' -- wait_digest "$d2"
 check "safe annotations pass the floor" 0 'status=200' -- chat ',"metadata":{"x-fake-content-filter":"annotate"}'
 check "output filtered above the ceiling: 403, decision headers" 0 'sexual severity medium is above.*"content_policy_violation".*status=403' -- chat ',"metadata":{"x-fake-content-filter":"completion"}'
 check "mid-stream: the stream ends with an error event" 0 '"content_policy_violation".*data: \[DONE\].*status=200' -- chat ',"stream":true,"metadata":{"x-fake-content-filter":"completion"}'
-install_policy '{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "contentSafety": {"requirePromptShields": true}}'
-wait_digest "$(digest "$tmp/policy/inference-policy.json" inference-policy.json)"
+install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "contentSafety": {"requirePromptShields": true}}'
+wait_digest "$(digest "$tmp/policy/inference-policy.json" team-a/default)"
 check "prompt shields required, none sent: 403" 0 'requires prompt shields.*status=403' -- chat ''
 
 # --- a bad policy file ---------------------------------------------------------------
-good=$(digest "$tmp/policy/inference-policy.json" inference-policy.json)
-install_policy '{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt 4o"}}}'
+good=$(digest "$tmp/policy/inference-policy.json" team-a/default)
+install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt 4o"}}}'
 sleep 0.5
 check "a bad file: the old policy stays, the error is reported" 0 "sha256:$good.*\"lastError\":\".*modelPreference.primary.deployment: .*not a model" -- call GET /kars/v1/policy-status
 check "(and is still enforced)" 0 'requires prompt shields.*status=403' -- chat ''
-install_policy '{"name": "team-a/other", "appliesTo": {"sandboxName": "someone-else"}, "allowedModels": ["gpt-4o"]}'
+install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "other", "appliesTo": {"sandboxName": "someone-else"}, "allowedModels": ["gpt-4o"]}'
 sleep 0.5
 check "another sandbox's policy is refused" 0 'appliesTo.sandboxName: the policy applies to sandbox' -- call GET /kars/v1/policy-status
 
 # --- budgets -------------------------------------------------------------------------
-install_policy '{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "tokenBudget": {"dailyTokens": 30, "monthlyTokens": 1000}}'
-wait_digest "$(digest "$tmp/policy/inference-policy.json" inference-policy.json)"
+install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "tokenBudget": {"dailyTokens": 30, "monthlyTokens": 1000}}'
+wait_digest "$(digest "$tmp/policy/inference-policy.json" team-a/default)"
 call POST /kars/v1/budget/reset >/dev/null
 check "within the daily budget: allowed" 0 'status=200' -- chat ''
 check "a streamed answer is charged too" 0 'status=200' -- chat ',"stream":true'
@@ -233,7 +234,7 @@ sleep 0.2
 check "the usage is persisted" 0 '"sandbox":"team-a/bot".*"dailyTokens":[0-9]{2}' -- cat "$tmp/budget.json"
 stop_router
 start_router
-wait_digest "$(digest "$tmp/policy/inference-policy.json" inference-policy.json)"
+wait_digest "$(digest "$tmp/policy/inference-policy.json" team-a/default)"
 check "after a restart the budget is still spent" 0 'status=429' -- chat ''
 
 # --- control endpoints: the agent's UID is refused ---------------------------------
@@ -245,14 +246,14 @@ check "(the agent can still call the model API)" 0 'status=429' -- as_agent curl
 check "root: budget reset" 0 '"dailyUsed":0.*status=200' -- call POST /kars/v1/budget/reset
 check "after the reset: allowed again" 0 'status=200' -- chat ''
 check "root: override to a model the policy does not allow: 403" 0 'status=403' -- call PUT /kars/v1/model '{"model":"gpt-5-pro"}'
-install_policy '{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"]}'
-wait_digest "$(digest "$tmp/policy/inference-policy.json" inference-policy.json)"
+install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"]}'
+wait_digest "$(digest "$tmp/policy/inference-policy.json" team-a/default)"
 check "root: override to an allowed model" 0 '"modelOverride":"gpt-4.1".*status=200' -- call PUT /kars/v1/model '{"model":"gpt-4.1"}'
 check "the override replaces the primary" 0 '"model": ?"gpt-4.1".*status=200' -- chat ''
 
 # --- reload under load -----------------------------------------------------------------
-policyA='{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"], "displayName": "A"}'
-policyB='{"name": "team-a/default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"], "displayName": "B"}'
+policyA='{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"], "displayName": "A"}'
+policyB='{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"], "displayName": "B"}'
 (
 	for i in $(seq 40); do
 		chat ',"metadata":{"x-fake-delay-ms":"5"}' | tail -1
@@ -271,7 +272,7 @@ for i in $(seq 20); do
 done
 wait $load1 $load2
 check "80 requests during 20 reloads: every one answered 200" 0 '^80$' -- bash -c "cat $tmp/load1 $tmp/load2 | grep -c 'status=200$'"
-check "the last policy is the one in force" 0 '' -- wait_digest "$(digest "$tmp/policy/inference-policy.json" inference-policy.json)"
+check "the last policy is the one in force" 0 '' -- wait_digest "$(digest "$tmp/policy/inference-policy.json" team-a/default)"
 
 # --- policy removed: fail closed ----------------------------------------------------------
 rm "$tmp/policy/..data"

@@ -119,9 +119,9 @@ static void policy_status(struct kars_router *r, struct evhttp_request *req)
 	if (p)
 		rfc3339(p->loaded_at_ns, loaded, sizeof(loaded));
 	entry = json_pack("{s:s,s:s?,s:s?,s:s,s:s?,s:s?}", "kind", "InferencePolicy", "name",
-			  p && p->name[0] ? p->name : NULL, "digest", p ? p->digest : NULL,
-			  "sourcePath", r->cfg.policy_file, "loadedAt", p ? loaded : NULL,
-			  "lastError", r->policy_error[0] ? r->policy_error : NULL);
+			  p ? p->name : NULL, "digest", p ? p->digest : NULL, "sourcePath",
+			  r->cfg.policy_file, "loadedAt", p ? loaded : NULL, "lastError",
+			  r->policy_error[0] ? r->policy_error : NULL);
 	reply_json(req, 200,
 		   json_pack("{s:i,s:s,s:i,s:[o],s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}",
 			     "schemaVersion", 1, "sandbox", r->cfg.sandbox, "count", p ? 1 : 0,

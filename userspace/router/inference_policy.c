@@ -139,6 +139,16 @@ static int parse_applies_to(const json_t *root, struct kars_inference_policy *p,
 	return 0;
 }
 
+/* The provider names a policy may use for the router's upstream kind
+ * ("openai" or "azure"): the CRD's names (azure-openai, foundry) too. */
+static bool provider_matches(const char *policy, const char *upstream)
+{
+	if (strcmp(upstream, "azure") == 0)
+		return !strcmp(policy, "azure") || !strcmp(policy, "azure-openai") ||
+		       !strcmp(policy, "foundry");
+	return strcmp(policy, upstream) == 0;
+}
+
 static int parse_model_ref(const json_t *v, const char *path, const char *provider,
 			   struct kars_model_ref *out, struct kars_err *err)
 {
@@ -164,7 +174,7 @@ static int parse_model_ref(const json_t *v, const char *path, const char *provid
 				    field, dep);
 	/* One router, one upstream: a policy that expects another provider
 	 * would silently send its traffic somewhere it did not ask for. */
-	if (prov && *prov && strcmp(prov, provider) != 0) {
+	if (prov && *prov && !provider_matches(prov, provider)) {
 		kars_json_path(field, sizeof(field), path, "provider");
 		return kars_err_set(err, EINVAL,
 				    "%s: \"%.32s\" is not this router's upstream (\"%s\")", field,
@@ -352,17 +362,50 @@ static void name_source(struct kars_err *err, const char *source)
 	memcpy(err->msg, msg, sizeof(msg));
 }
 
+/* schemaVersion, kind, namespace and name: what the document is. */
+static int parse_identity(const json_t *root, struct kars_inference_policy *p, struct kars_err *err)
+{
+	const char *kind = NULL, *ns = NULL, *name = NULL, *dn = NULL;
+	uint64_t version = 0;
+	int ret;
+
+	ret = kars_json_get_uint(root, "", "schemaVersion", true, 0, UINT32_MAX, &version, err);
+	if (!ret && version != KARS_COMPILED_SCHEMA_VERSION)
+		ret = kars_err_set(err, EINVAL,
+				   "schemaVersion: Unsupported value %llu: this router reads %d",
+				   (unsigned long long)version, KARS_COMPILED_SCHEMA_VERSION);
+	if (!ret)
+		ret = kars_json_get_string(root, "", "kind", true, &kind, err);
+	if (!ret && strcmp(kind, "InferencePolicy") != 0)
+		ret = kars_err_set(err, EINVAL,
+				   "kind: Unsupported value \"%s\": supported values: "
+				   "\"InferencePolicy\"",
+				   kind);
+	if (!ret)
+		ret = kars_json_get_string(root, "", "namespace", true, &ns, err);
+	if (!ret)
+		ret = kars_json_get_string(root, "", "name", true, &name, err);
+	if (!ret && (!*ns || !*name || strlen(ns) + strlen(name) + 2 > sizeof(p->name)))
+		ret = kars_err_set(err, EINVAL, "namespace, name: must be 1 to %zu bytes together",
+				   sizeof(p->name) - 2);
+	if (!ret)
+		snprintf(p->name, sizeof(p->name), "%s/%s", ns, name);
+	if (!ret)
+		ret = kars_json_get_string(root, "", "displayName", false, &dn, err);
+	if (!ret && dn)
+		ret = copy_string(p->display_name, sizeof(p->display_name), dn, "displayName", err);
+	return ret;
+}
+
 struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_t len,
-							  const char *name, const char *source,
-							  const char *provider, const char *sandbox,
-							  struct kars_err *err)
+							  const char *source, const char *provider,
+							  const char *sandbox, struct kars_err *err)
 {
 	static const char *const keys[] = {
-	    "name",	   "displayName",	"appliesTo",	 "modelPreference", "allowedModels",
-	    "tokenBudget", "onDisallowedModel", "contentSafety", "apiVersion",	    "kind",
-	    NULL};
+	    "schemaVersion", "kind",	      "namespace",	   "name",
+	    "displayName",   "appliesTo",     "modelPreference",   "allowedModels",
+	    "tokenBudget",   "contentSafety", "onDisallowedModel", NULL};
 	struct kars_inference_policy *p;
-	const char *s = NULL, *dn = NULL;
 	struct timespec now;
 	json_t *root;
 	int ret;
@@ -384,29 +427,7 @@ struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_
 	else
 		ret = kars_json_only_keys(root, "", keys, err);
 	if (!ret)
-		ret = kars_json_get_string(root, "", "apiVersion", false, &s, err);
-	if (!ret && s && strcmp(s, "kars.azure.com/v1alpha1") != 0)
-		ret = kars_err_set(err, EINVAL,
-				   "apiVersion: Unsupported value \"%s\": supported values: "
-				   "\"kars.azure.com/v1alpha1\"",
-				   s);
-	s = NULL;
-	if (!ret)
-		ret = kars_json_get_string(root, "", "kind", false, &s, err);
-	if (!ret && s && strcmp(s, "InferencePolicy") != 0)
-		ret = kars_err_set(err, EINVAL,
-				   "kind: Unsupported value \"%s\": supported values: "
-				   "\"InferencePolicy\"",
-				   s);
-	s = NULL;
-	if (!ret)
-		ret = kars_json_get_string(root, "", "name", false, &s, err);
-	if (!ret && s)
-		ret = copy_string(p->name, sizeof(p->name), s, "name", err);
-	if (!ret)
-		ret = kars_json_get_string(root, "", "displayName", false, &dn, err);
-	if (!ret && dn)
-		ret = copy_string(p->display_name, sizeof(p->display_name), dn, "displayName", err);
+		ret = parse_identity(root, p, err);
 	if (!ret)
 		ret = parse_applies_to(root, p, sandbox, err);
 	if (!ret)
@@ -425,7 +446,8 @@ struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_
 		free(p);
 		return NULL;
 	}
-	kars_policy_digest(name, buf, len, p->digest);
+	/* Over the bytes as read, never a re-encoding: the controller's digest. */
+	kars_policy_digest(p->name, buf, len, p->digest);
 	clock_gettime(CLOCK_REALTIME, &now);
 	p->loaded_at_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	return p;
@@ -435,7 +457,6 @@ struct kars_inference_policy *kars_inference_policy_load(const char *path, const
 							 const char *sandbox, struct kars_err *err)
 {
 	struct kars_inference_policy *p = NULL;
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n = 0;
@@ -477,7 +498,7 @@ struct kars_inference_policy *kars_inference_policy_load(const char *path, const
 		kars_err_set(err, ENODATA, "%s: empty", path);
 		goto out;
 	}
-	p = kars_inference_policy_parse(buf, len, base, path, provider, sandbox, err);
+	p = kars_inference_policy_parse(buf, len, path, provider, sandbox, err);
 out:
 	free(buf);
 	close(fd);
@@ -536,7 +557,7 @@ size_t kars_inference_policy_models(const struct kars_inference_policy *p,
 			*code = "model_not_allowed";
 			snprintf(reason, reason_len,
 				 "model \"%.64s\" is not allowed by InferencePolicy %s", requested,
-				 p->name[0] ? p->name : p->source);
+				 p->name);
 			return 0;
 		}
 		requested = NULL; /* override: the policy's own chain */
@@ -544,8 +565,7 @@ size_t kars_inference_policy_models(const struct kars_inference_policy *p,
 	if (!requested && (!generation || p->chain_len == 0)) {
 		*code = "model_required";
 		snprintf(reason, reason_len,
-			 "the request must name a model: InferencePolicy %s has no %s",
-			 p->name[0] ? p->name : p->source,
+			 "the request must name a model: InferencePolicy %s has no %s", p->name,
 			 generation ? "modelPreference.primary" : "default embedding model");
 		return 0;
 	}

@@ -2,8 +2,8 @@
  * the controller.
  *
  * The controller compiles the sandbox's InferencePolicy resource to one JSON
- * document and writes it where the router's configuration says
- * (`policyFile`); docs/router.md has the format. The router parses it
+ * document (docs/compiled-policy.md) and writes it where the router's
+ * configuration says (policy.file). The router parses it
  * strictly (an unknown field or a bad value rejects the whole document, and
  * the previous policy stays), and answers every inference request from one
  * immutable snapshot of it: a reload swaps the snapshot, and requests in
@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "digest.h"
 #include "err.h"
+#include "policy_compile.h"
 #include "sse_usage.h"
 
 #define KARS_POLICY_MAX_MODELS	  64
@@ -60,10 +60,10 @@ struct kars_model_ref {
 
 struct kars_inference_policy {
 	int refs;
-	char name[320]; /* "namespace/name" of the InferencePolicy, or "" */
+	char name[320]; /* "namespace/name" of the InferencePolicy */
 	char display_name[256];
 	char source[4096]; /* the file it was read from */
-	char digest[KARS_DIGEST_STR_LEN];
+	char digest[KARS_DIGEST_LEN];
 	uint64_t loaded_at_ns; /* CLOCK_REALTIME */
 
 	uint32_t actions; /* bit per enum kars_policy_action */
@@ -85,16 +85,16 @@ struct kars_inference_policy {
 	bool require_prompt_shields;
 };
 
-/* Parses a compiled policy document (buf need not be NUL-terminated).
- * name is the document's name for the digest (the file's base name); source
- * names it in errors ("inference-policy.json: modelPreference.primary: ...").
+/* Parses a compiled policy document (buf need not be NUL-terminated); its
+ * digest is over "namespace/name" and buf, as the controller computes it.
+ * source names it in errors ("inference-policy.json: modelPreference.primary: ...").
  * provider is the router's upstream kind ("openai" / "azure"): a policy naming
  * another provider is refused. sandbox is "namespace/name": a policy whose
  * appliesTo.sandboxName is another sandbox is refused. Returns a new snapshot
  * (refs 1) or NULL with err set. */
 struct kars_inference_policy *kars_inference_policy_parse(const char *buf, size_t len,
-							  const char *name, const char *source,
-							  const char *provider, const char *sandbox,
+							  const char *source, const char *provider,
+							  const char *sandbox,
 							  struct kars_err *err);
 /* Reads and parses path (following symlinks, as Kubernetes mounts them). */
 struct kars_inference_policy *kars_inference_policy_load(const char *path, const char *provider,

@@ -108,11 +108,9 @@ void kars_policy_watch_check(struct kars_policy_watch *w)
 		return;
 	}
 	r->policy_reloads++;
-	log_info("policy %s loaded from %s: %s", p->name[0] ? p->name : "(unnamed)",
-		 r->cfg.policy_file, p->digest);
-	snprintf(reason, sizeof(reason), "%.320s %s from %.1024s (was %s)",
-		 p->name[0] ? p->name : "policy", p->digest, r->cfg.policy_file,
-		 r->policy ? r->policy->digest : "none");
+	log_info("policy %s loaded from %s: %s", p->name, r->cfg.policy_file, p->digest);
+	snprintf(reason, sizeof(reason), "%.320s %s from %.1024s (was %s)", p->name, p->digest,
+		 r->cfg.policy_file, r->policy ? r->policy->digest : "none");
 	swap_policy(r, p);
 	audit_reload(r, "allow", reason);
 }

@@ -219,7 +219,7 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 		f->code = "per_request_tokens_exceeded";
 		refuse(r, req, id, f,
 		       "%s %lld is above InferencePolicy %s's perRequestTokens (%llu)", field,
-		       (long long)json_integer_value(v), p->name[0] ? p->name : p->source,
+		       (long long)json_integer_value(v), p->name,
 		       (unsigned long long)p->per_request_tokens);
 		return -1;
 	}
@@ -260,7 +260,7 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 	if (!kars_inference_policy_covers(p, route->action)) {
 		f.status = 403, f.type = "policy_violation", f.code = "route_not_allowed";
 		refuse(r, req, id, &f, "InferencePolicy %s does not cover %s (appliesTo.action)",
-		       p->name[0] ? p->name : p->source, kars_policy_action_name(route->action));
+		       p->name, kars_policy_action_name(route->action));
 		goto out;
 	}
 	budget = kars_budget_check(&r->budget, p->daily_tokens, p->monthly_tokens, time(NULL));
