@@ -288,4 +288,38 @@ check "reloads, refused reloads and the clearing" 0 '' -- bash -c "grep -q '\"ac
 check "control calls, refused ones with the caller's UID" 0 '"principal":"uid:1000","action":"control.budget.reset","decision":"deny"' -- cat "$tmp/audit.jsonl"
 check "the credential never appears in the log" 1 '' -- grep -q sk-router-secret "$tmp/audit.jsonl" "$tmp/router.log"
 
+# --- workload identity: the router's token, never the agent's --------------------
+idp=$build/bin/fake-identity
+if [ -x "$idp" ]; then
+	"$idp" --listen 127.0.0.1:0 --port-file "$tmp/idp.port" --tenant t1 --client-id c1 \
+		--lifetime 2 2>"$tmp/idp.log" &
+	idp_pid=$!
+	for _ in $(seq 100); do [ -s "$tmp/idp.port" ] && break; sleep 0.05; done
+	idp_url=http://127.0.0.1:$(cat "$tmp/idp.port")
+	printf 'eyJhbGciOiJSUzI1NiJ9.service-account-token.sig\n' >"$tmp/sa-token"
+	chmod 600 "$tmp/sa-token"
+	install_policy '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "allowedModels": ["gpt-4o"]}'
+	cat >"$tmp/router.json" <<JSON
+{"sandbox": "team-a/bot", "listen": "127.0.0.1:$port", "agentUid": $agent_uid,
+ "upstream": {"kind": "openai", "baseUrl": "$upstream/v1",
+   "auth": {"kind": "workloadIdentity", "tenantId": "t1", "clientId": "c1",
+            "tokenFile": "$tmp/sa-token", "authorityHost": "$idp_url", "timeoutMs": 2000}},
+ "policy": {"file": "$tmp/policy/inference-policy.json", "pollMs": 200},
+ "budget": {"file": "$tmp/budget2.json"},
+ "audit": {"file": "$tmp/audit2.jsonl", "keyFile": "$tmp/audit.key"}}
+JSON
+	start_router
+	check "workload identity: the agent gets its answer" 0 'status=200' -- chat ',"model":"gpt-4o","metadata":{"x-fake-reply":"ok"}'
+	check "(the upstream saw the AAD token, sent by the router)" 0 'Bearer fake-aad-1' -- last_upstream
+	curl -s -X POST "$idp_url/_fake/config?fail_status=400&fail_count=-1" >/dev/null
+	sleep 2.2
+	check "the token expired and AAD refuses: 502, no AAD text for the agent" 0 '"upstream_credential_unavailable".*status=502' -- chat ',"model":"gpt-4o"'
+	check "(the service's error is in the router's log)" 0 'AADSTS' -- cat "$tmp/router.log"
+	stop_router
+	kill "$idp_pid" 2>/dev/null
+	wait "$idp_pid" 2>/dev/null
+else
+	echo "SKIP workload identity: $idp is not built"
+fi
+
 e2e_summary

@@ -14,7 +14,8 @@
 #include "budget.h"
 #include "inference_policy.h"
 
-#define HEAD "{\"schemaVersion\":1,\"kind\":\"InferencePolicy\",\"namespace\":\"team-a\",\"name\":\"p\""
+#define HEAD                                                                                       \
+	"{\"schemaVersion\":1,\"kind\":\"InferencePolicy\",\"namespace\":\"team-a\",\"name\":\"p\""
 
 static struct kars_inference_policy *parse(const char *text, struct kars_err *err)
 {
@@ -42,9 +43,10 @@ static void test_refused(void **state)
 	expect_refused(HEAD ",\"modelPreference\":{}}", "modelPreference.primary: Required value");
 	expect_refused(HEAD ",\"modelPreference\":{\"primary\":{\"deployment\":\"a b\"}}}",
 		       "modelPreference.primary.deployment: \"a b\" is not a model");
-	expect_refused(HEAD ",\"modelPreference\":{\"primary\":{\"provider\":\"openai\","
-			    "\"deployment\":\"x\"}}}",
-		       "modelPreference.primary.provider: \"openai\" is not this router's upstream");
+	expect_refused(
+	    HEAD ",\"modelPreference\":{\"primary\":{\"provider\":\"openai\","
+		 "\"deployment\":\"x\"}}}",
+	    "modelPreference.primary.provider: \"openai\" is not this router's upstream");
 	expect_refused(HEAD ",\"modelPreference\":{\"primary\":{\"deployment\":\"x\"},"
 			    "\"fallback\":[{\"deployment\":\"y\"},{\"deployment\":\"x\"}]}}",
 		       "modelPreference.fallback[1].deployment: Duplicate value \"x\"");
@@ -150,7 +152,8 @@ static void test_content_floor(void **state)
 	assert_non_null(strstr(reason, "sexual severity medium is above the policy's ceiling low"));
 	kars_inference_policy_unref(p);
 
-	p = parse(HEAD ",\"allowedModels\":[\"a\"],\"contentSafety\":{\"requirePromptShields\":true}}",
+	p = parse(HEAD
+		  ",\"allowedModels\":[\"a\"],\"contentSafety\":{\"requirePromptShields\":true}}",
 		  &err);
 	assert_non_null(p);
 	f = (struct kars_content_filter){0};
@@ -170,7 +173,7 @@ static void test_budget_rollover(void **state)
 
 	assert_int_equal(kars_budget_open(&b, NULL, "team-a/bot", day1 - 86400, &err), 0);
 	kars_budget_charge(&b, 900, day1 - 86400); /* 2026-11-29 */
-	kars_budget_charge(&b, 100, day1);	  /* 2026-11-30 */
+	kars_budget_charge(&b, 100, day1);	   /* 2026-11-30 */
 	assert_string_equal(b.day, "2026-11-30");
 	assert_int_equal(b.daily_used, 100);
 	assert_int_equal(b.monthly_used, 1000);

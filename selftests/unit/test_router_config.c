@@ -16,6 +16,17 @@
 static char dir[64];
 static char cfg_path[256], key_path[256];
 
+#define FIXED_KEY "/tmp/kars-router-config-test.key"
+
+static int write_key(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs("sk-secret\n", f) < 0 || fclose(f) || chmod(path, 0600))
+		return -1;
+	return 0;
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/kars-router-config.XXXXXX");
@@ -23,13 +34,16 @@ static int setup(void **state)
 		return -1;
 	snprintf(cfg_path, sizeof(cfg_path), "%s/router.json", dir);
 	snprintf(key_path, sizeof(key_path), "%s/api-key", dir);
-	return 0;
+	/* Key files are checked at load (not readable by the agent); the
+	 * configs written inline name FIXED_KEY. */
+	return write_key(key_path) || write_key(FIXED_KEY);
 }
 
 static int teardown(void **state)
 {
 	unlink(cfg_path);
 	unlink(key_path);
+	unlink(FIXED_KEY);
 	return rmdir(dir);
 }
 
@@ -118,8 +132,9 @@ static void test_defaults(void **state)
  * agent can never be a control UID. */
 static void test_state_fields(void **state)
 {
-#define UP                                                                                         \
-	"\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": \"http://x/v1\", \"apiKeyFile\": \"/k\"}"
+#define UP                                                                                                                    \
+	"\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": \"http://x/v1\", \"apiKeyFile\": \"" FIXED_KEY \
+	"\"}"
 	struct kars_router_config c;
 	struct kars_err err = {0};
 
@@ -141,7 +156,7 @@ static void test_state_fields(void **state)
 	expect_refused("{" UP STATE ", \"control\": {\"allowedUids\": [-1]}}",
 		       "control.allowedUids[0]: expected a UID");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 0, \"upstream\": {\"baseUrl\": "
-		       "\"http://x/v1\", \"apiKeyFile\": \"/k\"}" STATE "}",
+		       "\"http://x/v1\", \"apiKeyFile\": \"" FIXED_KEY "\"}" STATE "}",
 		       "agentUid: Invalid value: 0");
 
 	write_file(cfg_path, "{" UP STATE ", \"control\": {\"allowedUids\": [0, 990]}}", 0600);
@@ -167,19 +182,20 @@ static void test_bad_fields(void **state)
 		       "listen: 0 is outside");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000}", "upstream: Required value");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"apiKeyFile\": "
-		       "\"/k\"}}",
+		       "\"" FIXED_KEY "\"}}",
 		       "upstream.baseUrl: Required value");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
-		       "\"ftp://x\", \"apiKeyFile\": \"/k\"}}",
+		       "\"ftp://x\", \"apiKeyFile\": \"" FIXED_KEY "\"}}",
 		       "upstream.baseUrl: \"ftp://x\" must start with https:// or http://");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
-		       "\"https://x/v1?k=1\", \"apiKeyFile\": \"/k\"}}",
+		       "\"https://x/v1?k=1\", \"apiKeyFile\": \"" FIXED_KEY "\"}}",
 		       "must not contain spaces, a query or a fragment");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
-		       "\"https://x\", \"apiKeyFile\": \"/k\", \"kind\": \"bedrock\"}}",
+		       "\"https://x\", \"apiKeyFile\": \"" FIXED_KEY "\", \"kind\": \"bedrock\"}}",
 		       "upstream.kind: Unsupported value \"bedrock\"");
 	expect_refused("{\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": "
-		       "\"https://x\", \"apiKeyFile\": \"/k\", \"idleTimeoutSeconds\": 0}}",
+		       "\"https://x\", \"apiKeyFile\": \"" FIXED_KEY
+		       "\", \"idleTimeoutSeconds\": 0}}",
 		       "upstream.idleTimeoutSeconds: expected an integer in [1, 86400]");
 	expect_refused("{\"sandbox\": \"a/b\", \"sandbox\": \"c/d\"}", "line 1");
 }
@@ -194,41 +210,55 @@ static void test_key_file(void **state)
 	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
 
 	write_file(key_path, "sk-secret\n", 0600);
-	assert_int_equal(kars_router_read_api_key(&c, &key, &err), 0);
+	assert_int_equal(
+	    kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key, &err),
+	    0);
 	assert_string_equal(key, "sk-secret");
 	free(key);
 
 	kars_err_clear(&err);
 	write_file(key_path, "sk-secret\n", 0644);
-	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+	assert_int_equal(
+	    kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key, &err),
+	    -EPERM);
 	assert_err_contains(&err, "must be 0600 (or 0400)");
 	assert_null(key);
 
 	kars_err_clear(&err);
 	write_file(key_path, "sk-secret\n", 0640);
-	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+	assert_int_equal(
+	    kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key, &err),
+	    -EPERM);
 
 	if (getuid() == 0) {
 		kars_err_clear(&err);
 		write_file(key_path, "sk-secret\n", 0600);
 		assert_int_equal(chown(key_path, 1000, 1000), 0);
-		assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EPERM);
+		assert_int_equal(kars_credential_read_file(c.auth.file, c.agent_uid,
+							   "upstream.apiKeyFile", &key, &err),
+				 -EPERM);
 		assert_err_contains(&err, "owned by uid 1000");
 		assert_int_equal(chown(key_path, 0, 0), 0);
 	}
 
 	kars_err_clear(&err);
 	write_file(key_path, "\n", 0600);
-	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EINVAL);
+	assert_int_equal(
+	    kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key, &err),
+	    -EINVAL);
+	assert_err_contains(&err, "upstream.apiKeyFile: ");
 	assert_err_contains(&err, "must hold one non-empty line");
 
 	kars_err_clear(&err);
 	write_file(key_path, "two\nlines\n", 0600);
-	assert_int_equal(kars_router_read_api_key(&c, &key, &err), -EINVAL);
+	assert_int_equal(
+	    kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key, &err),
+	    -EINVAL);
 
 	kars_err_clear(&err);
 	unlink(key_path);
-	assert_true(kars_router_read_api_key(&c, &key, &err) < 0);
+	assert_true(kars_credential_read_file(c.auth.file, c.agent_uid, "upstream.apiKeyFile", &key,
+					      &err) < 0);
 	assert_err_contains(&err, "No such file");
 }
 

@@ -35,9 +35,11 @@ static int parse_listen(const char *s, struct kars_router_config *c, struct kars
 
 static int parse_upstream(const json_t *root, struct kars_router_config *c, struct kars_err *err)
 {
-	static const char *const keys[] = {
-	    "kind", "baseUrl", "apiKeyFile", "connectTimeoutMs", "idleTimeoutSeconds", NULL};
+	static const char *const keys[] = {"kind", "baseUrl",	       "apiKeyFile",
+					   "auth", "connectTimeoutMs", "idleTimeoutSeconds",
+					   NULL};
 	const char *kind = "openai", *base = NULL, *key_file = NULL;
+	const json_t *auth;
 	uint64_t connect_ms = 10000, idle_s = 120;
 	size_t n;
 	int ret;
@@ -51,7 +53,7 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 	if (!ret)
 		ret = kars_json_get_string(up, "upstream", "baseUrl", true, &base, err);
 	if (!ret)
-		ret = kars_json_get_string(up, "upstream", "apiKeyFile", true, &key_file, err);
+		ret = kars_json_get_string(up, "upstream", "apiKeyFile", false, &key_file, err);
 	if (!ret)
 		ret = kars_json_get_uint(up, "upstream", "connectTimeoutMs", false, 1, 600000,
 					 &connect_ms, err);
@@ -78,9 +80,6 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 		    err, EINVAL,
 		    "upstream.baseUrl: must not contain spaces, a query or a fragment");
 	ret = copy_field(c->base_url, sizeof(c->base_url), base, "upstream.baseUrl", err);
-	if (!ret)
-		ret = copy_field(c->api_key_file, sizeof(c->api_key_file), key_file,
-				 "upstream.apiKeyFile", err);
 	if (ret)
 		return ret;
 	n = strlen(c->base_url);
@@ -88,7 +87,23 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 		c->base_url[--n] = '\0';
 	c->connect_timeout_ms = (long)connect_ms;
 	c->idle_timeout_s = (long)idle_s;
-	return 0;
+	auth = kars_json_get_object(up, "upstream", "auth", false, &ret, err);
+	/* One credential: the key file shorthand or an auth object. */
+	if (!ret && auth && key_file)
+		ret = kars_err_set(err, EINVAL,
+				   "upstream.auth: Forbidden: apiKeyFile and auth are mutually "
+				   "exclusive");
+	else if (!ret && auth)
+		ret = kars_credential_config_parse(auth, "upstream.auth", &c->auth, c->agent_uid,
+						   err);
+	else if (!ret && key_file)
+		ret = kars_credential_config_api_key_file(key_file, "upstream.apiKeyFile",
+							  c->agent_uid, &c->auth, err);
+	else if (!ret)
+		ret = kars_err_set(err, EINVAL,
+				   "upstream.apiKeyFile: Required value: the upstream needs a "
+				   "credential (apiKeyFile or auth)");
+	return ret;
 }
 
 static int parse_policy(const json_t *root, struct kars_router_config *c, struct kars_err *err)
@@ -236,6 +251,9 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 					 err);
 	if (!ret)
 		out->agent_uid = (uid_t)agent_uid;
+	if (!ret && out->agent_uid == 0)
+		ret = kars_err_set(err, EINVAL,
+				   "agentUid: Invalid value: 0: the agent must not run as root");
 	if (!ret)
 		ret = parse_upstream(root, out, err);
 	if (!ret)
@@ -246,52 +264,6 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 		ret = parse_audit(root, out, err);
 	if (!ret)
 		ret = parse_control(root, out, err);
-	if (!ret && out->agent_uid == 0)
-		ret = kars_err_set(err, EINVAL,
-				   "agentUid: Invalid value: 0: the agent must not run as root");
 	json_decref(root);
 	return ret;
-}
-
-int kars_router_read_api_key(const struct kars_router_config *c, char **key, struct kars_err *err)
-{
-	char buf[4096];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	*key = NULL;
-	fd = open(c->api_key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return kars_err_set(err, errno, "upstream.apiKeyFile: %s: %s", c->api_key_file,
-				    strerror(errno));
-	if (fstat(fd, &st)) {
-		close(fd);
-		return kars_err_set(err, errno, "upstream.apiKeyFile: %s", strerror(errno));
-	}
-	/* The agent must never hold the credential: not as owner, not as
-	 * anyone (a group check needs the agent's groups; 0600 is the rule). */
-	if (st.st_uid == c->agent_uid || (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		close(fd);
-		return kars_err_set(
-		    err, EPERM,
-		    "upstream.apiKeyFile: %s is mode %04o owned by uid %u: it must be "
-		    "0600 (or 0400) and not owned by the agent's uid %u",
-		    c->api_key_file, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
-		    (unsigned)c->agent_uid);
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return kars_err_set(err, errno, "upstream.apiKeyFile: %s", strerror(errno));
-	buf[n] = '\0';
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	if (n == 0 || strpbrk(buf, "\r\n"))
-		return kars_err_set(err, EINVAL,
-				    "upstream.apiKeyFile: %s must hold one non-empty line",
-				    c->api_key_file);
-	*key = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return *key ? 0 : kars_err_set(err, ENOMEM, "out of memory");
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "credentials.h"
 #include "err.h"
 
 enum kars_upstream_kind {
@@ -30,8 +31,8 @@ struct kars_router_config {
 	uint16_t listen_port;
 	uid_t agent_uid;
 	enum kars_upstream_kind kind;
-	char base_url[1024]; /* without a trailing slash */
-	char api_key_file[1024];
+	char base_url[1024];		    /* without a trailing slash */
+	struct kars_credential_config auth; /* upstream.auth or upstream.apiKeyFile */
 	long connect_timeout_ms;
 	long idle_timeout_s;
 
@@ -48,8 +49,5 @@ struct kars_router_config {
 };
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err);
-/* Reads the API key; refuses a file the agent's UID could read. Caller
- * frees (and should wipe) the key. */
-int kars_router_read_api_key(const struct kars_router_config *c, char **key, struct kars_err *err);
 
 #endif

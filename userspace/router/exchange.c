@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "credentials.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -43,6 +44,7 @@ struct exchange {
 	char failures[256]; /* "gpt-4o: 503; gpt-4o-mini: timeout" */
 
 	/* the attempt in progress */
+	struct kars_credential_wait cred_wait;
 	CURL *easy;
 	struct curl_slist *headers;
 	char *wire; /* the body sent */
@@ -76,6 +78,9 @@ static void attempt_reset(struct exchange *x)
 	if (x->easy)
 		curl_easy_cleanup(x->easy);
 	x->easy = NULL;
+	/* One of them is the credential. */
+	for (struct curl_slist *l = x->headers; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	free(x->wire);
@@ -97,6 +102,7 @@ static void attempt_reset(struct exchange *x)
 
 static void exchange_free(struct exchange *x)
 {
+	kars_credential_cancel(x->r->credential, &x->cred_wait);
 	attempt_reset(x);
 	if (x->out)
 		evbuffer_free(x->out);
@@ -361,7 +367,7 @@ static bool forward_request_header(const char *name)
 	       !strncasecmp(name, "X-Stainless-", 12);
 }
 
-static int build_transfer(struct exchange *x)
+static int build_transfer(struct exchange *x, const char *credential)
 {
 	struct kars_router *r = x->r;
 	const struct kars_router_config *c = &r->cfg;
@@ -388,7 +394,7 @@ static int build_transfer(struct exchange *x)
 		if (forward_request_header(h->key) && add_header(x, h->key, h->value))
 			return -1;
 	}
-	x->headers = curl_slist_append(x->headers, r->credential_header);
+	x->headers = curl_slist_append(x->headers, credential);
 	/* No "Expect: 100-continue" round trip for request bodies. */
 	x->headers = curl_slist_append(x->headers, "Expect:");
 	if (!x->headers)
@@ -417,11 +423,41 @@ static int build_transfer(struct exchange *x)
 }
 
 static void on_done(CURL *easy, CURLcode result, void *arg);
+static void account(struct exchange *x, CURLcode result, const struct kars_usage *usage);
 
-static int start_attempt(struct exchange *x)
+/* The attempt starts once the credential is at hand (at once when a key or a
+ * valid token is held; after the one refresh in flight otherwise). */
+static void on_credential(const char *header, const char *error, void *arg)
 {
-	return build_transfer(x) || kars_upstream_start(x->r->upstream, x->easy, on_done, x) ? -1
-											     : 0;
+	struct exchange *x = arg;
+	struct kars_usage none = {0};
+
+	if (!header) {
+		/* The token service's text can name tenants and client ids: it
+		 * goes to the log and the audit chain, not to the agent. */
+		log_error("no upstream credential: %s", error);
+		snprintf(x->reason, sizeof(x->reason), "no upstream credential: %.400s", error);
+		x->status = 502;
+		x->r->upstream_errors++;
+		kars_router_send_error(
+		    x->req, 502, "upstream_error", "upstream_credential_unavailable",
+		    "the router holds no valid credential for the model upstream");
+		account(x, CURLE_OK, &none);
+		exchange_free(x);
+		return;
+	}
+	if (build_transfer(x, header) || kars_upstream_start(x->r->upstream, x->easy, on_done, x)) {
+		x->status = 500;
+		kars_router_send_error(x->req, 500, "server_error", "internal_error",
+				       "could not start the upstream request");
+		account(x, CURLE_OK, &none);
+		exchange_free(x);
+	}
+}
+
+static void start_attempt(struct exchange *x)
+{
+	kars_credential_get(x->r->credential, &x->cred_wait, on_credential, x);
 }
 
 static void note_failure(struct exchange *x, const char *what)
@@ -613,12 +649,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 		r->upstream_errors++;
 		attempt_reset(x);
 		x->attempt++;
-		if (start_attempt(x) == 0)
-			return;
-		kars_router_send_error(x->req, 500, "server_error", "internal_error",
-				       "could not start the upstream request");
-		r->requests[x->route][5]++;
-		exchange_free(x);
+		start_attempt(x);
 		return;
 	}
 
@@ -706,9 +737,10 @@ void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
 	TAILQ_INIT(&x->response_headers);
 	x->out = evbuffer_new();
 	x->whole = evbuffer_new();
-	if (!x->out || !x->whole || start_attempt(x)) {
-		kars_router_send_error(req, 500, "server_error", "internal_error",
-				       "could not start the upstream request");
+	if (!x->out || !x->whole) {
+		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
 		exchange_free(x);
+		return;
 	}
+	start_attempt(x);
 }

@@ -38,26 +38,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(r->base);
 }
 
-static int credential_header(struct kars_router *r, struct kars_err *err)
-{
-	char *key = NULL;
-	size_t len;
-	int ret = kars_router_read_api_key(&r->cfg, &key, err);
-
-	if (ret)
-		return ret;
-	len = strlen(key) + 32;
-	r->credential_header = malloc(len);
-	if (r->credential_header)
-		snprintf(r->credential_header, len, "%s%s",
-			 r->cfg.kind == KARS_UPSTREAM_AZURE ? "api-key: "
-							    : "Authorization: Bearer ",
-			 key);
-	explicit_bzero(key, strlen(key));
-	free(key);
-	return r->credential_header ? 0 : kars_err_set(err, ENOMEM, "out of memory");
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -98,8 +78,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (kars_router_config_load(config, &r.cfg, &err) || credential_header(&r, &err) ||
-	    kars_router_open_state(&r, &err)) {
+	if (kars_router_config_load(config, &r.cfg, &err) || kars_router_open_state(&r, &err)) {
 		log_error("%s", err.msg);
 		goto cleanup;
 	}
@@ -110,6 +89,18 @@ int main(int argc, char **argv)
 	r.base = event_base_new();
 	r.http = r.base ? evhttp_new(r.base) : NULL;
 	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
+	/* The credential is fetched (or the key read) before the first request:
+	 * a key file the agent could read stops the router here. */
+	r.credential = r.upstream ? kars_credential_new(r.base, r.upstream, &r.cfg.auth,
+							r.cfg.kind == KARS_UPSTREAM_AZURE
+							    ? KARS_CREDENTIAL_API_KEY
+							    : KARS_CREDENTIAL_BEARER,
+							&err)
+				  : NULL;
+	if (r.upstream && !r.credential) {
+		log_error("%s", err.msg);
+		goto cleanup;
+	}
 	r.tick = r.base ? evtimer_new(r.base, kars_router_on_tick, &r) : NULL;
 	r.watch = r.tick ? kars_policy_watch_new(&r) : NULL;
 	if (!r.http || !r.upstream || !r.watch) {
@@ -147,15 +138,14 @@ cleanup:
 		event_free(sigint);
 	if (sigterm)
 		event_free(sigterm);
+	/* Before the HTTP server and the upstream: it calls waiting requests
+	 * back with an error. */
+	kars_credential_free(r.credential);
 	if (r.http)
 		evhttp_free(r.http);
 	kars_upstream_free(r.upstream);
 	if (r.base)
 		event_base_free(r.base);
-	if (r.credential_header) {
-		explicit_bzero(r.credential_header, strlen(r.credential_header));
-		free(r.credential_header);
-	}
 	curl_global_cleanup();
 	return ret;
 }

@@ -26,6 +26,7 @@ struct event_base;
 struct evhttp;
 struct evhttp_request;
 struct kars_audit;
+struct kars_credential;
 struct kars_upstream;
 
 enum kars_route {
@@ -53,7 +54,7 @@ struct kars_router {
 	struct evhttp *http;
 	struct kars_upstream *upstream;
 	struct kars_router_config cfg;
-	char *credential_header; /* "Authorization: Bearer ..." or "api-key: ..." */
+	struct kars_credential *credential; /* the upstream's key or token */
 
 	/* the policy in force (NULL: none loaded, inference refused) and the
 	 * last reload's error, "" when it loaded */
