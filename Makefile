@@ -17,11 +17,12 @@ BPFTOOL ?= bpftool
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
-	libssl-dev libsodium-dev libcurl4-openssl-dev
+	libssl-dev libsodium-dev libcurl4-openssl-dev \
+	libidn2-dev dnsmasq-base
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto
+LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lidn2
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
