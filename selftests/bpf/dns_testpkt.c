@@ -4,12 +4,12 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#define ETH_LEN	 14
-#define IP4_LEN	 20
-#define IP6_LEN	 40
-#define UDP_LEN	 8
-#define TCP_LEN	 20
-#define DNS_HDR	 12
+#define ETH_LEN	  14
+#define IP4_LEN	  20
+#define IP6_LEN	  40
+#define UDP_LEN	  8
+#define TCP_LEN	  20
+#define DNS_HDR	  12
 #define RTHDR_LEN 8
 
 static size_t put16(uint8_t *p, uint16_t v)

@@ -57,7 +57,7 @@ static bool fixture_open(struct dns_fixture *f)
 		struct bpf_program *p;
 
 		bpf_object__for_each_program(p, f->skel->obj)
-			bpf_program__set_autoload(p, p == f->skel->progs.kars_dns_egress);
+		    bpf_program__set_autoload(p, p == f->skel->progs.kars_dns_egress);
 	}
 	if (!ASSERT_OK(sandbox_bpf__load(f->skel), "load kars_dns_egress"))
 		return false;
@@ -96,9 +96,9 @@ static bool install(struct dns_fixture *f, const char *const *names, uint32_t ge
 		return false;
 	hdr.entries = t.entries;
 	hdr.bucket_mask = t.n_buckets - 1;
-	ok = ASSERT_OK(kars_dns_table_install(bpf_map__fd(f->skel->maps.kars_dns_list), &t, &hdr,
-					      NULL, &err),
-		       "install generation");
+	ok = ASSERT_OK(
+	    kars_dns_table_install(bpf_map__fd(f->skel->maps.kars_dns_list), &t, &hdr, NULL, &err),
+	    "install generation");
 	kars_dns_table_free(&t);
 	return ok;
 }
@@ -122,8 +122,8 @@ static int run(struct dns_fixture *f, const struct kst_pkt *p)
 		ASSERT_EQ(run(f, &_p), want, tag);                                                 \
 	} while (0)
 
-static const char *const blocked[] = {
-    "blocked.example", "wild.example", "xn--bcher-kva.example", "bücher.test", NULL};
+static const char *const blocked[] = {"blocked.example", "wild.example", "xn--bcher-kva.example",
+				      "bücher.test", NULL};
 
 KST_TEST(dns_parser_verdicts)
 {
@@ -163,22 +163,25 @@ KST_TEST(dns_parser_verdicts)
 	EXPECT(&f, kst_dns4_query("example.org", 1, KST_DNS_OPCODE_UPDATE), 0, "UPDATE dropped");
 	/* Compression pointers: never in a query's one name. */
 	EXPECT(&f, kst_dns4_raw("\xc0\x00", 2, 1), 0, "pointer into the header dropped");
-	EXPECT(&f, kst_dns4_raw("\x01"
-				"a\xc0\x0c",
-				4, 1),
+	EXPECT(&f,
+	       kst_dns4_raw("\x01"
+			    "a\xc0\x0c",
+			    4, 1),
 	       0, "pointer loop dropped");
 	EXPECT(&f, kst_dns4_raw("\xc0\x20\x00\x00\x01\x00\x01", 7, 1), 0,
 	       "forward pointer dropped");
 	EXPECT(&f, kst_dns4_raw("\x41x\x00", 3, 1), 0, "extended label type 0x40 dropped");
 	/* Truncation. */
 	EXPECT(&f, kst_dns4_raw("", 0, 0), 0, "header only dropped");
-	EXPECT(&f, kst_dns4_raw("\x07"
-				"example\x03org",
-				12, 0),
+	EXPECT(&f,
+	       kst_dns4_raw("\x07"
+			    "example\x03org",
+			    12, 0),
 	       0, "name without its root label dropped");
-	EXPECT(&f, kst_dns4_raw("\x07"
-				"example\x03org\x00\x00",
-				14, 0),
+	EXPECT(&f,
+	       kst_dns4_raw("\x07"
+			    "example\x03org\x00\x00",
+			    14, 0),
 	       0, "name without QTYPE/QCLASS dropped");
 	EXPECT(&f, kst_dns4_raw("\x3f", 1, 0), 0, "label longer than the packet dropped");
 	EXPECT(&f, kst_dns4_short_header(), 0, "shorter than a DNS header dropped");

@@ -40,10 +40,14 @@ static bool is_ip(const struct token *t)
 static bool hosts_boilerplate(const struct token *t)
 {
 	static const char *const names[] = {
-	    "localhost",     "localhost.localdomain", "local",		  "broadcasthost",
-	    "ip6-localhost", "ip6-loopback",	      "ip6-localnet",	  "ip6-mcastprefix",
-	    "ip6-allnodes",  "ip6-allrouters",	      "ip6-allhosts",	  "0.0.0.0",
-	    "ip6-allhosts",  "localhost4",	      "localhost6",	  NULL,
+	    "localhost",     "localhost.localdomain",
+	    "local",	     "broadcasthost",
+	    "ip6-localhost", "ip6-loopback",
+	    "ip6-localnet",  "ip6-mcastprefix",
+	    "ip6-allnodes",  "ip6-allrouters",
+	    "ip6-allhosts",  "0.0.0.0",
+	    "ip6-allhosts",  "localhost4",
+	    "localhost6",    NULL,
 	};
 
 	for (int i = 0; names[i]; i++)
@@ -81,6 +85,7 @@ static int one_name(const struct token *t, kars_blocklist_emit_fn emit, void *ar
 		char msg[sizeof(err->msg)];
 
 		snprintf(msg, sizeof(msg), "%s", err->msg);
+		kars_err_clear(err); /* the first error wins: replace it with a fuller one */
 		return kars_err_set(err, -ret, "\"%.*s\": %s", (int)(t->len > 80 ? 80 : t->len),
 				    t->p, msg);
 	}
@@ -88,8 +93,8 @@ static int one_name(const struct token *t, kars_blocklist_emit_fn emit, void *ar
 	return ret ? kars_err_set(err, ret < 0 ? -ret : ret, "stopped") : 1;
 }
 
-int kars_blocklist_parse_line(const char *line, size_t len, kars_blocklist_emit_fn emit,
-			      void *arg, struct kars_err *err)
+int kars_blocklist_parse_line(const char *line, size_t len, kars_blocklist_emit_fn emit, void *arg,
+			      struct kars_err *err)
 {
 	struct token tok[MAX_TOKENS];
 	size_t n = 0, i = 0;

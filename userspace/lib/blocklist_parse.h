@@ -22,7 +22,7 @@ typedef int (*kars_blocklist_emit_fn)(void *arg, const char *name);
 /* Parses one line (len bytes, no newline needed). Returns the number of
  * names emitted (0 for a blank or comment line) or -errno with err naming
  * what is wrong with the line. */
-int kars_blocklist_parse_line(const char *line, size_t len, kars_blocklist_emit_fn emit,
-			      void *arg, struct kars_err *err);
+int kars_blocklist_parse_line(const char *line, size_t len, kars_blocklist_emit_fn emit, void *arg,
+			      struct kars_err *err);
 
 #endif

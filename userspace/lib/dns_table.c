@@ -43,8 +43,7 @@ static bool try_build(const uint64_t *hashes, size_t n, struct kars_dns_table *t
 	return true;
 }
 
-int kars_dns_table_build(uint64_t *hashes, size_t n, struct kars_dns_table *t,
-			 struct kars_err *err)
+int kars_dns_table_build(uint64_t *hashes, size_t n, struct kars_dns_table *t, struct kars_err *err)
 {
 	size_t uniq = 0;
 	uint64_t want;
@@ -134,8 +133,8 @@ int kars_dns_table_install(int outer_fd, const struct kars_dns_table *t,
 	munmap(mem, bytes);
 	/* The switch: every query from here on sees the new generation. */
 	if (bpf_map_update_elem(outer_fd, &zero, &fd, BPF_ANY)) {
-		ret = kars_err_set(err, errno, "switching to the new blocklist: %s",
-				   strerror(errno));
+		ret =
+		    kars_err_set(err, errno, "switching to the new blocklist: %s", strerror(errno));
 		goto out;
 	}
 	if (memlock)
