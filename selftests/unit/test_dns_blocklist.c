@@ -49,13 +49,9 @@ static void test_normalize(void **state)
 
 	assert_int_equal(norm(" Example.COM. ", 14, out, &err), 0);
 	assert_string_equal(out, "example.com");
-	assert_int_equal(norm("bücher.example", strlen("bücher.example"), out,
-						 &err),
-			 0);
+	assert_int_equal(norm("bücher.example", strlen("bücher.example"), out, &err), 0);
 	assert_string_equal(out, "xn--bcher-kva.example");
-	assert_int_equal(norm("BÜCHER.example", strlen("BÜCHER.example"), out,
-						 &err),
-			 0);
+	assert_int_equal(norm("BÜCHER.example", strlen("BÜCHER.example"), out, &err), 0);
 	assert_string_equal(out, "xn--bcher-kva.example");
 	assert_int_equal(norm("_dmarc.example.com", 18, out, &err), 0);
 	assert_int_not_equal(norm("a..b", 4, out, &err), 0);
