@@ -2,7 +2,11 @@
 #include "dns_testpkt.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "net_helpers.h"
 
 #define ETH_LEN	  14
 #define IP4_LEN	  20
@@ -223,4 +227,56 @@ void kst_dns_long_name(char *out, size_t len, const char *suffix)
 		need -= l + 1;
 	}
 	memcpy(out + n, suffix, slen + 1);
+}
+
+int kst_dns_sendto(int fd, const char *name, const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	uint8_t msg[600];
+	size_t len = kst_dns_message(msg, name, 1, 0);
+	ssize_t n;
+
+	if (kst_sockaddr(ip, port, &ss, &slen))
+		return EINVAL;
+	n = sendto(fd, msg, len, 0, (struct sockaddr *)&ss, slen);
+	if (n < 0)
+		return errno;
+	return n == (ssize_t)len ? 0 : EMSGSIZE;
+}
+
+int kst_dns_send(int fd, const char *name)
+{
+	uint8_t msg[600];
+	size_t len = kst_dns_message(msg, name, 1, 0);
+	ssize_t n = send(fd, msg, len, MSG_NOSIGNAL);
+
+	if (n < 0)
+		return errno;
+	return n == (ssize_t)len ? 0 : EMSGSIZE;
+}
+
+bool kst_dns_qname(const uint8_t *msg, size_t len, char *out, size_t outlen)
+{
+	char name[256];
+	size_t pos = DNS_HDR, n = 0;
+
+	if (len < DNS_HDR + 5 || (msg[2] & 0x80) || msg[4] != 0 || msg[5] != 1)
+		return false;
+	while (pos < len && msg[pos] != 0) {
+		size_t l = msg[pos];
+
+		if (l > 63 || pos + 1 + l >= len || n + l + 2 > sizeof(name))
+			return false;
+		if (n)
+			name[n++] = '.';
+		memcpy(name + n, msg + pos + 1, l);
+		n += l;
+		pos += 1 + l;
+	}
+	if (pos >= len || n >= outlen)
+		return false;
+	name[n] = '\0';
+	memcpy(out, name, n + 1);
+	return true;
 }

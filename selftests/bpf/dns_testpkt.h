@@ -43,4 +43,11 @@ void kst_dns_long_name(char *out, size_t len, const char *suffix);
 /* A DNS query message (no transport) for name; returns its length. */
 size_t kst_dns_message(uint8_t *out, const char *name, int qdcount, int flags);
 
+/* sendto()/send() of a DNS query for name (A, IN, RD); 0 or the errno. */
+int kst_dns_sendto(int fd, const char *name, const char *ip, uint16_t port);
+int kst_dns_send(int fd, const char *name);
+/* If msg is a DNS query, rewrites out (outlen bytes; may be msg) to its
+ * question name in text form and returns true; else leaves out alone. */
+bool kst_dns_qname(const uint8_t *msg, size_t len, char *out, size_t outlen);
+
 #endif

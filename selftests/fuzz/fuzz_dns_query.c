@@ -24,8 +24,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const blocked[] = {"blocked.example", "ads.test", "a", "xn--bcher-kva.de",
-				      NULL};
+static const char *const blocked[] = {"blocked.example", "ads.test", "a", "xn--bcher-kva.de", NULL};
 
 static struct sandbox_bpf *skel;
 static int prog_fd;
@@ -45,7 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!skel)
 		abort();
 	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == skel->progs.kars_dns_egress);
+	    bpf_program__set_autoload(p, p == skel->progs.kars_dns_egress);
 	if (sandbox_bpf__load(skel)) {
 		fprintf(stderr, "fuzz_dns_query: cannot load kars_dns_egress (root needed)\n");
 		abort();

@@ -5,6 +5,7 @@
  *   kars dataplane learned NAMESPACE/NAME
  *   kars trace --network [--sandbox NAMESPACE/NAME] [-o json]
  *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
+ *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "audit_cmd.h"
+#include "blocklist_cmd.h"
 #include "control_client.h"
 #include "json.h"
 
@@ -26,19 +28,21 @@ static const char *socket_path = KARSD_DEFAULT_SOCKET;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kars [--socket PATH] COMMAND\n"
-		   "\n"
-		   "  dataplane status              enforcement level and kernel features\n"
-		   "  dataplane list                sandboxes with a data-plane policy\n"
-		   "  dataplane apply -f FILE|-     apply a policy (JSON, docs/karsd-api.md)\n"
-		   "  dataplane remove NS/NAME      remove a sandbox's policy\n"
-		   "  dataplane learned NS/NAME     destinations recorded in learn mode\n"
-		   "  dataplane metrics             Prometheus metrics\n"
-		   "  trace --network [--sandbox NS/NAME] [-o json]\n"
-		   "                                stream data-plane verdicts as they happen\n"
-		   "  audit verify FILE [--pubkey FILE]\n"
-		   "                                check an audit log: chain, hashes, signatures\n"
-		   "\n"
+	fprintf(f,
+		"usage: kars [--socket PATH] COMMAND\n"
+		"\n"
+		"  dataplane status              enforcement level and kernel features\n"
+		"  dataplane list                sandboxes with a data-plane policy\n"
+		"  dataplane apply -f FILE|-     apply a policy (JSON, docs/karsd-api.md)\n"
+		"  dataplane remove NS/NAME      remove a sandbox's policy\n"
+		"  dataplane learned NS/NAME     destinations recorded in learn mode\n"
+		"  dataplane metrics             Prometheus metrics\n"
+		"  trace --network [--sandbox NS/NAME] [-o json]\n"
+		"                                stream data-plane verdicts as they happen\n"
+		"  audit verify FILE [--pubkey FILE]\n"
+		"                                check an audit log: chain, hashes, signatures\n");
+	kars_cli_blocklist_usage(f);
+	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
 		   "implemented yet.\n");
@@ -356,6 +360,8 @@ int main(int argc, char **argv)
 		return trace(argc - i, argv + i);
 	if (strcmp(argv[i], "audit") == 0)
 		return kars_cli_audit(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "blocklist") == 0)
+		return kars_cli_blocklist(socket_path, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

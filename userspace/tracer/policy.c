@@ -333,6 +333,10 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_NO_RESOLVER] = "no_resolver",
 	    [KARS_REASON_PROTOCOL] = "protocol",
 	    [KARS_REASON_FRAGMENT] = "fragment",
+	    [KARS_REASON_DNS_BLOCKED] = "dns_blocked",
+	    [KARS_REASON_DNS_MALFORMED] = "dns_malformed",
+	    [KARS_REASON_DNS_TOO_LONG] = "dns_too_long",
+	    [KARS_REASON_DNS_TOO_DEEP] = "dns_too_deep",
 	};
 
 	return NAME_OF(names, reason);
@@ -351,6 +355,7 @@ const char *kars_hook_name(uint8_t hook)
 	    [KARS_HOOK_CONNECT4] = "connect4",	   [KARS_HOOK_CONNECT6] = "connect6",
 	    [KARS_HOOK_SENDMSG4] = "sendmsg4",	   [KARS_HOOK_SENDMSG6] = "sendmsg6",
 	    [KARS_HOOK_SKB_EGRESS] = "skb_egress", [KARS_HOOK_SOCK_CREATE] = "sock_create",
+	    [KARS_HOOK_DNS_EGRESS] = "dns_egress",
 	};
 
 	return NAME_OF(names, hook);
