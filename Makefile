@@ -61,7 +61,7 @@ BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 
-.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit install demo format format-check clean help
+.PHONY: all deps check unit selftest fuzz bench bench-connect bench-audit bench-dns install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -75,7 +75,7 @@ help:
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect or bench-audit for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit or bench-dns for one"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
@@ -175,7 +175,7 @@ check: deps
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
-bench: bench-connect bench-audit
+bench: bench-connect bench-audit bench-dns
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -184,6 +184,11 @@ bench-connect: $(BINS) $(BUILD)/bench/connect
 # same bytes, on the file system that holds $(BUILD)/.
 bench-audit: $(BUILD)/bench/audit
 	@$(BUILD)/bench/audit run --dir $(BUILD)
+
+# The DNS blocklist at 1M names: load time, kernel memory, queries/s through
+# dnsmasq with and without the programs, lookups/s (bench/dns.sh).
+bench-dns: $(BINS) $(BUILD)/bench/dns
+	@bench/dns.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

@@ -43,8 +43,8 @@ static json_t *load(const char *path, char *errbuf, size_t errlen)
 {
 	json_t *resp = NULL;
 
-	if (kst_call(json_pack("{s:s,s:[s]}", "op", "blocklist_load", "files", path), &resp,
-		     errbuf, errlen)) {
+	if (kst_call(json_pack("{s:s,s:[s]}", "op", "blocklist_load", "files", path), &resp, errbuf,
+		     errlen)) {
 		json_decref(resp);
 		return NULL;
 	}
@@ -82,8 +82,7 @@ static int agent_asks_status(struct kst_env *env, void *arg)
 	json_t *req = json_pack("{s:s}", "op", "blocklist_status");
 	char err[256] = "";
 
-	ASSERT_TRUE(kst_call_unprivileged(req, NULL, err, sizeof(err)) != 0,
-		    "agent UID refused");
+	ASSERT_TRUE(kst_call_unprivileged(req, NULL, err, sizeof(err)) != 0, "agent UID refused");
 	ASSERT_STRSTR(err, "permission denied", "refusal");
 	json_decref(req);
 	return 0;
@@ -129,8 +128,7 @@ KST_TEST(blocklist_load_check_status)
 		ASSERT_FALSE(json_is_true(json_object_get(chk, "blocked")), "parent not blocked");
 	json_decref(chk);
 	chk = NULL;
-	if (ASSERT_OK(kst_call(json_pack("{s:s}", "op", "blocklist_status"), &st, err,
-			       sizeof(err)),
+	if (ASSERT_OK(kst_call(json_pack("{s:s}", "op", "blocklist_status"), &st, err, sizeof(err)),
 		      err)) {
 		ASSERT_EQ(kst_json_int(st, "entries", -1), 4, "status entries");
 		ASSERT_EQ(kst_json_int(st, "generation", -1), gen, "status generation");
@@ -146,8 +144,7 @@ KST_TEST(blocklist_load_check_status)
 	ASSERT_STRSTR(err, "/nonexistent/list", "error names the file");
 	json_decref(st);
 	st = NULL;
-	if (ASSERT_OK(kst_call(json_pack("{s:s}", "op", "blocklist_status"), &st, err,
-			       sizeof(err)),
+	if (ASSERT_OK(kst_call(json_pack("{s:s}", "op", "blocklist_status"), &st, err, sizeof(err)),
 		      err))
 		ASSERT_EQ(kst_json_int(st, "generation", -1), gen, "generation unchanged");
 	/* Not for agents. */

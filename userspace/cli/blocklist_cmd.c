@@ -64,7 +64,7 @@ static int load(const char *socket_path, int argc, char **argv)
 		 &resp))
 		return 1;
 	json_array_foreach(json_object_get(resp, "errors"), i, e)
-		fprintf(stderr, "%s\n", json_string_value(e));
+	    fprintf(stderr, "%s\n", json_string_value(e));
 	if (num(resp, "rejected") > (long long)json_array_size(json_object_get(resp, "errors")))
 		fprintf(stderr, "... and %lld more rejected lines\n",
 			num(resp, "rejected") -
@@ -83,8 +83,7 @@ static int check(const char *socket_path, const char *name)
 	json_t *resp;
 	int blocked;
 
-	if (call(socket_path, json_pack("{s:s,s:s}", "op", "blocklist_check", "name", name),
-		 &resp))
+	if (call(socket_path, json_pack("{s:s,s:s}", "op", "blocklist_check", "name", name), &resp))
 		return 1;
 	blocked = json_is_true(json_object_get(resp, "blocked"));
 	if (blocked)

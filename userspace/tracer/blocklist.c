@@ -73,8 +73,9 @@ static int generation_open(struct karsd *d, struct generation *g, struct kars_er
 	if ((size_t)g->table.n_buckets + 1 > info.max_entries) {
 		munmap((void *)g->blocks, g->bytes);
 		close(g->fd);
-		return kars_err_set(err, EINVAL, "blocklist map %u: header names %u buckets, map "
-						 "holds %u",
+		return kars_err_set(err, EINVAL,
+				    "blocklist map %u: header names %u buckets, map "
+				    "holds %u",
 				    id, g->table.n_buckets, info.max_entries - 1);
 	}
 	return 1;
@@ -261,13 +262,13 @@ static json_t *op_status(struct karsd *d, struct kars_err *err)
 	if (cur == 0)
 		return json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "loaded", 0, "entries",
 				 (json_int_t)0, "generation", (json_int_t)0);
-	resp = json_pack("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "ok", 1, "loaded", 1,
-			 "entries", (json_int_t)g.hdr.entries, "generation", (json_int_t)g.hdr.gen,
-			 "buckets", (json_int_t)g.table.n_buckets, "memoryBytes",
-			 (json_int_t)kars_bpf_fd_memlock(g.fd), "loadedAtNs",
-			 (json_int_t)g.hdr.loaded_ns, "maxNameLength",
-			 (json_int_t)g.hdr.max_name_len, "maxLabels", KARS_DNS_MAX_LABELS,
-			 "maxWireLength", KARS_DNS_MAX_WIRE);
+	resp =
+	    json_pack("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "ok", 1, "loaded", 1, "entries",
+		      (json_int_t)g.hdr.entries, "generation", (json_int_t)g.hdr.gen, "buckets",
+		      (json_int_t)g.table.n_buckets, "memoryBytes",
+		      (json_int_t)kars_bpf_fd_memlock(g.fd), "loadedAtNs",
+		      (json_int_t)g.hdr.loaded_ns, "maxNameLength", (json_int_t)g.hdr.max_name_len,
+		      "maxLabels", KARS_DNS_MAX_LABELS, "maxWireLength", KARS_DNS_MAX_WIRE);
 	generation_close(&g);
 	return resp;
 }
@@ -316,8 +317,8 @@ static json_t *op_check(struct karsd *d, const json_t *req, struct kars_err *err
 	return resp;
 }
 
-json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid,
-			   gid_t gid, struct kars_err *err)
+json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid, gid_t gid,
+			   struct kars_err *err)
 {
 	if (strcmp(op, "blocklist_load") == 0)
 		return op_load(d, req, uid, gid, err);

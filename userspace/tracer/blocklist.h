@@ -22,8 +22,8 @@ struct karsd;
 /* Handles the control ops blocklist_load, blocklist_check and
  * blocklist_status; returns the response or NULL with err set. uid and gid
  * are the caller's (files are opened with them). */
-json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid,
-			   gid_t gid, struct kars_err *err);
+json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid, gid_t gid,
+			   struct kars_err *err);
 
 /* Adds "qname" and "qtype" to an event's JSON when the event is a DNS
  * verdict carrying a name (size is the ring buffer record's). */
