@@ -91,7 +91,7 @@ static uint64_t splitmix(uint64_t *s)
 
 static int gen(long n, const char *path)
 {
-	static const char *const words[] = {"ads",   "track", "cdn",  "metrics", "pixel",
+	static const char *const words[] = {"ads",   "track",  "cdn", "metrics", "pixel",
 					    "stats", "beacon", "tag", "collect", "click"};
 	static const char *const tlds[] = {"com", "net", "org", "io", "xyz", "info", "top", "de"};
 	FILE *f = fopen(path, "w");
@@ -261,10 +261,14 @@ static int lookups(const char *link_pin, int repeat)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"server", required_argument, NULL, 's'}, {"seconds", required_argument, NULL, 't'},
-	    {"window", required_argument, NULL, 'w'}, {"cgroup", required_argument, NULL, 'c'},
-	    {"netns", required_argument, NULL, 'n'},  {"uid", required_argument, NULL, 'u'},
-	    {"link", required_argument, NULL, 'l'},   {"repeat", required_argument, NULL, 'r'},
+	    {"server", required_argument, NULL, 's'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"cgroup", required_argument, NULL, 'c'},
+	    {"netns", required_argument, NULL, 'n'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"link", required_argument, NULL, 'l'},
+	    {"repeat", required_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *server = NULL, *cgroup = NULL, *netns = NULL, *link = NULL;
