@@ -85,6 +85,7 @@ enum kars_reason {
 	KARS_REASON_DNS_MALFORMED = 15,	 /* DNS message that is not one plain query */
 	KARS_REASON_DNS_TOO_LONG = 16,	 /* query name longer than the length cap */
 	KARS_REASON_DNS_TOO_DEEP = 17,	 /* query name with more labels than the walk bound */
+	KARS_REASON_DNS_RATE = 18,	 /* the sandbox's DNS query rate cap */
 	KARS_REASON__COUNT,
 };
 

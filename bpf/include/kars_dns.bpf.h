@@ -49,6 +49,13 @@ struct {
 	__array(values, struct kars_dns_gen_map);
 } kars_dns_list SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KARS_MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, struct kars_dns_caps);
+} kars_dns_caps SEC(".maps");
+
 struct dns_scratch {
 	__u8 wire[KARS_DNS_MAX_WIRE + 9];
 	__u8 rev[DNS_REV_BUF];
@@ -340,6 +347,35 @@ static __always_inline bool dns_ipv6_l4(struct __sk_buff *skb, __u8 *proto, __u3
 	return false;
 }
 
+/* The sandbox's tunnelling caps on a query that passed everything else. */
+static __always_inline __u8 dns_caps(const struct kars_cgroup_policy *pol,
+				     const struct dns_query *q)
+{
+	struct kars_dns_caps *c;
+	__u32 id;
+	__u64 now;
+
+	if (!pol)
+		return KARS_REASON_NONE;
+	id = pol->sandbox_id;
+	c = bpf_map_lookup_elem(&kars_dns_caps, &id);
+	if (!c)
+		return KARS_REASON_NONE;
+	/* Text length is the wire length before the root label, less one. */
+	if (c->max_name_len && q->name_bytes > c->max_name_len + 1)
+		return KARS_REASON_DNS_TOO_LONG;
+	if (!c->max_qps)
+		return KARS_REASON_NONE;
+	now = bpf_ktime_get_ns();
+	if (now - c->window_ns >= 1000000000ULL) {
+		c->window_ns = now;
+		c->count = 0;
+	}
+	if (__sync_fetch_and_add(&c->count, 1) >= c->max_qps)
+		return KARS_REASON_DNS_RATE;
+	return KARS_REASON_NONE;
+}
+
 SEC("cgroup_skb/egress")
 int kars_dns_egress(struct __sk_buff *skb)
 {
@@ -421,6 +457,8 @@ int kars_dns_egress(struct __sk_buff *skb)
 	if (!s)
 		return 0;
 	d.reason = dns_check(skb, s, msg_off, msg_len, &q);
+	if (d.reason == KARS_REASON_NONE)
+		d.reason = dns_caps(pol, &q);
 	if (d.reason == KARS_REASON_NONE)
 		return 1;
 	d.verdict = KARS_VERDICT_DENY;

@@ -49,6 +49,17 @@ struct kars_dns_block {
 	__u64 slot[KARS_DNS_BUCKET_SLOTS];
 };
 
+/* Value of kars_dns_caps, keyed by __u32 sandbox id: the optional caps
+ * against DNS tunnelling (a name length below the global cap, queries per
+ * second over a one-second window). karsd writes the caps; the program counts
+ * in window_ns/count (an approximate window: CPUs race on its reset). */
+struct kars_dns_caps {
+	__u32 max_name_len; /* 0: only the global cap */
+	__u32 max_qps;	    /* 0: no rate cap */
+	__u64 window_ns;
+	__u64 count;
+};
+
 /* A DNS verdict event: a kars_event (hook KARS_HOOK_DNS_EGRESS) followed by
  * the query name in text form, lower case, as far as it could be parsed.
  * Bytes outside printable ASCII are escaped by karsd, not here. */

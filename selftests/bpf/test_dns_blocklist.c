@@ -334,3 +334,92 @@ cleanup:
 	unlink(path);
 	unload(env);
 }
+
+/* --- tunnelling caps ----------------------------------------------------------- */
+
+struct caps_result {
+	int long_name;
+	int ok, denied, other;
+};
+
+static int agent_caps(struct kst_env *env, void *arg)
+{
+	struct caps_result *res = env->scratch;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char name[64];
+
+	if (!ASSERT_OK_FD(fd, "socket"))
+		return 1;
+	memset(res, 0, sizeof(*res));
+	/* 31 characters: over this sandbox's cap of 30, far under the global 253. */
+	res->long_name = kst_dns_sendto(fd, "a-rather-long-label.example.org", KST_DNS4, 53);
+	for (int i = 0; i < 10; i++) {
+		int e;
+
+		snprintf(name, sizeof(name), "q%d.example", i);
+		e = kst_dns_sendto(fd, name, KST_DNS4, 53);
+		if (e == 0)
+			res->ok++;
+		else if (e == EPERM)
+			res->denied++;
+		else
+			res->other++;
+	}
+	close(fd);
+	return 0;
+}
+
+static bool match_reason(const json_t *ev, const void *arg)
+{
+	return strcmp(kst_json_str(ev, "reason"), (const char *)arg) == 0;
+}
+
+KST_TEST(agent_dns_tunnel_caps)
+{
+	struct caps_result *res = env->scratch;
+	struct kst_peer resolver;
+	char err[256];
+	json_t *pol = kst_policy(env), *resp = NULL, *ev = NULL;
+	int evfd = -1;
+
+	/* A bad cap is refused with the field named. */
+	json_object_set_new(pol, "dns", json_pack("{s:i}", "maxNameLength", 300));
+	ASSERT_TRUE(kst_call(pol, &resp, err, sizeof(err)) != 0, "maxNameLength 300 refused");
+	ASSERT_STRSTR(err, "dns.maxNameLength", "error names the field");
+	json_decref(resp);
+	resp = NULL;
+	json_object_set_new(pol, "dns",
+			    json_pack("{s:i,s:i}", "maxNameLength", 30, "maxQueriesPerSecond", 5));
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with caps") ||
+	    !ASSERT_OK(
+		kst_listen(env, SOCK_DGRAM, KST_RESOLVER4, KST_RESOLVER_PORT, "answer", &resolver),
+		"resolver"))
+		goto cleanup;
+	evfd = kst_events_open();
+	ASSERT_OK(kst_run(env, KST_AGENT, KST_AGENT_UID, agent_caps, NULL), "agent");
+	ASSERT_ERRNO(res->long_name, EPERM, "name over the sandbox's length cap");
+	ASSERT_EQ(res->ok, 5, "five queries within the rate cap");
+	ASSERT_EQ(res->denied, 5, "the rest of the second refused");
+	ASSERT_EQ(res->other, 0, "no other errors");
+	if (evfd >= 0) {
+		ev = kst_events_find(evfd, match_reason, "dns_too_long", 3000);
+		if (ASSERT_OK_PTR(ev, "dns_too_long event"))
+			ASSERT_STREQ(kst_json_str(ev, "qname"), "a-rather-long-label.example.org",
+				     "with the name");
+		json_decref(ev);
+		ev = kst_events_find(evfd, match_reason, "dns_rate", 3000);
+		ASSERT_OK_PTR(ev, "dns_rate event");
+	}
+	/* Without caps again: the same burst passes. */
+	json_object_del(pol, "dns");
+	if (ASSERT_OK(kst_apply(env, pol, NULL), "apply without caps")) {
+		ASSERT_OK(kst_run(env, KST_AGENT, KST_AGENT_UID, agent_caps, NULL), "agent");
+		ASSERT_EQ(res->long_name, 0, "long name passes");
+		ASSERT_EQ(res->ok, 10, "all ten queries pass");
+	}
+cleanup:
+	json_decref(ev);
+	if (evfd >= 0)
+		close(evfd);
+	json_decref(pol);
+}

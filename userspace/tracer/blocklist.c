@@ -338,6 +338,27 @@ json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, u
 	return NULL;
 }
 
+int kars_dns_caps_store_fd(int caps_fd, uint32_t sandbox_id, uint32_t max_name_len,
+			   uint32_t max_qps, struct kars_err *err)
+{
+	struct kars_dns_caps c = {.max_name_len = max_name_len, .max_qps = max_qps};
+
+	if (!max_name_len && !max_qps)
+		return bpf_map_delete_elem(caps_fd, &sandbox_id) && errno != ENOENT
+			   ? kars_err_set(err, errno, "dns: deleting caps: %s", strerror(errno))
+			   : 0;
+	if (bpf_map_update_elem(caps_fd, &sandbox_id, &c, BPF_ANY))
+		return kars_err_set(err, errno, "dns: storing caps: %s", strerror(errno));
+	return 0;
+}
+
+int karsd_dns_caps_store(struct karsd *d, uint32_t sandbox_id, uint32_t max_name_len,
+			 uint32_t max_qps, struct kars_err *err)
+{
+	return kars_dns_caps_store_fd(bpf_map__fd(d->loader.skel->maps.kars_dns_caps), sandbox_id,
+				      max_name_len, max_qps, err);
+}
+
 void karsd_blocklist_event_json(json_t *o, const void *data, size_t size)
 {
 	const struct kars_event *e = data;

@@ -13,6 +13,7 @@
 #define KARSD_BLOCKLIST_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -24,6 +25,12 @@ struct karsd;
  * are the caller's (files are opened with them). */
 json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid, gid_t gid,
 			   struct kars_err *err);
+
+/* Stores (or, both 0, deletes) a sandbox's DNS tunnelling caps. */
+int karsd_dns_caps_store(struct karsd *d, uint32_t sandbox_id, uint32_t max_name_len,
+			 uint32_t max_qps, struct kars_err *err);
+int kars_dns_caps_store_fd(int caps_fd, uint32_t sandbox_id, uint32_t max_name_len,
+			   uint32_t max_qps, struct kars_err *err);
 
 /* Adds "qname" and "qtype" to an event's JSON when the event is a DNS
  * verdict carrying a name (size is the ring buffer record's). */
