@@ -208,11 +208,13 @@ static void print_event(const json_t *e)
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (strcmp(dst, ndst) || dport != ndport)
 		snprintf(to, sizeof(to), " -> %s:%lld", ndst, ndport);
-	printf("%s %-24s %-6s %-8s %-14s %-4s %s:%lld%s %s[%lld] uid=%lld\n", when,
+	printf("%s %-24s %-6s %-8s %-14s %-4s %s:%lld%s %s[%lld] uid=%lld%s%s\n", when,
 	       *str(e, "sandbox") ? str(e, "sandbox") : "(unknown cgroup)", str(e, "role"),
 	       str(e, "verdict"), str(e, "reason"), str(e, "protocol"), dst, dport, to,
 	       str(e, "comm"), json_integer_value(json_object_get(e, "tgid")),
-	       json_integer_value(json_object_get(e, "uid")));
+	       json_integer_value(json_object_get(e, "uid")),
+	       json_object_get(e, "qname") ? " qname=" : "", /* DNS drops (docs/dns.md) */
+	       json_object_get(e, "qname") ? str(e, "qname") : "");
 	fflush(stdout);
 }
 
