@@ -17,11 +17,12 @@ BPFTOOL ?= bpftool
 DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
-	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk
+	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
+	libidn2-dev dnsmasq-base
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml
+LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml -lidn2
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -62,7 +63,7 @@ FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
 FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
-.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy bench-router install demo format format-check clean help
+.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -76,7 +77,7 @@ help:
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy or bench-router for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
@@ -190,7 +191,7 @@ check: deps
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 
-bench: bench-connect bench-audit bench-policy bench-router
+bench: bench-connect bench-audit bench-policy bench-router bench-dns
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -208,6 +209,10 @@ bench-policy: $(BUILD)/bench/policy
 # wrk; then the audit chain's group-commit rate. Root (its own netns).
 bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
 	@bench/router.sh $(BUILD)
+# The DNS blocklist at 1M names: load time, kernel memory, queries/s through
+# dnsmasq with and without the programs, lookups/s (bench/dns.sh).
+bench-dns: $(BINS) $(BUILD)/bench/dns
+	@bench/dns.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

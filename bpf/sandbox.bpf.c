@@ -757,3 +757,6 @@ int kars_skb_egress(struct __sk_buff *skb)
 	emit(pol, cgroup_id, 0, KARS_HOOK_SKB_EGRESS, family, &d);
 	return d.verdict == KARS_VERDICT_DENY ? 0 : 1;
 }
+
+/* The DNS query check: a second cgroup_skb egress program, in its own file. */
+#include "kars_dns.bpf.h"

@@ -81,6 +81,11 @@ enum kars_reason {
 	KARS_REASON_NO_RESOLVER = 11,	 /* DNS, but no resolver for this family */
 	KARS_REASON_PROTOCOL = 12,	 /* protocol the role may not use (ICMP, raw IP, ...) */
 	KARS_REASON_FRAGMENT = 13,	 /* non-first IP fragment (no ports to check) */
+	KARS_REASON_DNS_BLOCKED = 14,	 /* DNS query for a name on the blocklist */
+	KARS_REASON_DNS_MALFORMED = 15,	 /* DNS message that is not one plain query */
+	KARS_REASON_DNS_TOO_LONG = 16,	 /* query name longer than the length cap */
+	KARS_REASON_DNS_TOO_DEEP = 17,	 /* query name with more labels than the walk bound */
+	KARS_REASON_DNS_RATE = 18,	 /* the sandbox's DNS query rate cap */
 	KARS_REASON__COUNT,
 };
 
@@ -91,6 +96,7 @@ enum kars_hook {
 	KARS_HOOK_SENDMSG6 = 4,
 	KARS_HOOK_SKB_EGRESS = 5,
 	KARS_HOOK_SOCK_CREATE = 6,
+	KARS_HOOK_DNS_EGRESS = 7, /* cgroup_skb egress DNS check (kars_dns.bpf.h) */
 };
 
 /* Value of kars_cgroups, keyed by __u64 cgroup id. Ports in host order. */

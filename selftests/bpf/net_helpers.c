@@ -1,5 +1,7 @@
 /* net_helpers.c - see net_helpers.h. */
 #include "net_helpers.h"
+
+#include "dns_testpkt.h"
 #include "sock_diag.h"
 
 #include <arpa/inet.h>
@@ -340,6 +342,9 @@ static void serve_dgram(struct peer_arg *a, int fd, const struct sockaddr_storag
 			return;
 		}
 		r.data[n] = '\0';
+		/* A DNS query (all the data plane lets through to a resolver
+		 * port) is reported by its question name. */
+		kst_dns_qname((const uint8_t *)r.data, (size_t)n, r.data, sizeof(r.data));
 		r.local = *bound;
 		if (a->o.reply && sendto(fd, a->o.reply, strlen(a->o.reply), 0,
 					 (struct sockaddr *)&r.peer, flen) < 0)

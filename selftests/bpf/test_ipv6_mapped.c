@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dns_testpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
 #include "net_helpers.h"
@@ -127,7 +128,7 @@ static int agent_v6_dns(struct kst_env *env, void *arg)
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (!ASSERT_OK_FD(fd, "socket"))
 		return 1;
-	ASSERT_ERRNO(kst_sendto(fd, "query6", KST_DNS6, 53), 0, "sendto [2001:db8::77]:53");
+	ASSERT_ERRNO(kst_dns_sendto(fd, "query6", KST_DNS6, 53), 0, "sendto [2001:db8::77]:53");
 	n = kst_recvfrom(fd, buf, sizeof(buf), &from, KST_IO_TIMEOUT_MS);
 	ASSERT_EQ(n, 6, "reply");
 	ASSERT_ADDR(&from, KST_DNS6, 53, "reply source");
@@ -175,7 +176,8 @@ static int agent_mapped_dns_sendto(struct kst_env *env, void *arg)
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (!ASSERT_OK_FD(fd, "socket"))
 		return 1;
-	ASSERT_ERRNO(kst_sendto(fd, "query-m", MAPPED_DNS, 53), 0, "sendto [::ffff:192.0.2.77]:53");
+	ASSERT_ERRNO(kst_dns_sendto(fd, "query-m", MAPPED_DNS, 53), 0,
+		     "sendto [::ffff:192.0.2.77]:53");
 	n = kst_recvfrom(fd, buf, sizeof(buf), &from, KST_IO_TIMEOUT_MS);
 	ASSERT_EQ(n, 6, "reply");
 	/* The send went through sendmsg4 (the kernel hands v4-mapped UDP to the
@@ -215,7 +217,7 @@ static int agent_mapped_dns_connected(struct kst_env *env, void *arg)
 	if (ASSERT_ERRNO(kst_connect_fd(fd, MAPPED_DNS, 53), 0, "connect [::ffff:192.0.2.77]:53")) {
 		ASSERT_ERRNO(kst_getpeername(fd, &peer), 0, "getpeername");
 		ASSERT_ADDR(&peer, MAPPED_DNS, 53, "getpeername");
-		ASSERT_ERRNO(kst_send(fd, "query-c"), 0, "send() on the connected socket");
+		ASSERT_ERRNO(kst_dns_send(fd, "query-c"), 0, "send() on the connected socket");
 		n = kst_recvfrom(fd, buf, sizeof(buf), &from, KST_IO_TIMEOUT_MS);
 		ASSERT_EQ(n, 6, "reply");
 		ASSERT_ADDR(&from, MAPPED_DNS, 53, "reply source");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "dns_testpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
 #include "net_helpers.h"
@@ -183,7 +184,7 @@ static int agent_denied_for_events(struct kst_env *env, void *arg)
 	ASSERT_ERRNO(kst_try_udp_sendto(KST_REMOTE4, 9999), EPERM, "udp 192.0.2.1:9999");
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (ASSERT_OK_FD(fd, "socket")) {
-		ASSERT_ERRNO(kst_sendto(fd, "q", KST_DNS4, 53), 0, "dns");
+		ASSERT_ERRNO(kst_dns_sendto(fd, "q", KST_DNS4, 53), 0, "dns");
 		close(fd);
 	}
 	return 0;

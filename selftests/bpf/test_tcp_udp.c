@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cgroup_helpers.h"
+#include "dns_testpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
 #include "net_helpers.h"
@@ -113,7 +114,7 @@ static int agent_dns_sendto(struct kst_env *env, void *arg)
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (!ASSERT_OK_FD(fd, "socket"))
 		return 1;
-	ASSERT_ERRNO(kst_sendto(fd, "query-1", KST_DNS4, 53), 0, "sendto 192.0.2.77:53");
+	ASSERT_ERRNO(kst_dns_sendto(fd, "query-1", KST_DNS4, 53), 0, "sendto 192.0.2.77:53");
 	n = kst_recvfrom(fd, buf, sizeof(buf) - 1, &from, KST_IO_TIMEOUT_MS);
 	if (ASSERT_EQ(n, 6, "reply length")) {
 		buf[n] = '\0';
@@ -159,7 +160,7 @@ static int agent_dns_connected(struct kst_env *env, void *arg)
 		goto out;
 	ASSERT_ERRNO(kst_getpeername(fd, &peer), 0, "getpeername");
 	ASSERT_ADDR(&peer, KST_DNS4, 53, "getpeername hides the rewrite");
-	ASSERT_ERRNO(kst_send(fd, "query-2"), 0, "send() on the connected socket");
+	ASSERT_ERRNO(kst_dns_send(fd, "query-2"), 0, "send() on the connected socket");
 	n = kst_recvfrom(fd, buf, sizeof(buf) - 1, &from, KST_IO_TIMEOUT_MS);
 	ASSERT_EQ(n, 6, "reply length");
 	ASSERT_ADDR(&from, KST_DNS4, 53, "reply source");
@@ -239,7 +240,7 @@ static int agent_dns_then_stranger(struct kst_env *env, void *arg)
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (!ASSERT_OK_FD(fd, "socket"))
 		return 1;
-	ASSERT_ERRNO(kst_sendto(fd, "query-3", KST_DNS4, 53), 0, "sendto 192.0.2.77:53");
+	ASSERT_ERRNO(kst_dns_sendto(fd, "query-3", KST_DNS4, 53), 0, "sendto 192.0.2.77:53");
 	n = kst_recvfrom(fd, buf, sizeof(buf), &from, KST_IO_TIMEOUT_MS);
 	ASSERT_EQ(n, 6, "resolver reply");
 	ASSERT_ADDR(&from, KST_DNS4, 53, "resolver reply shows the asked server");

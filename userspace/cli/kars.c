@@ -7,6 +7,7 @@
  *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
  *   kars crds | validate | explain                   (schema_cmd.c)
  *   kars apply | get | delete                        (store_cmd.c)
+ *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "audit_cmd.h"
+#include "blocklist_cmd.h"
 #include "control_client.h"
 #include "schema_cmd.h"
 #include "store_cmd.h"
@@ -30,19 +32,21 @@ static const char *socket_path = KARSD_DEFAULT_SOCKET;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kars [--socket PATH] COMMAND\n"
-		   "\n"
-		   "  dataplane status              enforcement level and kernel features\n"
-		   "  dataplane list                sandboxes with a data-plane policy\n"
-		   "  dataplane apply -f FILE|-     apply a policy (JSON, docs/karsd-api.md)\n"
-		   "  dataplane remove NS/NAME      remove a sandbox's policy\n"
-		   "  dataplane learned NS/NAME     destinations recorded in learn mode\n"
-		   "  dataplane metrics             Prometheus metrics\n"
-		   "  trace --network [--sandbox NS/NAME] [-o json]\n"
-		   "                                stream data-plane verdicts as they happen\n"
-		   "  audit verify FILE [--pubkey FILE]\n"
-		   "                                check an audit log: chain, hashes, signatures\n"
-		   "\n");
+	fprintf(f,
+		"usage: kars [--socket PATH] COMMAND\n"
+		"\n"
+		"  dataplane status              enforcement level and kernel features\n"
+		"  dataplane list                sandboxes with a data-plane policy\n"
+		"  dataplane apply -f FILE|-     apply a policy (JSON, docs/karsd-api.md)\n"
+		"  dataplane remove NS/NAME      remove a sandbox's policy\n"
+		"  dataplane learned NS/NAME     destinations recorded in learn mode\n"
+		"  dataplane metrics             Prometheus metrics\n"
+		"  trace --network [--sandbox NS/NAME] [-o json]\n"
+		"                                stream data-plane verdicts as they happen\n"
+		"  audit verify FILE [--pubkey FILE]\n"
+		"                                check an audit log: chain, hashes, signatures\n");
+	kars_cli_blocklist_usage(f);
+	fprintf(f, "\n");
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
 	fprintf(f, "\n"
@@ -211,11 +215,13 @@ static void print_event(const json_t *e)
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (strcmp(dst, ndst) || dport != ndport)
 		snprintf(to, sizeof(to), " -> %s:%lld", ndst, ndport);
-	printf("%s %-24s %-6s %-8s %-14s %-4s %s:%lld%s %s[%lld] uid=%lld\n", when,
+	printf("%s %-24s %-6s %-8s %-14s %-4s %s:%lld%s %s[%lld] uid=%lld%s%s\n", when,
 	       *str(e, "sandbox") ? str(e, "sandbox") : "(unknown cgroup)", str(e, "role"),
 	       str(e, "verdict"), str(e, "reason"), str(e, "protocol"), dst, dport, to,
 	       str(e, "comm"), json_integer_value(json_object_get(e, "tgid")),
-	       json_integer_value(json_object_get(e, "uid")));
+	       json_integer_value(json_object_get(e, "uid")),
+	       json_object_get(e, "qname") ? " qname=" : "", /* DNS drops (docs/dns.md) */
+	       json_object_get(e, "qname") ? str(e, "qname") : "");
 	fflush(stdout);
 }
 
@@ -375,6 +381,8 @@ int main(int argc, char **argv)
 		return kars_cli_get(argc - i, argv + i);
 	if (strcmp(argv[i], "delete") == 0)
 		return kars_cli_delete(argc - i, argv + i);
+	if (strcmp(argv[i], "blocklist") == 0)
+		return kars_cli_blocklist(socket_path, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

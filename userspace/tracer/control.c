@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "events.h"
 #include "json.h"
 #include "karsd.h"
@@ -33,6 +34,7 @@ struct karsd_client {
 	struct bufferevent *bev;
 	struct karsd_client *next;
 	uid_t uid;
+	gid_t gid;
 	pid_t pid;
 	bool admin;
 	bool subscribed;
@@ -118,6 +120,8 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 		kars_policy_free(&p);
 		return ret ? NULL : resp;
 	}
+	if (strncmp(op, "blocklist_", 10) == 0)
+		return karsd_blocklist_op(d, op, req, c->uid, c->gid, err);
 	if (strcmp(op, "remove") == 0 || strcmp(op, "learned") == 0) {
 		static const char *const keys[] = {"op", "sandbox", NULL};
 
@@ -156,7 +160,8 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 	}
 	kars_err_set(err, EINVAL,
 		     "op: Unsupported value \"%s\": supported values: \"apply\", \"remove\", "
-		     "\"list\", \"learned\", \"orig_dst\", \"status\", \"metrics\", \"subscribe\"",
+		     "\"list\", \"learned\", \"orig_dst\", \"status\", \"metrics\", \"subscribe\", "
+		     "\"blocklist_load\", \"blocklist_check\", \"blocklist_status\"",
 		     op);
 	return NULL;
 }
@@ -250,6 +255,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	c->uid = cred.uid;
+	c->gid = cred.gid;
 	c->pid = cred.pid;
 	c->admin =
 	    cred.uid == 0 || (d->have_admin_gid && peer_in_group(fd, d->admin_gid, cred.gid));

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "blocklist.h"
 #include "karsd.h"
 #include "log.h"
 #include "policy.h"
@@ -51,6 +52,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	d->events_total++;
 	o = kars_event_json(data, &d->sandboxes);
+	if (o)
+		karsd_blocklist_event_json(o, data, size); /* a DNS verdict's name */
 	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (line) {
 		size_t len = strlen(line);

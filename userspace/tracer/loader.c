@@ -30,6 +30,7 @@ static const struct hook {
     {"sendmsg6", true, true, true},	  {"recvmsg4", false, true, false},
     {"recvmsg6", false, true, false},	  {"getpeername4", false, true, false},
     {"getpeername6", false, true, false}, {"skb_egress", false, true, false},
+    {"dns_egress", false, true, true}, /* DNS query check, both roles (docs/dns.md) */
 };
 #define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "kars_dns.h"
 #include "parse.h"
 
 static int parse_proto(const json_t *obj, const char *path, uint8_t *out, struct kars_err *err)
@@ -216,11 +217,33 @@ static int parse_rules(const json_t *req, struct kars_policy *p, struct kars_err
 	return 0;
 }
 
+/* "dns": {"maxNameLength": 1-253, "maxQueriesPerSecond": 1-1000000}. */
+static int parse_dns_caps(const json_t *req, struct kars_policy *p, struct kars_err *err)
+{
+	static const char *const keys[] = {"maxNameLength", "maxQueriesPerSecond", NULL};
+	uint64_t len = 0, qps = 0;
+	int ret = 0;
+	const json_t *obj = kars_json_get_object(req, "", "dns", false, &ret, err);
+
+	if (ret || !obj)
+		return ret;
+	ret = kars_json_only_keys(obj, "dns", keys, err);
+	if (!ret)
+		ret = kars_json_get_uint(obj, "dns", "maxNameLength", false, 1, KARS_DNS_MAX_TEXT,
+					 &len, err);
+	if (!ret)
+		ret = kars_json_get_uint(obj, "dns", "maxQueriesPerSecond", false, 1, 1000000, &qps,
+					 err);
+	p->dns_max_name_len = (uint32_t)len;
+	p->dns_max_qps = (uint32_t)qps;
+	return ret;
+}
+
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err)
 {
 	static const char *const keys[] = {"op",     "sandbox",	   "mode",	"agent",
 					   "router", "routerPort", "proxyPort", "resolver",
-					   "rules",  "learnMax",   NULL};
+					   "rules",  "learnMax",   "dns",	NULL};
 	const char *sandbox = NULL, *mode = "strict";
 	uint64_t router_port = KARS_CONTRACT_ROUTER_PORT, proxy_port = KARS_CONTRACT_PROXY_PORT;
 	uint64_t learn_max = KARS_DEFAULT_LEARN_MAX;
@@ -262,6 +285,8 @@ int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_er
 		ret = parse_resolver(req, out, err);
 	if (!ret)
 		ret = parse_rules(req, out, err);
+	if (!ret)
+		ret = parse_dns_caps(req, out, err);
 	if (ret) {
 		kars_policy_free(out);
 		return ret;
@@ -333,6 +358,11 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_NO_RESOLVER] = "no_resolver",
 	    [KARS_REASON_PROTOCOL] = "protocol",
 	    [KARS_REASON_FRAGMENT] = "fragment",
+	    [KARS_REASON_DNS_BLOCKED] = "dns_blocked",
+	    [KARS_REASON_DNS_MALFORMED] = "dns_malformed",
+	    [KARS_REASON_DNS_TOO_LONG] = "dns_too_long",
+	    [KARS_REASON_DNS_TOO_DEEP] = "dns_too_deep",
+	    [KARS_REASON_DNS_RATE] = "dns_rate",
 	};
 
 	return NAME_OF(names, reason);
@@ -351,6 +381,7 @@ const char *kars_hook_name(uint8_t hook)
 	    [KARS_HOOK_CONNECT4] = "connect4",	   [KARS_HOOK_CONNECT6] = "connect6",
 	    [KARS_HOOK_SENDMSG4] = "sendmsg4",	   [KARS_HOOK_SENDMSG6] = "sendmsg6",
 	    [KARS_HOOK_SKB_EGRESS] = "skb_egress", [KARS_HOOK_SOCK_CREATE] = "sock_create",
+	    [KARS_HOOK_DNS_EGRESS] = "dns_egress",
 	};
 
 	return NAME_OF(names, hook);

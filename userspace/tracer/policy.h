@@ -51,6 +51,8 @@ struct kars_policy {
 	struct kars_addr resolver4, resolver6;
 	uint16_t resolver_port;
 	uint32_t learn_max;
+	uint32_t dns_max_name_len; /* "dns": tunnelling caps, 0 = none (docs/dns.md) */
+	uint32_t dns_max_qps;
 	struct kars_exact_rule *exact;
 	size_t n_exact;
 	struct kars_cidr_rule *cidr;

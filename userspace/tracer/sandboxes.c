@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blocklist.h"
 #include "log.h"
 #include "sandbox.skel.h"
 
@@ -450,6 +451,9 @@ int kars_sandboxes_apply(struct kars_sandboxes *s, const struct kars_policy *p, 
 			ret = kars_loader_attach(s->loader, targets[i].canon, targets[i].id,
 						 targets[i].role, err);
 	}
+	if (!ret) /* the DNS tunnelling caps (docs/dns.md) */
+		ret = kars_dns_caps_store_fd(MAP_FD(s, kars_dns_caps), id, p->dns_max_name_len,
+					     p->dns_max_qps, err);
 	if (ret)
 		goto undo_cgroups;
 
@@ -515,6 +519,7 @@ static void delete_sandbox_entries(struct kars_sandboxes *s, uint32_t id)
 	delete_keys_where(s, MAP_FD(s, kars_learned), sizeof(struct kars_learned_key),
 			  offsetof(struct kars_learned_key, sandbox_id), id_is, &id);
 	bpf_map_delete_elem(MAP_FD(s, kars_learn_count), &id);
+	bpf_map_delete_elem(MAP_FD(s, kars_dns_caps), &id);
 	/* Per-sandbox counters go too; the totals in metrics restart from zero,
 	 * as Prometheus counters of a removed series should. */
 	delete_keys_where(s, MAP_FD(s, kars_stats), sizeof(struct kars_stat_key),
