@@ -30,6 +30,7 @@ extra_srcs() {
 	case $1 in
 	policy) echo userspace/tracer/policy.c ;;
 	token_response) echo userspace/router/token_response.c ;;
+	inference_policy) echo userspace/router/inference_policy.c ;;
 	esac
 }
 
