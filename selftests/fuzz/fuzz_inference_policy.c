@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		for (size_t i = 0; i < sizeof(ask) / sizeof(ask[0]); i++) {
 			size_t n = kars_inference_policy_models(p, a, ask[i], out, &code, reason,
-								 sizeof(reason));
+								sizeof(reason));
 
 			CHECK(n <= 1 + KARS_POLICY_MAX_FALLBACKS + 1);
 			for (size_t j = 0; j < n; j++)
