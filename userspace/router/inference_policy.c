@@ -45,7 +45,7 @@ const char *kars_policy_action_name(enum kars_policy_action a)
 /* Model and deployment names: what OpenAI and Azure use ("gpt-4o-mini",
  * "ft:gpt-4o:org::id", "my-deployment_2"), nothing that needs escaping in a
  * URL path or a log line. */
-static bool model_name_ok(const char *s)
+bool kars_model_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -167,7 +167,7 @@ static int parse_model_ref(const json_t *v, const char *path, const char *provid
 	if (ret)
 		return ret;
 	kars_json_path(field, sizeof(field), path, "deployment");
-	if (!model_name_ok(dep))
+	if (!kars_model_name_ok(dep))
 		return kars_err_set(err, EINVAL,
 				    "%s: \"%.64s\" is not a model or deployment name (1-256 of "
 				    "letters, digits, - _ . :)",
@@ -247,7 +247,7 @@ static int parse_allowed_models(const json_t *root, struct kars_inference_policy
 		kars_json_path_index(path, sizeof(path), "allowedModels", i);
 		if (!s)
 			return kars_err_set(err, EINVAL, "%s: expected a string", path);
-		if (!model_name_ok(s))
+		if (!kars_model_name_ok(s))
 			return kars_err_set(err, EINVAL,
 					    "%s: \"%.64s\" is not a model name (1-256 of letters, "
 					    "digits, - _ . :)",

@@ -124,5 +124,8 @@ bool kars_inference_policy_blocks_content(const struct kars_inference_policy *p,
 					  size_t reason_len);
 
 const char *kars_policy_action_name(enum kars_policy_action a);
+/* A model or deployment name: 1-256 of letters, digits, - _ . : (nothing that
+ * needs escaping in a URL path or a log line). */
+bool kars_model_name_ok(const char *name);
 
 #endif

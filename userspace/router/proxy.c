@@ -155,23 +155,6 @@ static char *take_body(struct evhttp_request *req, size_t *len)
 	return body;
 }
 
-/* A model id as it may appear in a path: no '/', nothing to escape. */
-static bool model_id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 256)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.' || c == ':'))
-			return false;
-	}
-	return true;
-}
-
 /* The request's output token limit field for route ("" if it has none). */
 static const char *cap_field(enum kars_route route, const json_t *body)
 {
@@ -333,7 +316,7 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 				       route->method == EVHTTP_REQ_POST ? "POST" : "GET");
 		return;
 	}
-	if (item && !model_id_ok(item)) {
+	if (item && !kars_model_name_ok(item)) {
 		r->rejected++;
 		kars_router_send_error(req, 400, "invalid_request_error", "invalid_model_id",
 				       "model id: only letters, digits and - _ . : are allowed");
