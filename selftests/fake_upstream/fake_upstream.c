@@ -1524,34 +1524,34 @@ static void handle(struct evhttp_request *req, void *arg)
 	body_json = len ? json_loadb(raw, len, 0, NULL) : NULL;
 	ret = read_knobs(&c, json_object_get(body_json, "metadata"),
 			 json_string_value(json_object_get(body_json, "model")), &err);
-	json_decref(body_json);
+	/* body_json stays until the end: knobs from metadata point into it. */
 	if (ret) {
 		c.k = fake.defaults;
 		c.k.delay_ms = 0;
 		c.k.drop_after = -1;
 		reply_error(&c, 400, err.msg, "invalid_request_error", NULL, NULL);
-		return;
+		goto cleanup;
 	}
 	if (!authorised(&c))
-		return;
+		goto cleanup;
 	if (method == EVHTTP_REQ_GET && strcmp(c.path, "/v1/models") == 0) {
 		handle_models(&c, NULL);
-		return;
+		goto cleanup;
 	}
 	if (method == EVHTTP_REQ_GET && strncmp(c.path, "/v1/models/", 11) == 0) {
 		handle_models(&c, c.path + 11);
-		return;
+		goto cleanup;
 	}
 	if (method != EVHTTP_REQ_POST ||
 	    (strcmp(c.path, "/v1/chat/completions") && strcmp(c.path, "/v1/completions") &&
 	     strcmp(c.path, "/v1/responses") && strcmp(c.path, "/v1/embeddings"))) {
 		snprintf(msg, sizeof(msg), "Invalid URL (%s %.400s)", method_name(method), path);
 		reply_error(&c, 404, msg, "invalid_request_error", NULL, NULL);
-		return;
+		goto cleanup;
 	}
 	if (c.k.status) {
 		reply_status(&c, c.k.status);
-		return;
+		goto cleanup;
 	}
 	c.body = json_loadb(raw, len, 0, &jerr);
 	if (!json_is_object(c.body)) {
@@ -1580,6 +1580,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		handle_embeddings(&c);
 cleanup:
 	json_decref(c.body);
+	json_decref(body_json);
 }
 
 /* --- main ------------------------------------------------------------------------------ */
