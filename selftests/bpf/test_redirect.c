@@ -82,7 +82,7 @@ static void check_redirect(struct kst_env *env, struct kst_peer *proxy, struct k
 		if (want_family)
 			ASSERT_STREQ(r.orig_family, want_family, "orig_dst family");
 	} else {
-		printf("  orig_dst: %s\n", r.orig_err);
+		printf("  orig_dst (cookie %llu): %s\n", (unsigned long long)r.cookie, r.orig_err);
 	}
 	/* The proxy sees its client as it is (loopback, the agent's port):
 	 * only the agent's view is rewritten, never the router's. */
