@@ -21,7 +21,8 @@
 # Environment: VMTEST_TIMEOUT (seconds, default 540), VMTEST_ACCEL (tcg by
 # default: KVM hangs at boot on this nested host; "kvm" to try it),
 # VMTEST_KERNEL_PKG (default: what linux-image-amd64 depends on), VMTEST_MEM
-# (MiB, default 1024), VMTEST_KEEP=1 keeps the logs in BUILD/vm/run/.
+# (MiB, default 1024), VMTEST_KEEP=1 keeps the logs (BUILD/vm/run.*/) of a
+# run that passed; a failed run's are always kept.
 set -u
 
 if [ $# -lt 1 ]; then
@@ -89,8 +90,11 @@ if [ ! -f "$KDIR/boot/vmlinuz-$KVER" ]; then
 fi
 
 # --- the initramfs -------------------------------------------------------------
-ROOT=$VM/root
-rm -rf "$ROOT"
+# Per run, so that two runs of one BUILD do not clobber each other.
+ROOT=$(mktemp -d "$VM/root.XXXXXX") || fail "mktemp failed"
+RUN=$(mktemp -d "$VM/run.XXXXXX") || fail "mktemp failed"
+trap 'rm -rf "$ROOT"' EXIT
+chmod 0755 "$ROOT" # it becomes the VM's / (mktemp made it 0700)
 mkdir -p "$ROOT"/{bin,usr/sbin,vmtest/build/bin,vmtest/build/tests,lib/modules/"$KVER"}
 
 # Copies an ELF binary and every shared library ldd names, at the same paths.
@@ -130,9 +134,6 @@ for m in $MODULES; do
 done
 printf '%s\n' "$@" >"$ROOT/vmtest/commands"
 
-RUN=$VM/run
-rm -rf "$RUN"
-mkdir -p "$RUN"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet >"$RUN/initramfs.cpio") || fail "cpio failed"
 
 # --- boot ------------------------------------------------------------------------
@@ -156,9 +157,16 @@ if [ -z "$exit_line" ]; then
 	tail -n 30 "$RUN/console.log" | tr -d '\r'
 	[ "$qemu_rc" -eq 124 ] && echo "vmtest: timed out after ${TIMEOUT}s"
 	cat "$RUN/qemu.log"
+	rm -f "$RUN/initramfs.cpio"
+	echo "vmtest: logs kept in $RUN"
 	echo "vm: 0 passed, 1 failed"
 	exit 1
 fi
 status=${exit_line#VMTEST-EXIT }
-[ "${VMTEST_KEEP:-0}" = 1 ] || rm -f "$RUN/initramfs.cpio"
+if [ "$status" != 0 ] || [ "${VMTEST_KEEP:-0}" = 1 ]; then
+	rm -f "$RUN/initramfs.cpio"
+	echo "vmtest: logs kept in $RUN"
+else
+	rm -rf "$RUN"
+fi
 exit "$status"
