@@ -18,7 +18,8 @@
 # selftests/run.sh), and exits non-zero when a command failed, the VM did not
 # finish within VMTEST_TIMEOUT seconds, or it never reported an exit status.
 #
-# Environment: VMTEST_TIMEOUT (seconds, default 540), VMTEST_ACCEL (tcg by
+# Environment: VMTEST_TIMEOUT (seconds, default 780: a run takes about 5
+# minutes on 2 busy cores under TCG), VMTEST_ACCEL (tcg by
 # default: KVM hangs at boot on this nested host; "kvm" to try it),
 # VMTEST_KERNEL_PKG (default: what linux-image-amd64 depends on), VMTEST_MEM
 # (MiB, default 1024), VMTEST_KEEP=1 keeps the logs (BUILD/vm/run.*/) of a
@@ -33,7 +34,7 @@ BUILD=$(realpath "$1")
 shift
 HERE=$(dirname "$(realpath "$0")")
 VM=$BUILD/vm
-TIMEOUT=${VMTEST_TIMEOUT:-540}
+TIMEOUT=${VMTEST_TIMEOUT:-780}
 ACCEL=${VMTEST_ACCEL:-tcg}
 MEM=${VMTEST_MEM:-1024}
 LSM="lockdown,capability,landlock,yama,bpf"
