@@ -17,8 +17,8 @@
  *                        an inet or netlink socket created outside this
  *                        sandbox: EPERM; agent tasks: a connected AF_UNIX
  *                        socket whose peer is outside this sandbox: EPERM;
- *                        any other family
- *                        (only a passed-in socket can have one): EPERM
+ *                        a socket of any other family (only a passed-in
+ *                        one can be): EPERM
  *   unix_stream_connect, unix_may_send
  *                        agent tasks: an AF_UNIX peer outside this sandbox
  *                        (host daemons, karsd): EPERM
@@ -46,14 +46,13 @@
 #define AF_INET	   2
 #define AF_INET6   10
 #define AF_NETLINK 16
-#define AF_PACKET  17
 
-#define SOCK_DGRAM     2
-#define SOCK_RAW       3
-#define SOCK_TYPE_MASK 0xf
+#define SOCK_DGRAM	  2
+#define SOCK_RAW	  3
+#define SOCK_TYPE_MASK	  0xf
 #define NETLINK_ROUTE	  0
 #define NETLINK_SOCK_DIAG 4
-#define IPPROTO_ICMPV6 58
+#define IPPROTO_ICMPV6	  58
 
 /* How deep below the cgroup root a role cgroup may be (tasks are matched
  * from the root down); how far up a socket's cgroup is walked to find its
@@ -216,9 +215,8 @@ int BPF_PROG(kars_lsm_socket_create, int family, int type, int protocol, int ker
 	case AF_INET6:
 		/* Raw and ping sockets: sock_create refuses them too; this is the
 		 * backstop for a cgroup the programs are not attached to. */
-		allowed = type != SOCK_RAW &&
-			  !(type == SOCK_DGRAM &&
-			    (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6));
+		allowed = type != SOCK_RAW && !(type == SOCK_DGRAM && (protocol == IPPROTO_ICMP ||
+								       protocol == IPPROTO_ICMPV6));
 		break;
 	case AF_NETLINK:
 		/* NETLINK_ROUTE: getaddrinfo(AI_ADDRCONFIG) and if_nameindex()

@@ -102,6 +102,7 @@ enum kars_hook {
 	KARS_HOOK_LSM_UNIX = 10, /* unix_stream_connect, unix_may_send */
 	KARS_HOOK_LSM_FILE_OPEN = 11,
 	KARS_HOOK_LSM_RECVMSG = 12,
+	KARS_HOOK__COUNT,
 };
 
 /* Value of kars_cgroups, keyed by __u64 cgroup id. Ports in host order. */
