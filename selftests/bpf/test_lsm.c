@@ -78,8 +78,7 @@ static int count_lsm_pins(void)
 /* status and metrics say the level; below full, a reason is given. */
 KST_TEST(lsm_enforcement_reported)
 {
-	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL, *mreq = NULL,
-	       *mresp = NULL;
+	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL, *mreq = NULL, *mresp = NULL;
 	const char *level, *text;
 	char err[256], line[96];
 
@@ -153,7 +152,9 @@ static int open_families(struct kst_env *env, void *arg)
 
 	for (size_t i = 0; i < N_FAMILIES; i++) {
 		const struct family_case *c = &families[i];
-		int want = w == AGENT || w == AGENT_SUBCGROUP ? c->agent : w == ROUTER ? c->router : 0;
+		int want = w == AGENT || w == AGENT_SUBCGROUP ? c->agent
+			   : w == ROUTER		      ? c->router
+							      : 0;
 		int got;
 		char tag[128];
 
@@ -479,7 +480,7 @@ struct files {
 	char bind_secret[96];	    /* the same file through a bind mount */
 	char ordinary[96];	    /* a world-readable file elsewhere */
 	char work[64];		    /* a world-writable directory for ordinary work */
-	int want;		   /* EACCES for the agent, 0 for everyone else */
+	int want;		    /* EACCES for the agent, 0 for everyone else */
 };
 
 static int try_open(const char *path, int flags)
@@ -582,8 +583,7 @@ cleanup:
 
 static int packet_refused(struct kst_env *env, void *arg)
 {
-	ASSERT_ERRNO(try_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), EPERM,
-		     (const char *)arg);
+	ASSERT_ERRNO(try_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), EPERM, (const char *)arg);
 	return 0;
 }
 

@@ -103,8 +103,8 @@ int kars_lsm_start(struct kars_lsm *lsm, struct kars_probe *p, const char *pin_d
 		 * typo fails the same on every kernel. */
 		for (int i = 0; i < lsm->n_protect; i++)
 			if (access(lsm->protect[i], F_OK))
-				return kars_err_set(err, errno, "--protect %s: %s",
-						    lsm->protect[i], strerror(errno));
+				return kars_err_set(err, errno, "--protect %s: %s", lsm->protect[i],
+						    strerror(errno));
 		return 0;
 	}
 	lsm->skel = lsm_bpf__open();
