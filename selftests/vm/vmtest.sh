@@ -23,7 +23,8 @@
 # default: KVM hangs at boot on this nested host; "kvm" to try it),
 # VMTEST_KERNEL_PKG (default: what linux-image-amd64 depends on), VMTEST_MEM
 # (MiB, default 1024), VMTEST_KEEP=1 keeps the logs (BUILD/vm/run.*/) of a
-# run that passed; a failed run's are always kept.
+# run that passed; a failed run's are always kept. VMTEST_FILES: more files
+# (space-separated) copied into /vmtest, e.g. a script a CMD runs.
 set -u
 
 if [ $# -lt 1 ]; then
@@ -118,6 +119,9 @@ for f in "$BUILD"/bin/*; do
 	copy_elf "$f" "/vmtest/build/bin/$(basename "$f")"
 done
 copy_elf "$BUILD/tests/bpf_selftests" /vmtest/build/tests/bpf_selftests
+for f in ${VMTEST_FILES:-}; do
+	cp "$f" "$ROOT/vmtest/" || fail "VMTEST_FILES: cannot copy $f"
+done
 cp "$HERE/init.sh" "$ROOT/init"
 chmod 0755 "$ROOT/init"
 
