@@ -53,23 +53,23 @@ static void test_lsm_events_name_the_family(void **state)
 	     "lsm_socket_create", "socket_family", "vsock", "-"},
 	    {KARS_HOOK_LSM_SOCKET_CREATE, KARS_REASON_PROTOCOL, AF_INET, IPPROTO_ICMP,
 	     "lsm_socket_create", "protocol", "ipv4", "icmp"},
-	    {KARS_HOOK_LSM_CONNECT, KARS_REASON_FOREIGN_SOCKET, AF_INET6, 0,
-	     "lsm_socket_connect", "foreign_socket", "ipv6", "other"},
-	    {KARS_HOOK_LSM_SENDMSG, KARS_REASON_FOREIGN_SOCKET, AF_UNIX, 0,
-	     "lsm_socket_sendmsg", "foreign_socket", "unix", "-"},
-	    {KARS_HOOK_LSM_RECVMSG, KARS_REASON_FOREIGN_SOCKET, AF_PACKET, 0,
-	     "lsm_socket_recvmsg", "foreign_socket", "packet", "-"},
+	    {KARS_HOOK_LSM_CONNECT, KARS_REASON_FOREIGN_SOCKET, AF_INET6, 0, "lsm_socket_connect",
+	     "foreign_socket", "ipv6", "other"},
+	    {KARS_HOOK_LSM_SENDMSG, KARS_REASON_FOREIGN_SOCKET, AF_UNIX, 0, "lsm_socket_sendmsg",
+	     "foreign_socket", "unix", "-"},
+	    {KARS_HOOK_LSM_RECVMSG, KARS_REASON_FOREIGN_SOCKET, AF_PACKET, 0, "lsm_socket_recvmsg",
+	     "foreign_socket", "packet", "-"},
 	    {KARS_HOOK_LSM_UNIX, KARS_REASON_FOREIGN_SOCKET, AF_UNIX, 0, "lsm_unix",
 	     "foreign_socket", "unix", "-"},
 	    {KARS_HOOK_LSM_FILE_OPEN, KARS_REASON_PROTECTED_FILE, 0, 0, "lsm_file_open",
 	     "protected_file", "none", "-"},
-	    {KARS_HOOK_LSM_SOCKET_CREATE, KARS_REASON_SOCKET_FAMILY, 99, 0,
-	     "lsm_socket_create", "socket_family", "other", "-"},
+	    {KARS_HOOK_LSM_SOCKET_CREATE, KARS_REASON_SOCKET_FAMILY, 99, 0, "lsm_socket_create",
+	     "socket_family", "other", "-"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		json_t *o = event_json(cases[i].hook, cases[i].reason, cases[i].family,
-				       cases[i].proto);
+		json_t *o =
+		    event_json(cases[i].hook, cases[i].reason, cases[i].family, cases[i].proto);
 
 		assert_non_null(o);
 		assert_string_equal(json_string_value(json_object_get(o, "hook")),
