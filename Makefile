@@ -18,7 +18,7 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
-	libidn2-dev dnsmasq-base
+	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -63,7 +63,7 @@ FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
 FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
-.PHONY: crds all deps check unit selftest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns install demo format format-check clean help
+.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -76,6 +76,7 @@ help:
 	@echo "make check       deps + build + unit tests (plain and ASan/UBSan) + BPF selftests"
 	@echo "make unit        unit tests only"
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
+	@echo "make vmtest      BPF selftests in a VM on Debian's 6.1 kernel with BPF LSM (qemu)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
 	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
@@ -165,6 +166,12 @@ unit: $(UNIT_BINS)
 selftest: $(BINS) $(BPFTEST_BIN)
 	@selftests/run.sh "selftests/e2e/cli.sh $(BUILD)" "$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd"
 
+# The same binaries and CO-RE objects on Debian 12's own kernel (6.1) with BPF
+# LSM active, in qemu (selftests/vm/vmtest.sh; the kernel .deb is unpacked
+# under $(BUILD)/vm, never installed).
+vmtest: $(BINS) $(BPFTEST_BIN)
+	@selftests/run.sh "selftests/vm/vmtest.sh $(BUILD)"
+
 # A short fuzz run of every parser of untrusted bytes; `make fuzz FUZZ_SECONDS=600`
 # for a longer one.
 FUZZ_SECONDS ?= 30
@@ -189,7 +196,8 @@ check: deps
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"selftests/e2e/router_policy.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
-		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
+		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
+		"selftests/vm/vmtest.sh $(BUILD)"
 
 bench: bench-connect bench-audit bench-policy bench-router bench-dns
 

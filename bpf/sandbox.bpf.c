@@ -367,19 +367,27 @@ static __always_inline void decide_router(const struct kars_cgroup_policy *pol, 
 								  : KARS_REASON_PROTOCOL);
 }
 
-static __always_inline void emit(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
-				 __u64 cookie, __u8 hook, __u8 family, const struct decision *d)
+/* The event of one decision. in_task: the hook runs in the task that made
+ * the call (socket hooks), so pid, uid and comm are that task's. The packet
+ * backstop passes false: a packet can leave in any context (a softirq, a
+ * retransmit timer), and before 6.10 cgroup_skb programs may not call the
+ * current-task helpers at all (6.1's verifier: "unknown func"). */
+static __always_inline void emit_event(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
+				       __u64 cookie, __u8 hook, __u8 family,
+				       const struct decision *d, bool in_task)
 {
 	struct kars_event *e;
-	__u64 pid_tgid, uid_gid;
+	__u64 pid_tgid = 0, uid_gid = 0;
 
 	e = bpf_ringbuf_reserve(&kars_events, sizeof(*e), 0);
 	if (!e) {
 		count(KARS_COUNTER_EVENT_DROPS);
 		return;
 	}
-	pid_tgid = bpf_get_current_pid_tgid();
-	uid_gid = bpf_get_current_uid_gid();
+	if (in_task) {
+		pid_tgid = bpf_get_current_pid_tgid();
+		uid_gid = bpf_get_current_uid_gid();
+	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = cgroup_id;
 	e->cookie = cookie;
@@ -399,8 +407,17 @@ static __always_inline void emit(const struct kars_cgroup_policy *pol, __u64 cgr
 	e->pad = 0;
 	__builtin_memcpy(e->orig_addr, d->addr, 16);
 	__builtin_memcpy(e->new_addr, d->new_addr, 16);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (in_task)
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	else
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void emit(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
+				 __u64 cookie, __u8 hook, __u8 family, const struct decision *d)
+{
+	emit_event(pol, cgroup_id, cookie, hook, family, d, true);
 }
 
 /* The protocol as rules name it. MPTCP (262, which does not fit the rules'
@@ -754,7 +771,7 @@ int kars_skb_egress(struct __sk_buff *skb)
 	if (d.verdict == KARS_VERDICT_ALLOW)
 		return 1;
 	count_verdict(pol ? pol->sandbox_id : 0, d.verdict, d.reason);
-	emit(pol, cgroup_id, 0, KARS_HOOK_SKB_EGRESS, family, &d);
+	emit_event(pol, cgroup_id, 0, KARS_HOOK_SKB_EGRESS, family, &d, false);
 	return d.verdict == KARS_VERDICT_DENY ? 0 : 1;
 }
 

@@ -45,6 +45,7 @@
 #define KARS_DEFAULT_LEARN_MAX 1024
 #define KARS_MAX_STATS	       16384
 #define KARS_EVENTS_RINGBUF    (1 << 20)
+#define KARS_MAX_PROTECTED     1024
 
 enum kars_role {
 	KARS_ROLE_NONE = 0,
@@ -86,6 +87,10 @@ enum kars_reason {
 	KARS_REASON_DNS_TOO_LONG = 16,	 /* query name longer than the length cap */
 	KARS_REASON_DNS_TOO_DEEP = 17,	 /* query name with more labels than the walk bound */
 	KARS_REASON_DNS_RATE = 18,	 /* the sandbox's DNS query rate cap */
+	KARS_REASON_SOCKET_FAMILY = 19,	 /* LSM: a socket family/protocol sandboxes may not open */
+	KARS_REASON_FOREIGN_SOCKET =
+	    20, /* LSM: a socket or AF_UNIX peer from outside the sandbox */
+	KARS_REASON_PROTECTED_FILE = 21, /* LSM: a file below a protected inode (karsd --protect) */
 	KARS_REASON__COUNT,
 };
 
@@ -96,7 +101,14 @@ enum kars_hook {
 	KARS_HOOK_SENDMSG6 = 4,
 	KARS_HOOK_SKB_EGRESS = 5,
 	KARS_HOOK_SOCK_CREATE = 6,
-	KARS_HOOK_DNS_EGRESS = 7, /* cgroup_skb egress DNS check (kars_dns.bpf.h) */
+	KARS_HOOK_DNS_EGRESS = 7,	 /* cgroup_skb egress DNS check (kars_dns.bpf.h) */
+	KARS_HOOK_LSM_SOCKET_CREATE = 8, /* lsm.bpf.c, global, sandbox tasks only */
+	KARS_HOOK_LSM_CONNECT = 9,
+	KARS_HOOK_LSM_SENDMSG = 10,
+	KARS_HOOK_LSM_UNIX = 11, /* unix_stream_connect, unix_may_send */
+	KARS_HOOK_LSM_FILE_OPEN = 12,
+	KARS_HOOK_LSM_RECVMSG = 13,
+	KARS_HOOK__COUNT,
 };
 
 /* Value of kars_cgroups, keyed by __u64 cgroup id. Ports in host order. */
@@ -211,6 +223,14 @@ struct kars_sandbox_meta {
 	__u32 n_cidr;
 	char agent_cgroup[KARS_META_PATH_LEN];
 	char router_cgroup[KARS_META_PATH_LEN];
+};
+
+/* Key of kars_protected (lsm.bpf.c): an inode that agent tasks may not open,
+ * nor anything below it. dev is the kernel's encoding (major << 20 | minor),
+ * not stat()'s. */
+struct kars_protected_key {
+	__u64 dev;
+	__u64 ino;
 };
 
 struct kars_event {

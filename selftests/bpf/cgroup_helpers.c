@@ -78,6 +78,39 @@ int kst_cgroup_join(const char *abs)
 	return write_file(path, "0");
 }
 
+int kst_cgroup_self(char *abs, size_t len)
+{
+	char line[PATH_MAX + 8];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	bool found = false;
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strncmp(line, "0::", 3) == 0;
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	line[strcspn(line, "\n")] = '\0';
+	return kst_fmt(abs, len, "%s%s", kst_cgroup2(), line + 3);
+}
+
+int kst_in_cgroup(const char *cgroup, int (*make)(void *arg), void *arg)
+{
+	char here[PATH_MAX];
+	int ret = kst_cgroup_self(here, sizeof(here));
+
+	if (ret)
+		return ret;
+	ret = kst_cgroup_join(cgroup);
+	if (ret)
+		return ret;
+	ret = make(arg);
+	if (kst_cgroup_join(here) && !ret)
+		ret = -EIO;
+	return ret;
+}
+
 static int populated(const char *abs)
 {
 	char path[PATH_MAX + 32], line[64];

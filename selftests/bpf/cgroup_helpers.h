@@ -20,6 +20,12 @@ int kst_cgroup2_find(char *out, size_t len);
 int kst_cgroup_create(struct kst_env *env, const char *leaf, char *abs, size_t len);
 /* Moves the calling process into the cgroup. */
 int kst_cgroup_join(const char *abs);
+/* The calling process's cgroup v2, as an absolute path. */
+int kst_cgroup_self(char *abs, size_t len);
+/* Runs make(arg) with the calling process moved into cgroup for the call, so
+ * that the sockets it creates belong to that cgroup; moves back after.
+ * Returns what make returned, or -errno of the moves. */
+int kst_in_cgroup(const char *cgroup, int (*make)(void *arg), void *arg);
 /* Kills every process in the cgroup (cgroup.kill) and waits, bounded, until
  * it is empty. */
 int kst_cgroup_kill(const char *abs);

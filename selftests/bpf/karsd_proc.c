@@ -22,6 +22,7 @@ static struct {
 	char socket[PATH_MAX];
 	char pin_dir[PATH_MAX];
 	char log[PATH_MAX];
+	char protected_dir[PATH_MAX];
 	const char *socket_cgroup; /* karsd --socket-cgroup, or NULL for its default */
 	pid_t pid;
 } kd;
@@ -56,6 +57,21 @@ const char *kst_karsd_socket_cgroup(void)
 	return kd.socket_cgroup ? kd.socket_cgroup : "auto";
 }
 
+static int write_secret(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fputs("router credential\n", f);
+	if (fclose(f))
+		return -errno;
+	return chmod(path, 0644) ? -errno : 0;
+}
+
 int kst_karsd_setup(const char *bin)
 {
 	if (!realpath(bin, kd.bin))
@@ -70,7 +86,43 @@ int kst_karsd_setup(const char *bin)
 	if (mkdir(kd.run_dir, 0755) && errno != EEXIST)
 		return -errno;
 	chmod(kd.run_dir, 0755);
-	return 0;
+	/* What karsd --protect guards (test_lsm.c): a world-readable file, so
+	 * only the LSM can keep the agent out. */
+	kst_fmt(kd.protected_dir, sizeof(kd.protected_dir), "%s/protected", kd.run_dir);
+	if (mkdir(kd.protected_dir, 0755) && errno != EEXIST)
+		return -errno;
+	return write_secret(kd.protected_dir);
+}
+
+const char *kst_karsd_protected_dir(void)
+{
+	return kd.protected_dir;
+}
+
+bool kst_lsm_full(char *why, size_t len)
+{
+	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL, *gaps;
+	char err[256];
+	bool full = false;
+
+	snprintf(why, len, "karsd status failed");
+	if (kst_call(req, &resp, err, sizeof(err)) == 0) {
+		const char *level = kst_json_str(resp, "enforcement");
+
+		full = level && strcmp(level, "full") == 0;
+		gaps = json_object_get(resp, "openGaps");
+		const char *gap = json_string_value(json_array_get(gaps, 0));
+
+		/* The reason, without the list of what it leaves open. */
+		snprintf(why, len, "enforcement %s: %.*s", level ? level : "?",
+			 gap ? (int)(strstr(gap, ": AF_PACKET") ? strstr(gap, ": AF_PACKET") - gap
+								: (long)strlen(gap))
+			     : 0,
+			 gap ? gap : "");
+	}
+	json_decref(req);
+	json_decref(resp);
+	return full;
 }
 
 bool kst_karsd_running(void)
@@ -110,7 +162,7 @@ int kst_karsd_start(void)
 		}
 		execl(kd.bin, kd.bin, "--socket", kd.socket, "--pin-dir", kd.pin_dir, "--log-level",
 		      "debug", "--socket-cgroup", kd.socket_cgroup ? kd.socket_cgroup : "auto",
-		      (char *)NULL);
+		      "--protect", kd.protected_dir, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", kd.bin, strerror(errno));
 		_exit(127);
 	}
@@ -193,6 +245,8 @@ void kst_karsd_teardown(bool keep_log)
 	if (!kd.run_dir[0])
 		return;
 	unlink(kd.socket);
+	if (kd.protected_dir[0])
+		remove_tree(kd.protected_dir);
 	if (!keep_log) {
 		unlink(kd.log);
 		rmdir(kd.run_dir);

@@ -28,6 +28,11 @@ pid_t kst_karsd_pid(void);
 const char *kst_karsd_socket(void);
 const char *kst_karsd_pin_dir(void);
 const char *kst_karsd_log(void);
+/* The directory karsd is started to --protect (holds a file "secret"). */
+const char *kst_karsd_protected_dir(void);
+/* Whether karsd enforces at level "full" (BPF LSM); why holds the level
+ * and, below full, the reason karsd gives. */
+bool kst_lsm_full(char *why, size_t len);
 /* Stops karsd and removes its pins and run dir (the log stays if keep_log). */
 void kst_karsd_teardown(bool keep_log);
 void kst_karsd_print_log_tail(int lines);

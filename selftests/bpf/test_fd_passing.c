@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cgroup_helpers.h"
 #include "harness.h"
 #include "karsd_proc.h"
 #include "net_helpers.h"
@@ -63,6 +64,20 @@ static int recv_fds(int sock, int *fds, int n)
 		return EBADMSG;
 	memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)n);
 	return 0;
+}
+
+/* The channel for handing sockets over, created in the given role cgroup:
+ * the runner steps into that cgroup for the socketpair() and back. A pair
+ * born in the agent cgroup lets an agent send fds under BPF LSM too, which
+ * refuses an agent's AF_UNIX traffic with a peer outside its sandbox. */
+static int make_socketpair(void *arg)
+{
+	return socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, (int *)arg) ? -errno : 0;
+}
+
+static int socketpair_in(const char *cgroup, int sp[2])
+{
+	return kst_in_cgroup(cgroup, make_socketpair, sp);
 }
 
 /* Creates a TCP and a UDP socket here and hands them over. */
@@ -116,8 +131,7 @@ KST_TEST(fd_agent_socket_used_outside)
 	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply") ||
 	    !ASSERT_OK(kst_listen(env, SOCK_STREAM, KST_REMOTE4, 9000, "r", &tcp), "listen") ||
 	    !ASSERT_OK(kst_listen(env, SOCK_DGRAM, KST_REMOTE4, 9999, "r", &udp), "listen udp") ||
-	    !ASSERT_OK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, a.sp) ? -errno : 0,
-		       "socketpair"))
+	    !ASSERT_OK(socketpair_in(env->cg_agent, a.sp), "socketpair in the agent cgroup"))
 		goto cleanup;
 	kst_track_fd(env, a.sp[0]);
 	kst_track_fd(env, a.sp[1]);
@@ -178,8 +192,7 @@ KST_TEST(fd_agent_mptcp_socket_used_outside)
 	if (!ASSERT_OK(kst_apply_default(env), "apply") ||
 	    !ASSERT_OK(kst_listen(env, SOCK_STREAM, KST_REMOTE4, 9000, "r", &tcp), "listen"))
 		return;
-	if (!ASSERT_OK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, a.sp) ? -errno : 0,
-		       "socketpair"))
+	if (!ASSERT_OK(socketpair_in(env->cg_agent, a.sp), "socketpair in the agent cgroup"))
 		return;
 	kst_track_fd(env, a.sp[0]);
 	kst_track_fd(env, a.sp[1]);
@@ -190,6 +203,22 @@ KST_TEST(fd_agent_mptcp_socket_used_outside)
 	rx = kst_spawn(env, KST_OUTSIDE, KST_ROOT, "kst-outside", outside_uses_agent_mptcp, &a);
 	if (ASSERT_GT(rx, 0, "spawn"))
 		ASSERT_OK(kst_wait(env, rx, 20000), "outside process");
+}
+
+static int agent_uses_outside_sockets_lsm(struct kst_env *env, void *arg)
+{
+	struct pass_arg *a = arg;
+	int fds[2];
+
+	if (!ASSERT_ERRNO(recv_fds(a->sp[1], fds, 2), 0, "SCM_RIGHTS receive"))
+		return 1;
+	ASSERT_ERRNO(kst_connect_fd(fds[0], KST_REMOTE4, 9000), EPERM,
+		     "LSM: outside-born TCP socket: connect() from the agent is EPERM");
+	ASSERT_ERRNO(kst_sendto(fds[1], "gap", KST_REMOTE4, 9999), EPERM,
+		     "LSM: outside-born UDP socket: sendto() from the agent is EPERM");
+	close(fds[0]);
+	close(fds[1]);
+	return 0;
 }
 
 static int agent_uses_outside_sockets(struct kst_env *env, void *arg)
@@ -223,18 +252,29 @@ KST_TEST(fd_outside_socket_passed_in)
 	struct pass_arg a;
 	struct kst_peer tcp, udp;
 	struct kst_report r;
+	char why[512];
 	pid_t rx;
 
 	if (!ASSERT_OK(kst_apply_default(env), "apply") ||
 	    !ASSERT_OK(kst_listen(env, SOCK_STREAM, KST_REMOTE4, 9000, "r", &tcp), "listen") ||
 	    !ASSERT_OK(kst_listen(env, SOCK_DGRAM, KST_REMOTE4, 9999, "r", &udp), "listen udp"))
 		return;
-	if (!ASSERT_OK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, a.sp) ? -errno : 0,
-		       "socketpair"))
+	/* The channel is born in the agent cgroup: under BPF LSM the agent
+	 * neither sends nor receives on AF_UNIX with a peer outside. */
+	if (!ASSERT_OK(socketpair_in(env->cg_agent, a.sp), "socketpair in the agent cgroup"))
 		return;
 	kst_track_fd(env, a.sp[0]);
 	kst_track_fd(env, a.sp[1]);
 	ASSERT_OK(kst_run(env, KST_OUTSIDE, KST_ROOT, make_and_send, &a), "outside creates");
+	if (kst_lsm_full(why, sizeof(why))) {
+		/* socket_connect/socket_sendmsg judge the calling task. */
+		rx = kst_spawn(env, KST_AGENT, KST_AGENT_UID, NULL, agent_uses_outside_sockets_lsm,
+			       &a);
+		if (ASSERT_GT(rx, 0, "spawn"))
+			ASSERT_OK(kst_wait(env, rx, 20000), "agent");
+		ASSERT_TRUE(kst_peer_quiet(&udp, 300), "no datagram got out");
+		return;
+	}
 	rx = kst_spawn(env, KST_AGENT, KST_AGENT_UID, NULL, agent_uses_outside_sockets, &a);
 	if (ASSERT_GT(rx, 0, "spawn"))
 		ASSERT_OK(kst_wait(env, rx, 20000), "agent");

@@ -213,6 +213,17 @@ static void print_event(const json_t *e)
 
 	if (localtime_r(&now, &tm))
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	if (strncmp(str(e, "hook"), "lsm_", 4) == 0) {
+		/* BPF LSM refusals have no destination: the family says what. */
+		printf("%s %-24s %-6s %-8s %-14s %s/%s (%s) %s[%lld] uid=%lld\n", when,
+		       *str(e, "sandbox") ? str(e, "sandbox") : "(unknown cgroup)", str(e, "role"),
+		       str(e, "verdict"), str(e, "reason"), str(e, "family"), str(e, "protocol"),
+		       str(e, "hook"), str(e, "comm"),
+		       json_integer_value(json_object_get(e, "tgid")),
+		       json_integer_value(json_object_get(e, "uid")));
+		fflush(stdout);
+		return;
+	}
 	if (strcmp(dst, ndst) || dport != ndport)
 		snprintf(to, sizeof(to), " -> %s:%lld", ndst, ndport);
 	printf("%s %-24s %-6s %-8s %-14s %-4s %s:%lld%s %s[%lld] uid=%lld%s%s\n", when,

@@ -89,12 +89,25 @@ void kars_log(enum kars_log_level level, const char *fmt, ...)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum kars_log_level mapped = KARS_LOG_DEBUG;
+	char *msg;
 
 	if (level == LIBBPF_WARN)
 		mapped = KARS_LOG_WARN;
 	else if (level == LIBBPF_INFO)
 		mapped = KARS_LOG_DEBUG;
-	log_va(mapped, fmt, ap);
+	if (mapped > current_level)
+		return 0;
+	/* A verifier log comes as one message of many kilobytes, its reason
+	 * last: logged line by line so that no line limit cuts the reason off. */
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	for (char *line = msg, *end; *line; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		kars_log(mapped, "%.*s", (int)(end - line), line);
+	}
+	free(msg);
 	return 0;
 }
 

@@ -79,6 +79,8 @@ static json_t *op_status(struct karsd *d)
 	    o, "socketCgroup",
 	    json_string(d->loader.socket_cgroup_by_btf ? "socket" : "creation-stamp"));
 	json_object_set_new(o, "sandboxes", json_integer((json_int_t)d->sandboxes.n));
+	json_object_set_new(o, "lsm", kars_lsm_json(&d->lsm));
+	kars_lsm_gaps(&d->lsm, &d->probe, json_object_get(o, "openGaps"));
 	return o;
 }
 

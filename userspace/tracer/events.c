@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 
 #include "blocklist.h"
@@ -17,6 +18,55 @@
 #include "log.h"
 #include "policy.h"
 #include "sandbox.skel.h"
+
+/* The socket family of an event, by name. Socket hooks only see IPv4 and
+ * IPv6; the LSM programs report any family, and none (0) for file_open. */
+static const char *family_name(uint8_t family)
+{
+	switch (family) {
+	case 0:
+		return "none";
+	case AF_UNIX:
+		return "unix";
+	case AF_INET:
+		return "ipv4";
+	case AF_INET6:
+		return "ipv6";
+	case AF_NETLINK:
+		return "netlink";
+	case AF_PACKET:
+		return "packet";
+	case AF_VSOCK:
+		return "vsock";
+	case AF_ALG:
+		return "alg";
+	default:
+		return "other";
+	}
+}
+
+static const char *netlink_name(uint8_t proto)
+{
+	switch (proto) {
+	case NETLINK_ROUTE:
+		return "route";
+	case NETLINK_SOCK_DIAG:
+		return "sock_diag";
+	case NETLINK_AUDIT:
+		return "audit";
+	case NETLINK_GENERIC:
+		return "generic";
+	case NETLINK_KOBJECT_UEVENT:
+		return "uevent";
+	default:
+		return "other";
+	}
+}
+
+static bool is_lsm_hook(uint8_t hook)
+{
+	return hook >= KARS_HOOK_LSM_SOCKET_CREATE && hook <= KARS_HOOK_LSM_RECVMSG;
+}
 
 json_t *kars_event_json(const struct kars_event *e, const struct kars_sandboxes *s)
 {
@@ -28,6 +78,20 @@ json_t *kars_event_json(const struct kars_event *e, const struct kars_sandboxes 
 	memcpy(repl.bytes, e->new_addr, 16);
 	memcpy(comm, e->comm, sizeof(e->comm));
 	comm[sizeof(e->comm)] = '\0';
+	if (is_lsm_hook(e->hook))
+		/* No destination: the family (and its protocol) is the point. */
+		return json_pack(
+		    "{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "ts",
+		    (json_int_t)e->ts_ns, "sandbox", sb ? sb->meta.name : "", "sandboxId",
+		    (json_int_t)e->sandbox_id, "generation", (json_int_t)e->gen, "role",
+		    kars_role_name(e->role), "hook", kars_hook_name(e->hook), "verdict",
+		    kars_verdict_name(e->verdict), "reason", kars_reason_name(e->reason), "family",
+		    family_name(e->family), "protocol",
+		    e->family == AF_NETLINK			    ? netlink_name(e->protocol)
+		    : e->family == AF_INET || e->family == AF_INET6 ? kars_proto_name(e->protocol)
+								    : "-",
+		    "cgroupId", (json_int_t)e->cgroup_id, "pid", (json_int_t)e->pid, "tgid",
+		    (json_int_t)e->tgid, "uid", (json_int_t)e->uid, "comm", comm);
 	return json_pack(
 	    "{s:I,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:I,s:I,s:I,"
 	    "s:I,s:s,s:I}",

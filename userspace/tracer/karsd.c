@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	    ")\n"
 	    "  --group NAME       group whose members may use every control operation\n"
 	    "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	    "  --protect PATH     agents may not open PATH or anything below it (BPF LSM;\n"
+	    "                     repeatable: router secrets, kars state)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --log-json         log JSON objects, one per line\n"
 	    "  --socket-cgroup auto|socket|stamp\n"
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 	    {"log-json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"socket-cgroup", required_argument, NULL, 'c'},
+	    {"protect", required_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct karsd d = {.socket_path = KARSD_DEFAULT_SOCKET};
@@ -135,6 +138,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			if (kars_lsm_add_protect(&d.lsm, optarg)) {
+				fprintf(stderr, "karsd: --protect: at most %d paths\n",
+					KARS_LSM_MAX_PROTECT);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -155,7 +165,6 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		return 1;
 	}
-	report_probe(&d.probe);
 	d.base = event_base_new();
 	if (!d.base) {
 		log_error("event_base_new failed");
@@ -164,6 +173,10 @@ int main(int argc, char **argv)
 	if (kars_loader_open(&d.loader, pin_dir, d.probe.cgroup2, cgroup_mode, &err))
 		goto cleanup;
 	loaded = true;
+	/* After the loader: the LSM programs reuse its pinned maps. */
+	if (kars_lsm_start(&d.lsm, &d.probe, pin_dir, &err))
+		goto cleanup;
+	report_probe(&d.probe);
 	if (kars_sandboxes_init(&d.sandboxes, &d.loader, &err))
 		goto cleanup;
 	adopted = true;
@@ -199,6 +212,7 @@ cleanup:
 		evhttp_free(d.http);
 	if (adopted)
 		kars_sandboxes_free(&d.sandboxes);
+	kars_lsm_close(&d.lsm);
 	if (loaded)
 		kars_loader_close(&d.loader);
 	event_base_free(d.base);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "loader.h"
+#include "lsm.h"
 #include "probe.h"
 #include "sandboxes.h"
 
@@ -27,6 +28,7 @@ struct karsd {
 	struct event_base *base;
 	struct kars_probe probe;
 	struct kars_loader loader;
+	struct kars_lsm lsm;
 	struct kars_sandboxes sandboxes;
 
 	const char *socket_path;

@@ -227,8 +227,7 @@ static int unpin_link(const char *path, struct kars_err *err)
 	/* A link severed from outside (bpftool link detach) fails here: fine. */
 	if (bpf_link__detach(link) && errno != ENOLINK)
 		ret = kars_err_set(err, errno, "detaching %s: %s", path, strerror(errno));
-	bpf_link__disconnect(link);
-	bpf_link__destroy(link);
+	bpf_link__destroy(link); /* closes our fd */
 	if (unlink(path) && errno != ENOENT)
 		ret = kars_err_set(err, errno, "unpinning %s: %s", path, strerror(errno));
 	return ret;
@@ -243,8 +242,7 @@ static int attach_one(struct kars_loader *l, struct bpf_program *prog, int cg_fd
 	if (link) {
 		/* Re-adopt: same link, our program. Atomic; no gap, no duplicate. */
 		ret = bpf_link__update_program(link, prog);
-		bpf_link__disconnect(link);
-		bpf_link__destroy(link);
+		bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
 		if (ret != -ENOLINK)
 			return ret ? kars_err_set(err, -ret, "updating pinned link %s: %s", path,
 						  strerror(-ret))
@@ -263,8 +261,9 @@ static int attach_one(struct kars_loader *l, struct bpf_program *prog, int cg_fd
 		bpf_link__destroy(link); /* unpinned: detaches */
 		return ret;
 	}
-	/* Closing our fd keeps a pinned link attached. */
-	bpf_link__disconnect(link);
+	/* Closing our fd keeps a pinned link attached. (No bpf_link__disconnect:
+	 * a disconnected link's destroy never closes its fd, and karsd leaked
+	 * one per attach until RLIMIT_NOFILE stopped every apply.) */
 	bpf_link__destroy(link);
 	return 0;
 }

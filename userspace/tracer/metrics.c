@@ -151,6 +151,10 @@ char *karsd_metrics_text(struct karsd *d)
 	    "(full: with BPF LSM; no-lsm: socket and packet hooks only).\n"
 	    "# TYPE kars_enforcement_level gauge\nkars_enforcement_level{level=\"%s\"} 1\n",
 	    kars_probe_enforcement(&d->probe));
+	put(&t,
+	    "# HELP kars_lsm_programs BPF LSM programs attached by this karsd (0 at no-lsm).\n"
+	    "# TYPE kars_lsm_programs gauge\nkars_lsm_programs %d\n",
+	    d->lsm.n_programs);
 	return t.buf;
 }
 

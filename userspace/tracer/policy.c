@@ -363,6 +363,9 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_DNS_TOO_LONG] = "dns_too_long",
 	    [KARS_REASON_DNS_TOO_DEEP] = "dns_too_deep",
 	    [KARS_REASON_DNS_RATE] = "dns_rate",
+	    [KARS_REASON_SOCKET_FAMILY] = "socket_family",
+	    [KARS_REASON_FOREIGN_SOCKET] = "foreign_socket",
+	    [KARS_REASON_PROTECTED_FILE] = "protected_file",
 	};
 
 	return NAME_OF(names, reason);
@@ -378,10 +381,19 @@ const char *kars_role_name(uint8_t role)
 const char *kars_hook_name(uint8_t hook)
 {
 	static const char *const names[] = {
-	    [KARS_HOOK_CONNECT4] = "connect4",	   [KARS_HOOK_CONNECT6] = "connect6",
-	    [KARS_HOOK_SENDMSG4] = "sendmsg4",	   [KARS_HOOK_SENDMSG6] = "sendmsg6",
-	    [KARS_HOOK_SKB_EGRESS] = "skb_egress", [KARS_HOOK_SOCK_CREATE] = "sock_create",
+	    [KARS_HOOK_CONNECT4] = "connect4",
+	    [KARS_HOOK_CONNECT6] = "connect6",
+	    [KARS_HOOK_SENDMSG4] = "sendmsg4",
+	    [KARS_HOOK_SENDMSG6] = "sendmsg6",
+	    [KARS_HOOK_SKB_EGRESS] = "skb_egress",
+	    [KARS_HOOK_SOCK_CREATE] = "sock_create",
 	    [KARS_HOOK_DNS_EGRESS] = "dns_egress",
+	    [KARS_HOOK_LSM_SOCKET_CREATE] = "lsm_socket_create",
+	    [KARS_HOOK_LSM_CONNECT] = "lsm_socket_connect",
+	    [KARS_HOOK_LSM_SENDMSG] = "lsm_socket_sendmsg",
+	    [KARS_HOOK_LSM_UNIX] = "lsm_unix",
+	    [KARS_HOOK_LSM_FILE_OPEN] = "lsm_file_open",
+	    [KARS_HOOK_LSM_RECVMSG] = "lsm_socket_recvmsg",
 	};
 
 	return NAME_OF(names, hook);

@@ -113,21 +113,23 @@ const char *kars_probe_lsm_problem(const struct kars_probe *p)
 {
 	if (!p->lsm_bpf_active)
 		return "bpf is not an active LSM (add it to the kernel's lsm= list)";
-	if (!p->prog_lsm)
-		return "bpf is an active LSM but this kernel refuses to load LSM programs";
+	if (p->lsm_error[0])
+		return p->lsm_error;
+	if (!p->lsm_loaded)
+		return "the LSM programs are not loaded";
 	return "none";
 }
 
 const char *kars_probe_enforcement(const struct kars_probe *p)
 {
-	return p->lsm_bpf_active && p->prog_lsm ? "full" : "no-lsm";
+	return p->lsm_loaded ? "full" : "no-lsm";
 }
 
 json_t *kars_probe_json(const struct kars_probe *p)
 {
 	json_t *open = json_array();
 
-	if (!p->lsm_bpf_active || !p->prog_lsm)
+	if (!p->lsm_loaded)
 		json_array_append_new(open,
 				      json_sprintf("%s: AF_PACKET, netlink and vsock sockets "
 						   "are not vetoed, AF_UNIX connects are not "

@@ -21,6 +21,9 @@ struct kars_probe {
 	bool map_ringbuf;
 	bool map_sk_storage;
 	bool lsm_bpf_active;
+	/* Set by kars_lsm_start(): the LSM programs enforce, or why not. */
+	bool lsm_loaded;
+	char lsm_error[768];
 	char lsm_list[256];
 	char cgroup2[PATH_MAX];
 };
@@ -32,7 +35,7 @@ int kars_cgroup2_find(char *out, size_t len, struct kars_err *err);
 int kars_bpffs_ensure(struct kars_err *err);
 /* Runs every probe; fails only when the data plane cannot work at all. */
 int kars_probe_run(struct kars_probe *p, struct kars_err *err);
-/* "full" when BPF LSM is active, else "no-lsm". */
+/* "full" when the LSM programs are loaded and attached, else "no-lsm". */
 const char *kars_probe_enforcement(const struct kars_probe *p);
 /* Why the LSM programs cannot be used, in one sentence ("none" when they can). */
 const char *kars_probe_lsm_problem(const struct kars_probe *p);
