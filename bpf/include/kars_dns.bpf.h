@@ -257,7 +257,6 @@ __noinline int kars_dns_emit(struct dns_scratch *s, const struct kars_cgroup_pol
 			     const struct decision *d, const struct dns_query *q)
 {
 	struct kars_event *e;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 len;
 
 	if (!s || !d || !q)
@@ -268,9 +267,10 @@ __noinline int kars_dns_emit(struct dns_scratch *s, const struct kars_cgroup_pol
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cgroup_id = q->cgroup_id;
-	e->pid = (__u32)pid_tgid;
-	e->tgid = pid_tgid >> 32;
-	e->uid = (__u32)bpf_get_current_uid_gid();
+	/* No pid, uid or comm: cgroup_skb programs have the current-task
+	 * helpers only from Linux 6.10, and the object must load on 6.1 (the
+	 * packet may also be sent from softirq context, where they would name
+	 * the wrong task). */
 	e->sandbox_id = pol ? pol->sandbox_id : 0;
 	e->gen = pol ? pol->gen : 0;
 	e->role = pol ? pol->role : KARS_ROLE_NONE;
@@ -283,7 +283,6 @@ __noinline int kars_dns_emit(struct dns_scratch *s, const struct kars_cgroup_pol
 	e->new_port = d->port;
 	__builtin_memcpy(e->orig_addr, d->addr, 16);
 	__builtin_memcpy(e->new_addr, d->addr, 16);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
 	/* The name in text form: the wire bytes after the first length byte,
 	 * each later length byte turned into a dot. */
