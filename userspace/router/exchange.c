@@ -65,14 +65,6 @@ struct exchange {
 	char reason[512];
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void attempt_reset(struct exchange *x)
 {
 	if (x->easy)
@@ -620,7 +612,7 @@ static void account(struct exchange *x, CURLcode result, const struct kars_usage
 	rec.model = x->n_models ? x->models[x->attempt] : NULL;
 	rec.tokens_in = usage->prompt_tokens;
 	rec.tokens_out = usage->completion_tokens;
-	rec.latency_ns = mono_ns() - x->start_ns;
+	rec.latency_ns = kars_router_mono_ns() - x->start_ns;
 	rec.payload_sha256 = x->has_payload ? x->payload_sha256 : NULL;
 	kars_router_audit(r, &rec);
 }
@@ -724,7 +716,7 @@ void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
 	x->policy = kars_inference_policy_ref(xr->policy);
 	x->stream = xr->stream;
 	x->withhold_usage = xr->withhold_usage;
-	x->start_ns = mono_ns();
+	x->start_ns = kars_router_mono_ns();
 	x->scan_line_empty = true;
 	if (xr->payload_sha256) {
 		memcpy(x->payload_sha256, xr->payload_sha256, sizeof(x->payload_sha256));

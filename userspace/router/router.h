@@ -99,6 +99,8 @@ void kars_router_audit(struct kars_router *r, const struct kars_audit_record *re
 int kars_router_open_state(struct kars_router *r, struct kars_err *err);
 void kars_router_on_tick(int fd, short what, void *arg);
 void kars_router_wake(struct kars_router *r);
+/* CLOCK_MONOTONIC in ns: latencies and the group-commit timer. */
+uint64_t kars_router_mono_ns(void);
 
 /* Control endpoints, under /kars/v1/. */
 void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);

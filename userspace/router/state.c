@@ -15,7 +15,7 @@
 #include "log.h"
 #include "router.h"
 
-static uint64_t mono_ns(void)
+uint64_t kars_router_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -30,7 +30,7 @@ void kars_router_on_tick(int fd, short what, void *arg)
 	struct kars_router *r = arg;
 	struct kars_err err = {0};
 
-	if (r->audit && kars_audit_tick(r->audit, mono_ns(), &err))
+	if (r->audit && kars_audit_tick(r->audit, kars_router_mono_ns(), &err))
 		log_error("audit: %s", err.msg);
 	if (r->budget.dirty && kars_budget_persist(&r->budget, &err))
 		log_error("%s", err.msg);
@@ -45,7 +45,7 @@ void kars_router_wake(struct kars_router *r)
 
 	if (!r->tick || (deadline == UINT64_MAX && !r->budget.dirty))
 		return;
-	now = mono_ns();
+	now = kars_router_mono_ns();
 	wait = deadline == UINT64_MAX ? budget_ns : deadline > now ? deadline - now : 0;
 	if (r->budget.dirty && wait > budget_ns)
 		wait = budget_ns;
