@@ -29,19 +29,20 @@
 
 void kars_cli_migrate_usage(FILE *f)
 {
-	fprintf(f,
-		"  migrate from-kagent FILE|- [--model [PROVIDER/]DEPLOYMENT] [--image IMAGE]\n"
-		"                                a kagent.dev/v1alpha2 Agent (with its ModelConfig\n"
-		"                                and RemoteMCPServers) as kars objects\n"
-		"  convert -f FILE|- --to karssandbox|upstream-sandbox|overlay\n"
-		"          [--mode native|translate|observe] [--sandbox-ref [NS/]NAME] [--model M]\n"
-		"                                agents.x-k8s.io/v1alpha1 Sandbox <-> KarsSandbox\n"
-		"    both: [--isolation standard|enhanced|confidential] [-n NS] [--allow-lossy]\n"
-		"          [--dry-run] [--out-dir DIR]; exit 0 done, 1 failed, 2 bad usage or\n"
-		"          unreadable/wrong-kind input, 4 lossy (dropped fields on stderr) without\n"
-		"          --allow-lossy\n"
-		"  migrate to-overlay NAME [--upstream-ref [NS/]NAME] | to-native NAME\n"
-		"          [-n NS] [--dry-run]        switch a stored KarsSandbox's upstream mode\n");
+	fprintf(
+	    f,
+	    "  migrate from-kagent FILE|- [--model [PROVIDER/]DEPLOYMENT] [--image IMAGE]\n"
+	    "                                a kagent.dev/v1alpha2 Agent (with its ModelConfig\n"
+	    "                                and RemoteMCPServers) as kars objects\n"
+	    "  convert -f FILE|- --to karssandbox|upstream-sandbox|overlay\n"
+	    "          [--mode native|translate|observe] [--sandbox-ref [NS/]NAME] [--model M]\n"
+	    "                                agents.x-k8s.io/v1alpha1 Sandbox <-> KarsSandbox\n"
+	    "    both: [--isolation standard|enhanced|confidential] [-n NS] [--allow-lossy]\n"
+	    "          [--dry-run] [--out-dir DIR]; exit 0 done, 1 failed, 2 bad usage or\n"
+	    "          unreadable/wrong-kind input, 4 lossy (dropped fields on stderr) without\n"
+	    "          --allow-lossy\n"
+	    "  migrate to-overlay NAME [--upstream-ref [NS/]NAME] | to-native NAME\n"
+	    "          [-n NS] [--dry-run]        switch a stored KarsSandbox's upstream mode\n");
 }
 
 struct opts {
@@ -95,7 +96,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			else if (strcmp(optarg, "observe") == 0)
 				o->conv.mode = KARS_MODE_OBSERVE;
 			else {
-				fprintf(stderr, "kars: --mode \"%s\": native, translate or observe\n",
+				fprintf(stderr,
+					"kars: --mode \"%s\": native, translate or observe\n",
 					optarg);
 				return EXIT_INPUT;
 			}
@@ -303,9 +305,10 @@ static int from_kagent(int argc, char **argv)
 	int ret = parse(argc, argv, &o);
 
 	if (ret || o.first_arg != argc - 1 || o.file || o.to) {
-		fprintf(stderr, "usage: kars migrate from-kagent FILE|- [--model "
-				"[PROVIDER/]DEPLOYMENT] [--image IMAGE] [--isolation LEVEL] [-n NS] "
-				"[--allow-lossy] [--dry-run] [--out-dir DIR]\n");
+		fprintf(stderr,
+			"usage: kars migrate from-kagent FILE|- [--model "
+			"[PROVIDER/]DEPLOYMENT] [--image IMAGE] [--isolation LEVEL] [-n NS] "
+			"[--allow-lossy] [--dry-run] [--out-dir DIR]\n");
 		return EXIT_INPUT;
 	}
 	o.file = argv[o.first_arg];
@@ -340,10 +343,11 @@ int kars_cli_convert(int argc, char **argv)
 	if (ret || o.first_arg != argc || !o.file || !o.to ||
 	    (strcmp(o.to, "karssandbox") && strcmp(o.to, "upstream-sandbox") &&
 	     strcmp(o.to, "overlay"))) {
-		fprintf(stderr, "usage: kars convert -f FILE|- --to "
-				"karssandbox|upstream-sandbox|overlay [--mode native|translate|observe] "
-				"[--sandbox-ref [NS/]NAME] [--model M] [--isolation LEVEL] [-n NS] "
-				"[--allow-lossy] [--dry-run] [--out-dir DIR]\n");
+		fprintf(stderr,
+			"usage: kars convert -f FILE|- --to "
+			"karssandbox|upstream-sandbox|overlay [--mode native|translate|observe] "
+			"[--sandbox-ref [NS/]NAME] [--model M] [--isolation LEVEL] [-n NS] "
+			"[--allow-lossy] [--dry-run] [--out-dir DIR]\n");
 		json_decref(all);
 		return EXIT_INPUT;
 	}
@@ -358,8 +362,9 @@ int kars_cli_convert(int argc, char **argv)
 		o.conv.mode = KARS_MODE_OVERLAY;
 	}
 	if (o.conv.sandbox_ref && (to_up || o.conv.mode == KARS_MODE_NATIVE)) {
-		fprintf(stderr, "kars: --sandbox-ref names the upstream Sandbox of overlay, translate "
-				"or observe mode\n");
+		fprintf(stderr,
+			"kars: --sandbox-ref names the upstream Sandbox of overlay, translate "
+			"or observe mode\n");
 		json_decref(all);
 		return EXIT_INPUT;
 	}
@@ -370,8 +375,8 @@ int kars_cli_convert(int argc, char **argv)
 	}
 	json_array_foreach(docs, i, d)
 	{
-		const char *want = to_up ? KARS_API_VERSION "/KarsSandbox"
-					 : UPSTREAM_API_VERSION "/Sandbox";
+		const char *want =
+		    to_up ? KARS_API_VERSION "/KarsSandbox" : UPSTREAM_API_VERSION "/Sandbox";
 		json_t *out = NULL;
 
 		if (strcmp(kars_conv_type_of(d, type, sizeof(type)), want)) {
@@ -380,8 +385,8 @@ int kars_cli_convert(int argc, char **argv)
 			ret = EXIT_INPUT;
 			break;
 		}
-		if ((to_up ? kars_convert_kars_to_sandbox : kars_convert_sandbox_to_kars)(
-			d, &o.conv, &out, &r, &err)) {
+		if ((to_up ? kars_convert_kars_to_sandbox
+			   : kars_convert_sandbox_to_kars)(d, &o.conv, &out, &r, &err)) {
 			fprintf(stderr, "kars: %s: document %zu: %s\n", o.file, i + 1, err.msg);
 			ret = EXIT_INPUT;
 			break;
@@ -436,10 +441,11 @@ static int switch_mode(int argc, char **argv, bool overlay)
 			return EXIT_INPUT;
 		}
 	}
-	patch = overlay ? json_pack("{s:{s:{s:s,s:s}}}", "spec", "upstreamCompatibility",
-				    "sigsAgentSandbox", "overlay", "upstreamSandboxRef", ref ? ref : "")
-			: json_pack("{s:{s:{s:s,s:n}}}", "spec", "upstreamCompatibility",
-				    "sigsAgentSandbox", "off", "upstreamSandboxRef");
+	patch = overlay
+		    ? json_pack("{s:{s:{s:s,s:s}}}", "spec", "upstreamCompatibility",
+				"sigsAgentSandbox", "overlay", "upstreamSandboxRef", ref ? ref : "")
+		    : json_pack("{s:{s:{s:s,s:n}}}", "spec", "upstreamCompatibility",
+				"sigsAgentSandbox", "off", "upstreamSandboxRef");
 	json_decref(cur);
 	ret = kars_store_merge_patch(s, k, ns, name, patch, o.dry_run, &out, &changed, &err);
 	json_decref(patch);

@@ -22,9 +22,13 @@
 #define PLACEMENT "placement follows the isolation level (spec.sandbox.isolation)"
 #define SA	  "the sandbox runs as its own service account, with no API token for the agent"
 #define NO_VOLUMES                                                                                 \
-	"kars mounts the sandbox's file systems itself; the agent writes only "                  \
+	"kars mounts the sandbox's file systems itself; the agent writes only "                    \
 	"spec.sandbox.writablePaths"
-#define DEP(key, why) {"spec.declarative.deployment." key, why}, {"spec.byo.deployment." key, why}
+#define DEP(key, why)                                                                              \
+	{"spec.declarative.deployment." key, why},                                                 \
+	{                                                                                          \
+		"spec.byo.deployment." key, why                                                    \
+	}
 
 static const struct kc_reason agent_reasons[] = {
     {"spec.skills", "skills are not pulled into a kars sandbox (OpenClaw skills belong in "
@@ -128,10 +132,14 @@ static int find(const struct input *in, const char *kind, const char *name, cons
 static const char *provider_of(const char *kagent)
 {
 	static const char *const map[][2] = {
-	    {"OpenAI", "openai"},	      {"AzureOpenAI", "azure-openai"},
-	    {"Anthropic", "anthropic"},	      {"Ollama", "ollama"},
-	    {"Gemini", "gemini"},	      {"GeminiVertexAI", "gemini-vertex-ai"},
-	    {"AnthropicVertexAI", "anthropic-vertex-ai"}, {"SAPAICore", "sap-ai-core"},
+	    {"OpenAI", "openai"},
+	    {"AzureOpenAI", "azure-openai"},
+	    {"Anthropic", "anthropic"},
+	    {"Ollama", "ollama"},
+	    {"Gemini", "gemini"},
+	    {"GeminiVertexAI", "gemini-vertex-ai"},
+	    {"AnthropicVertexAI", "anthropic-vertex-ai"},
+	    {"SAPAICore", "sap-ai-core"},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -203,8 +211,9 @@ static json_t *object(const char *kind, const char *name, const struct bundle *b
 	if (b->ns)
 		json_object_set_new(md, "namespace", json_string(b->ns));
 	json_object_set_new(md, "labels", json_pack("{s:s}", KARS_SANDBOX_LABEL, b->name));
-	json_object_set_new(md, "annotations", json_pack("{s:s}", KARS_ANN_MIGRATED_FROM,
-							 KAGENT_API_VERSION "/Agent"));
+	json_object_set_new(
+	    md, "annotations",
+	    json_pack("{s:s}", KARS_ANN_MIGRATED_FROM, KAGENT_API_VERSION "/Agent"));
 	return json_pack("{s:s,s:s,s:o}", "apiVersion", KARS_API_VERSION, "kind", kind, "metadata",
 			 md);
 }
@@ -237,9 +246,10 @@ static void mcp_server(struct kc *agent, struct input *in, int idx, const char *
 		kc_fail(&c, "spec.url: an http(s) URL of at most 2048 characters is required");
 	if (!c.ret) {
 		m = object("McpServer", server, b);
-		json_object_set_new(m, "spec", json_pack("{s:s,s:O,s:{s:{s:s}}}", "url", url,
-							 "allowedTools", tools, "allowedSandboxes",
-							 "matchLabels", KARS_SANDBOX_LABEL, b->name));
+		json_object_set_new(m, "spec",
+				    json_pack("{s:s,s:O,s:{s:{s:s}}}", "url", url, "allowedTools",
+					      tools, "allowedSandboxes", "matchLabels",
+					      KARS_SANDBOX_LABEL, b->name));
 		json_array_append_new(b->objs_mcp, m);
 	}
 	json_object_del(rest, "apiVersion");
@@ -275,10 +285,9 @@ static int strings(struct kc *c, const json_t *list, const char *path, size_t ma
 
 	json_array_foreach(list, i, v)
 	{
-		if (!json_is_string(v) || !json_string_length(v) ||
-		    json_string_length(v) > max_len)
-			return kc_fail(c, "%s[%zu]: expected a name of 1 to %zu characters", path, i,
-				       max_len);
+		if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > max_len)
+			return kc_fail(c, "%s[%zu]: expected a name of 1 to %zu characters", path,
+				       i, max_len);
 	}
 	return 0;
 }
@@ -356,8 +365,8 @@ static void one_tool(struct kc *c, struct input *in, json_t *item, const char *p
 		return;
 	for (size_t i = 0; i < json_array_size(approve); i++)
 		if (!in_list(tools, json_string_value(json_array_get(approve, i)))) {
-			kc_fail(c, "%s.requireApproval[%zu] \"%s\": must also be in toolNames", p, i,
-				json_string_value(json_array_get(approve, i)));
+			kc_fail(c, "%s.requireApproval[%zu] \"%s\": must also be in toolNames", p,
+				i, json_string_value(json_array_get(approve, i)));
 			return;
 		}
 	if (sns && !same_ns(sns, b->src_ns))
@@ -378,7 +387,8 @@ static void one_tool(struct kc *c, struct input *in, json_t *item, const char *p
 	}
 	idx = find(in, "RemoteMCPServer", server, sns ? sns : b->src_ns);
 	if (idx >= 0 && (!kind || strcmp(kind, "RemoteMCPServer") == 0)) {
-		json_t *allowed = json_array_size(tools) ? json_incref(tools) : json_pack("[s]", "*");
+		json_t *allowed =
+		    json_array_size(tools) ? json_incref(tools) : json_pack("[s]", "*");
 
 		mcp_server(c, in, idx, server, allowed, b);
 		json_decref(allowed);
@@ -419,8 +429,9 @@ static json_t *byo_runtime(struct kc *c, json_t *byo, json_t *ks_spec, json_t *s
 		return NULL;
 	}
 	if (!pinned(image)) {
-		kc_fail(c, "%s.image \"%.200s\": kars runs BYO images by tag or digest, never an "
-			   "implicit :latest",
+		kc_fail(c,
+			"%s.image \"%.200s\": kars runs BYO images by tag or digest, never an "
+			"implicit :latest",
 			dp, image);
 		return NULL;
 	}
@@ -442,11 +453,13 @@ static json_t *byo_runtime(struct kc *c, json_t *byo, json_t *ks_spec, json_t *s
 	}
 	json_object_set_new(blk, "contractVersion", json_string("v1"));
 	kc_add(c, KARS_CONV_NOTE, "spec.byo.deployment.image",
-	       "%s runs as a kars BYO runtime: it must implement the kars runtime contract v1", image);
+	       "%s runs as a kars BYO runtime: it must implement the kars runtime contract v1",
+	       image);
 	res = kc_take_obj(c, dep, dp, "resources");
 	if (res && (res = kc_resources(c, res, "spec.byo.deployment.resources")))
 		json_object_set_new(ks_spec, "resources", res);
-	kc_posture(c, kc_take_obj(c, dep, dp, "securityContext"), "spec.byo.deployment.securityContext",
+	kc_posture(c, kc_take_obj(c, dep, dp, "securityContext"),
+		   "spec.byo.deployment.securityContext",
 		   kc_take_obj(c, dep, dp, "podSecurityContext"),
 		   "spec.byo.deployment.podSecurityContext", sb);
 	kc_leftovers(c, dep, dp);
@@ -557,7 +570,8 @@ static int one_agent(struct input *in, size_t di, const struct kars_conv_opts *o
 	if (strcmp(type, "Declarative") == 0) {
 		decl = kc_take_obj(&c, spec, "spec", "declarative");
 		if (!decl && !c.ret)
-			kc_fail(&c, "spec.declarative: Required value when spec.type is Declarative");
+			kc_fail(&c,
+				"spec.declarative: Required value when spec.type is Declarative");
 		if (c.ret)
 			goto out;
 		mc = kc_take_str(&c, decl, "spec.declarative", "modelConfig");
@@ -651,11 +665,13 @@ static int one_agent(struct input *in, size_t di, const struct kars_conv_opts *o
 	kc_leftovers(&c, rest, "");
 	if (c.ret)
 		goto out;
-	ip = object("InferencePolicy", json_string_value(json_object_get(
-					   json_object_get(b.ks_spec, "inferenceRef"), "name")),
-		    &b);
-	json_object_set_new(ip, "spec", json_pack("{s:{s:s},s:{s:O}}", "appliesTo", "sandboxName",
-						  b.name, "modelPreference", "primary", model));
+	ip = object(
+	    "InferencePolicy",
+	    json_string_value(json_object_get(json_object_get(b.ks_spec, "inferenceRef"), "name")),
+	    &b);
+	json_object_set_new(ip, "spec",
+			    json_pack("{s:{s:s},s:{s:O}}", "appliesTo", "sandboxName", b.name,
+				      "modelPreference", "primary", model));
 	json_array_append(out, b.ks);
 	json_array_append_new(out, ip);
 	json_array_extend(out, b.objs_mcp);
@@ -722,7 +738,8 @@ int kars_convert_kagent(const json_t *docs, const struct kars_conv_opts *o, json
 				 json_string_value(json_object_get(d, "kind")),
 				 md_get(d, "name") ?: "(no name)", i + 1);
 			kc_init(&c, r, err, label);
-			kc_add(&c, KARS_CONV_NOTE, "", "no Agent in the input uses it; not converted");
+			kc_add(&c, KARS_CONV_NOTE, "",
+			       "no Agent in the input uses it; not converted");
 			kc_done(&c);
 		}
 	}

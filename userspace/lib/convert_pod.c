@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define NO_CREDENTIALS                                                                             \
-	"Secret, ConfigMap and field references are not carried: the agent holds no "             \
+	"Secret, ConfigMap and field references are not carried: the agent holds no "              \
 	"credentials, the router brokers them"
 #define OWNED_BY_KARS "the sandbox's file ownership and kernel settings are kars's (agent UID 1000)"
 
@@ -40,15 +40,16 @@ const struct kc_reason kc_shared_reasons[] = {
     {".securityContext.seLinuxChangePolicy", OWNED_BY_KARS},
     {".securityContext.procMount", "kars mounts /proc itself"},
     {".securityContext.windowsOptions", "kars sandboxes are Linux only"},
-    {".securityContext.appArmorProfile", "kars confines the agent with seccomp and BPF, not AppArmor"},
+    {".securityContext.appArmorProfile",
+     "kars confines the agent with seccomp and BPF, not AppArmor"},
     {".resources.claims", "dynamic resource claims are not supported in a sandbox"},
     {".envFrom", NO_CREDENTIALS},
     {".valueFrom", NO_CREDENTIALS},
     {NULL, NULL},
 };
 
-static const char *const reserved_env[] = {"AGT_", "FOUNDRY_AGENT_", "AZURE_", "IMDS_", "KARS_",
-					   NULL};
+static const char *const reserved_env[] = {"AGT_",  "FOUNDRY_AGENT_", "AZURE_",
+					   "IMDS_", "KARS_",	      NULL};
 
 /* "profiles/x.json", "x.json" or "x" -> "x" if a DNS label. */
 static bool profile_name(const char *lp, char *out, size_t len)
@@ -174,10 +175,11 @@ json_t *kc_env_map(struct kc *c, json_t *env, const char *path)
 			break;
 		}
 		if (reserved(name)) {
-			kc_add(c, c->dropped, p,
-			       "%s: a reserved name (AGT_, FOUNDRY_AGENT_, AZURE_, IMDS_, KARS_), which "
-			       "the controller drops",
-			       name);
+			kc_add(
+			    c, c->dropped, p,
+			    "%s: a reserved name (AGT_, FOUNDRY_AGENT_, AZURE_, IMDS_, KARS_), which "
+			    "the controller drops",
+			    name);
 			json_object_clear(item);
 			continue;
 		}

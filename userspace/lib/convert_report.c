@@ -220,8 +220,7 @@ void kc_leftovers(struct kc *c, const json_t *rest, const char *path)
 		json_object_foreach((json_t *)rest, key, v)
 		    leftover(c, v, kc_path(p, sizeof(p), path, key));
 	} else if (json_is_array(rest)) {
-		json_array_foreach(rest, i, v)
-		    leftover(c, v, kc_index(p, sizeof(p), path, i));
+		json_array_foreach(rest, i, v) leftover(c, v, kc_index(p, sizeof(p), path, i));
 	} else {
 		leftover(c, rest, path);
 	}
@@ -262,9 +261,15 @@ void kc_dns_name(char *out, size_t len, const char *base, const char *key)
 }
 
 /* Fields of ObjectMeta the API server writes: not user data. */
-static const char *const server_fields[] = {
-    "uid",	 "resourceVersion",   "generation", "creationTimestamp", "managedFields",
-    "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds",	  NULL};
+static const char *const server_fields[] = {"uid",
+					    "resourceVersion",
+					    "generation",
+					    "creationTimestamp",
+					    "managedFields",
+					    "selfLink",
+					    "deletionTimestamp",
+					    "deletionGracePeriodSeconds",
+					    NULL};
 
 static int copy_string_map(struct kc *c, json_t *from, const char *path, json_t *to)
 {
@@ -303,8 +308,8 @@ json_t *kc_metadata(struct kc *c, json_t *rest, const char *ns_override, size_t 
 	if (name)
 		json_object_set_new(out, "name", json_string(name));
 	if (ns_override && ns && strcmp(ns, ns_override))
-		kc_add(c, KARS_CONV_NOTE, "metadata.namespace",
-		       "\"%s\" replaced by -n %s", ns, ns_override);
+		kc_add(c, KARS_CONV_NOTE, "metadata.namespace", "\"%s\" replaced by -n %s", ns,
+		       ns_override);
 	if (ns_override || ns)
 		json_object_set_new(out, "namespace", json_string(ns_override ? ns_override : ns));
 	m = kc_take_obj(c, md, "metadata", "labels");

@@ -29,10 +29,10 @@
 #define PROBES	  "the controller derives readiness from the sandbox's router"
 #define STARTUP	  "kars starts the sandbox's containers itself (the agent and its router)"
 #define RUNTIME_CLASS                                                                              \
-	"only " CONFIDENTIAL_RUNTIME_CLASS " (confidential) is carried; the isolation level "     \
+	"only " CONFIDENTIAL_RUNTIME_CLASS " (confidential) is carried; the isolation level "      \
 	"picks the runtime class"
 #define NO_VOLUMES                                                                                 \
-	"kars mounts the sandbox's file systems itself; the agent writes only "                  \
+	"kars mounts the sandbox's file systems itself; the agent writes only "                    \
 	"spec.sandbox.writablePaths"
 
 static const struct kc_reason up_reasons[] = {
@@ -132,7 +132,8 @@ static const char *isolation_of(struct kc *c, const struct kars_conv_opts *o, co
 	if (o->isolation) {
 		if (kata && strcmp(o->isolation, "confidential"))
 			kc_add(c, KARS_CONV_NOTE, rc_path,
-			       CONFIDENTIAL_RUNTIME_CLASS " replaced by --isolation %s", o->isolation);
+			       CONFIDENTIAL_RUNTIME_CLASS " replaced by --isolation %s",
+			       o->isolation);
 		return o->isolation;
 	}
 	return kata ? "confidential" : NULL;
@@ -146,9 +147,9 @@ static json_t *inference_policy(const json_t *md, const char *name, const json_t
 	if (json_object_get(md, "namespace"))
 		json_object_set(ip_md, "namespace", json_object_get(md, "namespace"));
 	json_object_set_new(ip_md, "annotations", json_pack("{s:s}", KARS_ANN_CONVERTED, from));
-	return json_pack("{s:s,s:s,s:o,s:{s:{s:s},s:{s:O}}}", "apiVersion", KARS_API_VERSION, "kind",
-			 "InferencePolicy", "metadata", ip_md, "spec", "appliesTo", "sandboxName",
-			 name, "modelPreference", "primary", model);
+	return json_pack("{s:s,s:s,s:o,s:{s:{s:s},s:{s:O}}}", "apiVersion", KARS_API_VERSION,
+			 "kind", "InferencePolicy", "metadata", ip_md, "spec", "appliesTo",
+			 "sandboxName", name, "modelPreference", "primary", model);
 }
 
 static void agent_container(struct kc *c, json_t *ctr, const char *path, json_t *openclaw,
@@ -231,11 +232,12 @@ int kars_convert_sandbox_to_kars(const json_t *in, const struct kars_conv_opts *
 	ks = json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", KARS_API_VERSION, "kind", "KarsSandbox",
 		       "metadata", md, "spec", ks_spec);
 	md = NULL;
-	json_object_set_new(ks_spec, "runtime", json_pack("{s:s,s:o}", "kind", "OpenClaw",
-							  "openclaw", openclaw));
+	json_object_set_new(ks_spec, "runtime",
+			    json_pack("{s:s,s:o}", "kind", "OpenClaw", "openclaw", openclaw));
 	openclaw = json_incref(json_object_get(json_object_get(ks_spec, "runtime"), "openclaw"));
 	json_object_set_new(ks_spec, "sandbox", sb);
-	json_object_set_new(ks_spec, "inferenceRef", json_pack("{s:s+}", "name", name, "-inference"));
+	json_object_set_new(ks_spec, "inferenceRef",
+			    json_pack("{s:s+}", "name", name, "-inference"));
 	ctr = json_array_get(cs, 0);
 	if (!json_is_object(ctr)) {
 		kc_fail(&c, "%s.containers[0]: expected an object", pod_path);
@@ -250,20 +252,21 @@ int kars_convert_sandbox_to_kars(const json_t *in, const struct kars_conv_opts *
 		kc_add(&c, c.dropped, kc_index(p, sizeof(p), "spec.podTemplate.spec.containers", i),
 		       "%s", c.all ? c.all : "only the first container becomes the agent");
 	rep = kc_take(&c, spec, "replicas");
-	if (rep && (!json_is_integer(rep) || json_integer_value(rep) < 0 ||
-		    json_integer_value(rep) > 1))
+	if (rep &&
+	    (!json_is_integer(rep) || json_integer_value(rep) < 0 || json_integer_value(rep) > 1))
 		kc_fail(&c, "spec.replicas: must be 0 or 1");
 	else if (rep)
-		json_object_set_new(ks_spec, "suspended", json_boolean(json_integer_value(rep) == 0));
+		json_object_set_new(ks_spec, "suspended",
+				    json_boolean(json_integer_value(rep) == 0));
 	if (o->mode != KARS_MODE_NATIVE) {
-		const char *src_ns =
-		    json_string_value(json_object_get(json_object_get(in, "metadata"), "namespace"));
+		const char *src_ns = json_string_value(
+		    json_object_get(json_object_get(in, "metadata"), "namespace"));
 
 		if (o->sandbox_ref)
 			snprintf(ref, sizeof(ref), "%s", o->sandbox_ref);
 		else
-			snprintf(ref, sizeof(ref), "%s%s%s", src_ns ? src_ns : "", src_ns ? "/" : "",
-				 name);
+			snprintf(ref, sizeof(ref), "%s%s%s", src_ns ? src_ns : "",
+				 src_ns ? "/" : "", name);
 		json_object_set_new(ks_spec, "upstreamCompatibility",
 				    json_pack("{s:s,s:s}", "sigsAgentSandbox", mode_word(o->mode),
 					      "upstreamSandboxRef", ref));
@@ -288,8 +291,9 @@ int kars_convert_sandbox_to_kars(const json_t *in, const struct kars_conv_opts *
 			c.ret = -EINVAL;
 			goto out;
 		}
-		json_array_append_new(*out, inference_policy(json_object_get(ks, "metadata"), name,
-							     model, UPSTREAM_API_VERSION "/Sandbox"));
+		json_array_append_new(*out,
+				      inference_policy(json_object_get(ks, "metadata"), name, model,
+						       UPSTREAM_API_VERSION "/Sandbox"));
 		json_decref(model);
 	} else {
 		kc_add(&c, KARS_CONV_NOTE, "spec.inferenceRef",
@@ -384,12 +388,13 @@ static json_t *security_context(struct kc *c, json_t *sb, json_t *pod)
 	json_object_set(sc, "readOnlyRootFilesystem", kc_take(c, sb, "readOnlyRootFilesystem"));
 	json_object_set(sc, "runAsNonRoot", kc_take(c, sb, "runAsNonRoot"));
 	if (strcmp(iso, "standard") == 0) {
-		json_object_set_new(sc, "seccompProfile", json_pack("{s:s}", "type", "RuntimeDefault"));
+		json_object_set_new(sc, "seccompProfile",
+				    json_pack("{s:s}", "type", "RuntimeDefault"));
 	} else {
 		snprintf(lp, sizeof(lp), "profiles/%s.json", prof);
-		json_object_set_new(sc, "seccompProfile",
-				    json_pack("{s:s,s:s}", "type", "Localhost", "localhostProfile",
-					      lp));
+		json_object_set_new(
+		    sc, "seccompProfile",
+		    json_pack("{s:s,s:s}", "type", "Localhost", "localhostProfile", lp));
 	}
 	if (strcmp(iso, "confidential") == 0)
 		json_object_set_new(pod, "runtimeClassName",

@@ -12,7 +12,8 @@
 
 static const char *md_name(const json_t *obj)
 {
-	const char *n = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	const char *n =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
 
 	return n ? n : "";
 }
@@ -29,30 +30,32 @@ static int check_upstream(const json_t *obj, struct kars_err *err)
 		return kars_err_set(err, EINVAL, "Sandbox \"%s\": metadata.name: Invalid value",
 				    md_name(obj));
 	if (!json_is_array(cs) || json_array_size(cs) == 0)
-		return kars_err_set(err, EINVAL,
-				    "Sandbox \"%s\": spec.podTemplate.spec.containers: Required value",
-				    md_name(obj));
+		return kars_err_set(
+		    err, EINVAL, "Sandbox \"%s\": spec.podTemplate.spec.containers: Required value",
+		    md_name(obj));
 	json_array_foreach(cs, i, ctr)
 	{
 		const char *image = json_string_value(json_object_get(ctr, "image"));
 		const char *name = json_string_value(json_object_get(ctr, "name"));
 
 		if (!name || !kc_is_dns_label(name, 63))
-			return kars_err_set(err, EINVAL,
-					    "Sandbox \"%s\": spec.podTemplate.spec.containers[%zu].name: "
-					    "Invalid value",
-					    md_name(obj), i);
+			return kars_err_set(
+			    err, EINVAL,
+			    "Sandbox \"%s\": spec.podTemplate.spec.containers[%zu].name: "
+			    "Invalid value",
+			    md_name(obj), i);
 		if (!image || !*image)
-			return kars_err_set(err, EINVAL,
-					    "Sandbox \"%s\": spec.podTemplate.spec.containers[%zu].image: "
-					    "Required value",
-					    md_name(obj), i);
+			return kars_err_set(
+			    err, EINVAL,
+			    "Sandbox \"%s\": spec.podTemplate.spec.containers[%zu].image: "
+			    "Required value",
+			    md_name(obj), i);
 	}
 	rep = json_object_get(spec, "replicas");
-	if (rep && (!json_is_integer(rep) || json_integer_value(rep) < 0 ||
-		    json_integer_value(rep) > 1))
-		return kars_err_set(err, EINVAL,
-				    "Sandbox \"%s\": spec.replicas: must be 0 or 1", md_name(obj));
+	if (rep &&
+	    (!json_is_integer(rep) || json_integer_value(rep) < 0 || json_integer_value(rep) > 1))
+		return kars_err_set(err, EINVAL, "Sandbox \"%s\": spec.replicas: must be 0 or 1",
+				    md_name(obj));
 	return 0;
 }
 
@@ -93,10 +96,11 @@ json_t *kars_conv_parse_model(const char *model, struct kars_err *err)
 	json_t *out;
 
 	if (!*dep || strlen(dep) > 253 || strchr(dep, '/')) {
-		kars_err_set(err, EINVAL,
-			     "--model \"%s\": expected [PROVIDER/]DEPLOYMENT, a deployment name of 1 "
-			     "to 253 characters",
-			     model);
+		kars_err_set(
+		    err, EINVAL,
+		    "--model \"%s\": expected [PROVIDER/]DEPLOYMENT, a deployment name of 1 "
+		    "to 253 characters",
+		    model);
 		return NULL;
 	}
 	out = json_pack("{s:s}", "deployment", dep);
@@ -111,10 +115,11 @@ json_t *kars_conv_parse_model(const char *model, struct kars_err *err)
 		provider[n] = '\0';
 		if (!kc_is_dns_label(provider, 63) || (size_t)(slash - model) > 63) {
 			json_decref(out);
-			kars_err_set(err, EINVAL,
-				     "--model \"%s\": the provider must be a DNS label (azure-openai, "
-				     "openai, ...)",
-				     model);
+			kars_err_set(
+			    err, EINVAL,
+			    "--model \"%s\": the provider must be a DNS label (azure-openai, "
+			    "openai, ...)",
+			    model);
 			return NULL;
 		}
 		json_object_set_new(out, "provider", json_string(provider));

@@ -22,9 +22,10 @@ int kars_store_merge_patch(struct kars_store *s, const struct kars_kind *k, cons
 		if (ret)
 			break;
 		next = kars_json_merge_patch(cur, patch);
-		*changed = !json_equal(json_object_get(cur, "spec"), json_object_get(next, "spec")) ||
-			   !json_equal(json_object_get(cur, "metadata"),
-				       json_object_get(next, "metadata"));
+		*changed =
+		    !json_equal(json_object_get(cur, "spec"), json_object_get(next, "spec")) ||
+		    !json_equal(json_object_get(cur, "metadata"),
+				json_object_get(next, "metadata"));
 		if (dry_run) {
 			struct kars_problems p = {};
 			const struct kars_kind *kk;
