@@ -44,7 +44,6 @@ const struct kc_reason kc_shared_reasons[] = {
      "kars confines the agent with seccomp and BPF, not AppArmor"},
     {".resources.claims", "dynamic resource claims are not supported in a sandbox"},
     {".envFrom", NO_CREDENTIALS},
-    {".valueFrom", NO_CREDENTIALS},
     {NULL, NULL},
 };
 
@@ -121,6 +120,12 @@ void kc_posture(struct kc *c, json_t *sc, const char *sc_path, json_t *psc, cons
 
 		if (cv >= 0 || pv >= 0)
 			json_object_set_new(sb, *b, json_boolean(cv >= 0 ? cv : pv));
+		if (pv >= 0)
+			kc_add(c, KARS_CONV_NOTE, kc_path(p, sizeof(p), psc_path, *b),
+			       "%s as spec.sandbox.%s, the agent container's setting",
+			       cv >= 0 ? "shadowed by the container's, which is carried"
+				       : "carried",
+			       *b);
 	}
 	if ((v = kc_take_obj(c, sc, sc_path, "seccompProfile")))
 		seccomp(c, v, kc_path(p, sizeof(p), sc_path, "seccompProfile"), sb);
@@ -155,7 +160,7 @@ json_t *kc_env_map(struct kc *c, json_t *env, const char *path)
 {
 	json_t *out = json_object(), *item;
 	size_t i;
-	char p[512], vp[600];
+	char p[512];
 
 	json_array_foreach(env, i, item)
 	{
@@ -184,9 +189,9 @@ json_t *kc_env_map(struct kc *c, json_t *env, const char *path)
 			continue;
 		}
 		if (json_object_get(item, "valueFrom")) {
-			kc_add(c, c->dropped, kc_path(vp, sizeof(vp), p, "valueFrom"),
-			       "%s: " NO_CREDENTIALS, name);
-			json_object_del(item, "valueFrom");
+			/* the variable goes with its reference */
+			kc_add(c, c->dropped, p, "%s, from valueFrom: " NO_CREDENTIALS, name);
+			json_object_clear(item);
 		} else if (json_object_size(out) >= 64) {
 			kc_add(c, c->dropped, p, "%s: extraEnv holds at most 64 variables", name);
 		} else {

@@ -188,10 +188,32 @@ static const char *reason_for(const struct kc *c, const char *path)
 	return NULL;
 }
 
+/* null, or containers holding only such (affinity: {nodeAffinity: {}}) */
 static bool carries_nothing(const json_t *v)
 {
-	return !v || json_is_null(v) || (json_is_object(v) && !json_object_size(v)) ||
-	       (json_is_array(v) && !json_array_size(v));
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (!v || json_is_null(v))
+		return true;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e)
+		{
+			if (!carries_nothing(e))
+				return false;
+		}
+		return true;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (!carries_nothing(e))
+				return false;
+		}
+		return true;
+	}
+	return false;
 }
 
 static void leftover(struct kc *c, const json_t *v, const char *path)

@@ -387,6 +387,7 @@ static json_t *security_context(struct kc *c, json_t *sb, json_t *pod)
 	json_object_set(sc, "allowPrivilegeEscalation", kc_take(c, sb, "allowPrivilegeEscalation"));
 	json_object_set(sc, "readOnlyRootFilesystem", kc_take(c, sb, "readOnlyRootFilesystem"));
 	json_object_set(sc, "runAsNonRoot", kc_take(c, sb, "runAsNonRoot"));
+	json_object_set_new(sc, "capabilities", json_pack("{s:[s]}", "drop", "ALL"));
 	if (strcmp(iso, "standard") == 0) {
 		json_object_set_new(sc, "seccompProfile",
 				    json_pack("{s:s}", "type", "RuntimeDefault"));
