@@ -408,6 +408,17 @@ static bool pinned(const char *img)
 	return strstr(img, "@sha256:") || (colon && colon[1] && (!slash || colon > slash));
 }
 
+static bool env_name_ok(const char *k)
+{
+	if (!*k || strlen(k) > 255 || (*k >= '0' && *k <= '9'))
+		return false;
+	for (; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') ||
+		      (*k >= '0' && *k <= '9') || *k == '_'))
+			return false;
+	return true;
+}
+
 static json_t *byo_runtime(struct kc *c, json_t *byo, json_t *ks_spec, json_t *sb)
 {
 	static const char dp[] = "spec.byo.deployment";
@@ -424,6 +435,10 @@ static json_t *byo_runtime(struct kc *c, json_t *byo, json_t *ks_spec, json_t *s
 	v = kc_take_arr(c, dep, dp, "args");
 	if (c->ret || strings(c, v, "spec.byo.deployment.args", 32768))
 		return NULL;
+	if (json_array_size(v) > 256) {
+		kc_fail(c, "%s.args: at most 256 arguments", dp);
+		return NULL;
+	}
 	if (!image || !*image || strlen(image) > 512) {
 		kc_fail(c, "%s.image: Required value", dp);
 		return NULL;
@@ -445,7 +460,16 @@ static json_t *byo_runtime(struct kc *c, json_t *byo, json_t *ks_spec, json_t *s
 		json_t *map = kc_env_map(c, env, "spec.byo.deployment.env"), *list = json_array();
 
 		json_object_foreach(map, k, v)
-		    json_array_append_new(list, json_pack("{s:s,s:O}", "name", k, "value", v));
+		{
+			if (!env_name_ok(k) || json_string_length(v) > 32768)
+				kc_add(c, KARS_CONV_LOSSY, "spec.byo.deployment.env",
+				       "%.64s: a BYO runtime takes names matching "
+				       "^[A-Za-z_][A-Za-z0-9_]*$ and values of at most 32 KiB",
+				       k);
+			else
+				json_array_append_new(
+				    list, json_pack("{s:s,s:O}", "name", k, "value", v));
+		}
 		if (json_array_size(list))
 			json_object_set(blk, "env", list);
 		json_decref(list);

@@ -332,8 +332,15 @@ json_t *kc_metadata(struct kc *c, json_t *rest, const char *ns_override, size_t 
 	if (ns_override && ns && strcmp(ns, ns_override))
 		kc_add(c, KARS_CONV_NOTE, "metadata.namespace", "\"%s\" replaced by -n %s", ns,
 		       ns_override);
-	if (ns_override || ns)
-		json_object_set_new(out, "namespace", json_string(ns_override ? ns_override : ns));
+	if (ns_override || ns) {
+		const char *use = ns_override ? ns_override : ns;
+
+		if (!kc_is_dns_label(use, 63))
+			kc_fail(c,
+				"%s \"%.80s\": a namespace is a DNS label of at most 63 characters",
+				ns_override ? "-n" : "metadata.namespace", use);
+		json_object_set_new(out, "namespace", json_string(use));
+	}
 	m = kc_take_obj(c, md, "metadata", "labels");
 	if (m && json_object_size(m)) {
 		json_object_set_new(out, "labels", json_object());
