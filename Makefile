@@ -192,6 +192,7 @@ check: deps
 		"selftests/e2e/schema.sh $(BUILD)" \
 		"selftests/e2e/cel.sh $(BUILD)" \
 		"selftests/e2e/store.sh $(BUILD)" \
+		"selftests/e2e/migrate.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"selftests/e2e/router_policy.sh $(BUILD)" \

@@ -8,6 +8,7 @@
  *   kars crds | validate | explain                   (schema_cmd.c)
  *   kars apply | get | delete                        (store_cmd.c)
  *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
+ *   kars migrate | convert                           (migrate_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -24,6 +25,7 @@
 #include "audit_cmd.h"
 #include "blocklist_cmd.h"
 #include "control_client.h"
+#include "migrate_cmd.h"
 #include "schema_cmd.h"
 #include "store_cmd.h"
 #include "json.h"
@@ -49,6 +51,7 @@ static void usage(FILE *f)
 	fprintf(f, "\n");
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
+	kars_cli_migrate_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -392,6 +395,10 @@ int main(int argc, char **argv)
 		return kars_cli_get(argc - i, argv + i);
 	if (strcmp(argv[i], "delete") == 0)
 		return kars_cli_delete(argc - i, argv + i);
+	if (strcmp(argv[i], "migrate") == 0)
+		return kars_cli_migrate(argc - i, argv + i);
+	if (strcmp(argv[i], "convert") == 0)
+		return kars_cli_convert(argc - i, argv + i);
 	if (strcmp(argv[i], "blocklist") == 0)
 		return kars_cli_blocklist(socket_path, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);

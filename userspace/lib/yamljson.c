@@ -404,6 +404,10 @@ static bool plain_ok(const char *s, size_t len)
 		      c == '/' || c == '_' || c == '.' || c == '-'))
 			return false;
 	}
+	/* 2026-04-30 reads back as a string here, but kubectl's YAML library
+	 * (go-yaml v2) makes it a timestamp: quote what could be one. */
+	if (s[0] >= '0' && s[0] <= '9' && (memchr(s, '-', len) || memchr(s, ':', len)))
+		return false;
 	back = kars_yaml_resolve_plain(s, len);
 	ok = json_is_string(back);
 	json_decref(back);
