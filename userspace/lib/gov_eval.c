@@ -38,6 +38,11 @@ static const char *const why_names[] = {
     [KARS_GOV_WHY_UNMATCHED_DENY] = "unmatched_deny",
     [KARS_GOV_WHY_NO_PROFILE] = "no_profile",
     [KARS_GOV_WHY_BAD_ACTION] = "bad_action",
+    [KARS_GOV_WHY_GLOBAL_RATE_LIMIT] = "global_rate_limit",
+    [KARS_GOV_WHY_PRINCIPAL_RATE_LIMIT] = "principal_rate_limit",
+    [KARS_GOV_WHY_MONITOR_BURST] = "monitor_burst",
+    [KARS_GOV_WHY_MONITOR_FAILURES] = "monitor_failures",
+    [KARS_GOV_WHY_MONITOR_DENIALS] = "monitor_denials",
 };
 
 static const char *const why_reasons[] = {
@@ -51,7 +56,21 @@ static const char *const why_reasons[] = {
     [KARS_GOV_WHY_UNMATCHED_DENY] = "no rule decides the action; the profile denies the rest",
     [KARS_GOV_WHY_NO_PROFILE] = "no governance profile is loaded",
     [KARS_GOV_WHY_BAD_ACTION] = "the action is empty, too long or holds a control byte",
+    [KARS_GOV_WHY_GLOBAL_RATE_LIMIT] = "the router-wide rate limit is used up",
+    [KARS_GOV_WHY_PRINCIPAL_RATE_LIMIT] = "the caller's rate limit is used up",
+    [KARS_GOV_WHY_MONITOR_BURST] =
+	"the caller is blocked for a while: too many calls in a short window",
+    [KARS_GOV_WHY_MONITOR_FAILURES] =
+	"the caller is blocked for a while: too many consecutive failed calls",
+    [KARS_GOV_WHY_MONITOR_DENIALS] =
+	"the caller is blocked for a while: too many denied calls in a short window",
 };
+
+const char *gov_why_reason(enum kars_gov_why why)
+{
+	return (unsigned)why < sizeof(why_reasons) / sizeof(*why_reasons) ? why_reasons[why]
+									  : "unknown";
+}
 
 const char *kars_gov_verdict_name(enum kars_gov_verdict v)
 {
