@@ -200,7 +200,9 @@ static void test_flood_of_principals(void **state)
 	assert_int_equal(st.bytes, st0.bytes);
 	assert_true(heap_in_use() <= heap0); /* not one byte more */
 	if (st.evictions < st0.evictions + 100000)
-		fail_msg("evictions %llu overflows %llu in_use %llu", (unsigned long long)st.evictions, (unsigned long long)st.overflows, (unsigned long long)st.in_use);
+		fail_msg("evictions %llu overflows %llu in_use %llu",
+			 (unsigned long long)st.evictions, (unsigned long long)st.overflows,
+			 (unsigned long long)st.in_use);
 	assert_true(n > 0);
 	assert_false(admit(l, "noisy", tf + 2 * SEC, &d));
 	assert_int_equal(d.why, KARS_GOV_WHY_MONITOR_BURST);
@@ -332,8 +334,9 @@ static void test_monitor_escalates(void **state)
  * what the profile would allow. */
 static void test_evaluate_as(void **state)
 {
-	static const char yaml[] = "version: \"1.0\"\nagent: t\npolicies:\n"
-				   "  - {name: no-rm, type: capability, denied_actions: [\"shell:rm\"]}\n";
+	static const char yaml[] =
+	    "version: \"1.0\"\nagent: t\npolicies:\n"
+	    "  - {name: no-rm, type: capability, denied_actions: [\"shell:rm\"]}\n";
 	struct kars_gov_limits lim = {.denials = 3, .escalate = true};
 	struct kars_gov_limiter *l = limiter(&lim);
 	struct kars_gov_engine *e = kars_gov_engine_new();

@@ -64,8 +64,8 @@ struct kars_gov_limiter {
 	struct pset *sets;
 	uint64_t set_mask;
 	size_t bytes;
-	_Atomic uint64_t admitted, global_limited, principal_limited, blocked, evictions,
-	    overflows, anomalies_burst, anomalies_failures, anomalies_denials;
+	_Atomic uint64_t admitted, global_limited, principal_limited, blocked, evictions, overflows,
+	    anomalies_burst, anomalies_failures, anomalies_denials;
 };
 
 static uint64_t clock_ns(uint64_t now)
@@ -84,8 +84,9 @@ static int gcra_init(struct gcra *g, double rate, uint32_t *burst, const char *f
 	g->interval_ns = 0;
 	g->tolerance_ns = 0;
 	if (!isfinite(rate) || rate < 0 || rate > 1e9)
-		return kars_err_set(err, EINVAL, "limits.%s_rate: %g is not a rate in 0..1e9 per "
-						 "second",
+		return kars_err_set(err, EINVAL,
+				    "limits.%s_rate: %g is not a rate in 0..1e9 per "
+				    "second",
 				    field, rate);
 	if (rate == 0)
 		return 0;
@@ -294,7 +295,7 @@ static void refuse(struct kars_gov_decision *out, enum kars_gov_verdict v, enum 
 
 static void block(struct kars_gov_limiter *l, struct pslot *p, uint64_t now, enum kars_gov_why why)
 {
-	bump(why == KARS_GOV_WHY_MONITOR_BURST	  ? &l->anomalies_burst
+	bump(why == KARS_GOV_WHY_MONITOR_BURST	   ? &l->anomalies_burst
 	     : why == KARS_GOV_WHY_MONITOR_DENIALS ? &l->anomalies_denials
 						   : &l->anomalies_failures);
 	if (l->lim.escalate && p->blocked_until <= now) {

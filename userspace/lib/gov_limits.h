@@ -55,18 +55,20 @@ struct kars_gov_limits {
 	uint32_t principals_max; /* table capacity, rounded up to 8 x a power of two */
 
 	/* behaviour monitor; a threshold of 0 turns that check off */
-	uint32_t burst_calls;	      /* more admitted calls than this in one window... */
-	uint64_t burst_window_ns;     /* ...(default 60 s) is a burst anomaly */
-	uint32_t failure_streak;      /* this many failures in a row (reset by a success) */
-	uint32_t denials;	      /* more denials than this in one window */
-	uint64_t denials_window_ns;   /* (default 60 s) */
-	bool escalate;		      /* an anomaly blocks the principal... */
-	uint64_t block_ns;	      /* ...for this long (default 60 s) */
+	uint32_t burst_calls;	    /* more admitted calls than this in one window... */
+	uint64_t burst_window_ns;   /* ...(default 60 s) is a burst anomaly */
+	uint32_t failure_streak;    /* this many failures in a row (reset by a success) */
+	uint32_t denials;	    /* more denials than this in one window */
+	uint64_t denials_window_ns; /* (default 60 s) */
+	bool escalate;		    /* an anomaly blocks the principal... */
+	uint64_t block_ns;	    /* ...for this long (default 60 s) */
 };
 
 #define KARS_GOV_LIMITS_AGT                                                                        \
-	{.global_rate = 500, .global_burst = 1000, .principal_rate = 50, .principal_burst = 100,   \
-	 .burst_calls = 100, .failure_streak = 20, .denials = 10}
+	{                                                                                          \
+		.global_rate = 500, .global_burst = 1000, .principal_rate = 50,                    \
+		.principal_burst = 100, .burst_calls = 100, .failure_streak = 20, .denials = 10    \
+	}
 
 struct kars_gov_limiter_stats {
 	uint64_t capacity; /* slots, overflow slots not included */
@@ -80,7 +82,7 @@ struct kars_gov_limiter_stats {
 
 /* What the monitor knows of one principal now (a status endpoint). */
 struct kars_gov_principal_state {
-	bool known; /* it holds a slot (not the overflow) */
+	bool known;    /* it holds a slot (not the overflow) */
 	double tokens; /* left in its bucket */
 	uint32_t calls, denials, failure_streak;
 	uint64_t blocked_ms; /* left of a block, 0 = none */
