@@ -92,9 +92,8 @@ static void test_steps_clamping_tiers(void **state)
 	assert_int_equal(change(t, "peer-a", KARS_TRUST_SET, 30, T0), 30);
 	assert_int_equal(change(t, "peer-a", KARS_TRUST_PENALTY, 0, T0), 0);
 	assert_int_equal(change(t, "peer-a", KARS_TRUST_PENALTY, 0, T0), 0);
-	assert_int_equal(kars_trust_change(t, "peer-a", KARS_TRUST_SET, 1001, "t", NULL, T0, &s,
-					   &err),
-			 -EINVAL);
+	assert_int_equal(
+	    kars_trust_change(t, "peer-a", KARS_TRUST_SET, 1001, "t", NULL, T0, &s, &err), -EINVAL);
 	assert_err_contains(&err, "score: 1001");
 	kars_err_clear(&err);
 	assert_int_equal(kars_trust_get(t, "bad id", T0, &s, &err), -EINVAL);
@@ -112,8 +111,8 @@ static void test_decay_toward_start(void **state)
 
 	assert_int_equal(change(t, "up", KARS_TRUST_SET, 600, T0), 600);
 	assert_int_equal(change(t, "down", KARS_TRUST_SET, 400, T0), 400);
-	assert_int_equal(score(t, "up", T0 + HOUR), 595);   /* 500 + 100 x 0.95 */
-	assert_int_equal(score(t, "down", T0 + HOUR), 405); /* 500 - 100 x 0.95 */
+	assert_int_equal(score(t, "up", T0 + HOUR), 595);      /* 500 + 100 x 0.95 */
+	assert_int_equal(score(t, "down", T0 + HOUR), 405);    /* 500 - 100 x 0.95 */
 	assert_int_equal(score(t, "up", T0 + 10 * HOUR), 560); /* 500 + 100 x 0.95^10 = 559.9 */
 	assert_int_equal(score(t, "up", T0 + 200 * HOUR), 500);
 	assert_int_equal(score(t, "down", T0 + 200 * HOUR), 500);
@@ -284,9 +283,8 @@ static void test_changes_audited(void **state)
 	assert_int_equal(kars_trust_change(t, "peer-a", KARS_TRUST_REWARD, 0, "controller",
 					   "handoff completed", T0, &s, &err),
 			 0);
-	assert_int_equal(kars_trust_change(t, "peer-a", KARS_TRUST_SET, 850, "operator", NULL, T0,
-					   &s, &err),
-			 0);
+	assert_int_equal(
+	    kars_trust_change(t, "peer-a", KARS_TRUST_SET, 850, "operator", NULL, T0, &s, &err), 0);
 	kars_trust_close(t);
 	assert_int_equal(kars_audit_close(log, &err), 0);
 	assert_int_equal(kars_audit_verify(log_path, NULL, &rep, &err), 0);

@@ -48,9 +48,11 @@ struct kars_trust {
 
 const char *kars_trust_tier(uint32_t s)
 {
-	return s >= 800 ? "sovereign" : s >= 600 ? "verified" : s >= 400 ? "known"
-					     : s >= 200				  ? "observed"
-										  : "anonymous";
+	return s >= 800	  ? "sovereign"
+	       : s >= 600 ? "verified"
+	       : s >= 400 ? "known"
+	       : s >= 200 ? "observed"
+			  : "anonymous";
 }
 
 const char *kars_trust_change_name(enum kars_trust_change c)
@@ -79,9 +81,8 @@ static int check_id(const char *id, struct kars_err *err)
 		unsigned char c = (unsigned char)id[i];
 
 		if (c < 0x21 || c == 0x7f)
-			return kars_err_set(err, EINVAL,
-					    "agent: byte %zu of the id is a space or control byte",
-					    i);
+			return kars_err_set(
+			    err, EINVAL, "agent: byte %zu of the id is a space or control byte", i);
 	}
 	return 0;
 }
@@ -240,8 +241,9 @@ static int load(struct kars_trust *t, struct kars_err *err)
 						      strerror(errno));
 	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > FILE_MAX) {
 		fclose(f);
-		return kars_err_set(err, EBADMSG, "trust state %s: not a regular file of at most "
-						  "%u bytes",
+		return kars_err_set(err, EBADMSG,
+				    "trust state %s: not a regular file of at most "
+				    "%u bytes",
 				    t->path, FILE_MAX);
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -301,7 +303,9 @@ static int load(struct kars_trust *t, struct kars_err *err)
 		    kars_json_get_uint(a, path, "updated_ms", true, 0, INT64_MAX, &upd, &e) ||
 		    check_id(id, &e) || find(t, id)) {
 			snprintf(msg, sizeof(msg), "%s: %s", path,
-				 e.code ? e.msg : id ? "the id is listed twice" : "not an object");
+				 e.code ? e.msg
+				 : id	? "the id is listed twice"
+					: "not an object");
 			ret = bad(err, t->path, msg);
 			goto cleanup;
 		}
@@ -482,9 +486,9 @@ int kars_trust_change(struct kars_trust *t, const char *agent, enum kars_trust_c
 			 kars_trust_change_name(what), added ? ", new agent" : "", why ? ": " : "",
 			 why ? why : "");
 		if (kars_audit_append(t->o.audit, &rec, &ae))
-			ret = kars_err_set(err, ae.code ? ae.code : EIO,
-					   "trust: the change was saved but not audited: %s",
-					   ae.msg);
+			ret =
+			    kars_err_set(err, ae.code ? ae.code : EIO,
+					 "trust: the change was saved but not audited: %s", ae.msg);
 	}
 out:
 	pthread_mutex_unlock(&t->lock);

@@ -35,29 +35,29 @@
 
 #include "err.h"
 
-#define KARS_TRUST_MAX		1000
-#define KARS_TRUST_START	500
-#define KARS_TRUST_AGENT_MAX	128 /* bytes of an agent id */
-#define KARS_TRUST_AGENTS_MAX	65536
-#define KARS_TRUST_FORMAT	"kars-trust/1"
+#define KARS_TRUST_MAX	      1000
+#define KARS_TRUST_START      500
+#define KARS_TRUST_AGENT_MAX  128 /* bytes of an agent id */
+#define KARS_TRUST_AGENTS_MAX 65536
+#define KARS_TRUST_FORMAT     "kars-trust/1"
 
 struct kars_audit;
 
 struct kars_trust_opts {
-	const char *path;	/* the state file; NULL keeps scores in memory only */
-	uint32_t reward;	/* default 10 */
-	uint32_t penalty;	/* default 50 */
-	double decay_per_hour;	/* in (0, 1]; default 0.95; 1 = no decay */
-	uint32_t agents_max;	/* default 1024 */
+	const char *path;	  /* the state file; NULL keeps scores in memory only */
+	uint32_t reward;	  /* default 10 */
+	uint32_t penalty;	  /* default 50 */
+	double decay_per_hour;	  /* in (0, 1]; default 0.95; 1 = no decay */
+	uint32_t agents_max;	  /* default 1024 */
 	struct kars_audit *audit; /* optional; used from the caller's thread */
-	const char *sandbox;	/* for the audit records */
+	const char *sandbox;	  /* for the audit records */
 };
 
 struct kars_trust_score {
 	char agent[KARS_TRUST_AGENT_MAX + 1];
 	uint32_t score; /* 0..1000, decayed to now, rounded */
 	const char *tier;
-	bool known;	    /* the table has it (else: the start score) */
+	bool known;	     /* the table has it (else: the start score) */
 	uint64_t updated_ms; /* CLOCK_REALTIME of its last change, 0 if unknown */
 };
 
