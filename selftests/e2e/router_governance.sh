@@ -153,8 +153,13 @@ policies:
   - name: deploy-approval
     type: approval
     actions: ["deploy.*"]
-    min_approvals: 2'
-check "the profile loads" 0 '' -- wait_status '"default":false.*"agent":"research-bot","rules":3'
+    min_approvals: 2
+  - name: web-calls
+    type: rate_limit
+    actions: ["tool.invoke:web*"]
+    max_calls: 2
+    window: 1h'
+check "the profile loads" 0 '' -- wait_status '"default":false.*"agent":"research-bot","rules":4'
 
 # --- tools -------------------------------------------------------------------------
 check "a request with allowed and denied tools is answered" 0 'status=200' -- chat ",$tools"
@@ -178,6 +183,10 @@ check "the same route with another model is allowed" 0 'status=200' -- chat ',"m
 check "evaluate (agent): a denied tool" 0 '"allowed":false,"decision":"deny","matched_rule":"no-shell".*"why":"denied_action".*status=200' -- evaluate '{"action":"tool.invoke:shell_exec"}'
 check "evaluate (agent): an allowed tool" 0 '"allowed":true,"decision":"allow".*"why":"unmatched_allow"' -- evaluate '{"action":"tool.invoke:web_search","context":{"environment":"dev"}}'
 check "evaluate (agent): approval" 0 '"decision":"requires_approval","matched_rule":"deploy-approval".*"min_approvals":2' -- evaluate '{"action":"deploy.prod"}'
+check "advertising a tool charged nothing: a second call passes" 0 '"allowed":true' -- evaluate '{"action":"tool.invoke:web_search"}'
+check "the third hits the rule's window" 0 '"decision":"rate_limited","matched_rule":"web-calls".*"retry_after_ms":[1-9]' -- evaluate '{"action":"tool.invoke:web_search"}'
+chat ",$tools" >/dev/null
+check "(a tool whose window is used up is stripped while it lasts)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q web_search"
 check "evaluate: an unknown field is refused, named" 0 'actionz.*status=400' -- evaluate '{"actionz":"x"}'
 check "evaluate: a context value that is not a string" 0 'context.environment: expected a string.*status=400' -- evaluate '{"action":"x","context":{"environment":5}}'
 check "evaluate: a control byte in the action is denied (bad_action)" 0 '"decision":"deny".*"why":"bad_action"' -- evaluate '{"action":"tool.invoke:a\u0001b"}'
@@ -201,7 +210,7 @@ policies:
     type: capabilty
     denied_actions: ["tool.invoke:web_search"]'
 wait_status '"lastError":"' >/dev/null
-check "a bad profile: the old one stays, the error names the field" 0 '"rules":3.*"lastError":".*policies\[0\]\.type' -- call GET /agt/status
+check "a bad profile: the old one stays, the error names the field" 0 '"rules":4.*"lastError":".*policies\[0\]\.type' -- call GET /agt/status
 check "(and is still enforced)" 0 '"matched_rule":"no-shell"' -- evaluate '{"action":"tool.invoke:shell_exec"}'
 rm "$tmp/agt/..data"
 check "the profile removed: the default profile" 0 '' -- wait_status '"default":true'
@@ -252,6 +261,7 @@ stop_router
 # --- the audit chain -----------------------------------------------------------------------
 check "the audit chain verifies" 0 'valid: [0-9]+ records' -- "$kars" audit verify "$tmp/audit.jsonl" --pubkey "$tmp/audit.key.pub"
 check "stripped tools are audited with their rules" 0 '"action":"tool.invoke","decision":"deny","reason":"removed from the request: tool.invoke:shell_exec \(no-shell: denied_action\), tool.invoke:delete_file \(no-shell: denied_action\)' -- cat "$tmp/audit.jsonl"
+check "(a rate-limited one too)" 0 'tool.invoke:web_search \(web-calls: rule_rate_limit\)' -- cat "$tmp/audit.jsonl"
 check "the denied inference is audited" 0 '"action":"inference.chat","decision":"deny","reason":"ToolPolicy: inference:chat_completions:gpt-4.1' -- cat "$tmp/audit.jsonl"
 check "evaluations are audited" 0 '"principal":"agent","action":"tool.invoke:shell_exec","decision":"deny"' -- cat "$tmp/audit.jsonl"
 check "trust changes are audited, with who made them" 0 '"principal":"uid:0","action":"trust.update","decision":"sovereign","reason":"peer-a: 510 -> 900 \(set\)' -- cat "$tmp/audit.jsonl"

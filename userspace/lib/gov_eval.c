@@ -233,7 +233,7 @@ static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t 
 	for (int64_t _i = (m)->prefix; _i >= 0; _i = (p)->keys[_i].parent)                         \
 		if (((kvar) = &(p)->keys[_i])->len <= (m)->lcp)
 
-static bool take_call(const struct gov_crule *r, uint64_t now_ns, uint64_t *retry_ms)
+static bool take_call(const struct gov_crule *r, uint64_t now_ns, bool peek, uint64_t *retry_ms)
 {
 	uint64_t idx = now_ns / r->window_ns;
 	uint32_t idx32 = (uint32_t)idx;
@@ -250,6 +250,8 @@ static bool take_call(const struct gov_crule *r, uint64_t now_ns, uint64_t *retr
 		} else {
 			next = cur + 1;
 		}
+		if (peek)
+			return true;
 		if (atomic_compare_exchange_weak_explicit(
 			r->window, &cur, next, memory_order_relaxed, memory_order_relaxed))
 			return true;
@@ -289,7 +291,7 @@ static bool charge_key(const struct kars_gov_profile *p, const struct gov_key *k
 			continue;
 		if (already_charged(done, p->rate_entries[key->rates + i]))
 			continue;
-		if (!take_call(r, now, &retry_ms)) {
+		if (!take_call(r, now, req->peek, &retry_ms)) {
 			set(out, KARS_GOV_RATE_LIMITED, KARS_GOV_WHY_RULE_RATE_LIMIT, p, r);
 			out->retry_after_ms = retry_ms;
 			return false;

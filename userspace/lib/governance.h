@@ -87,6 +87,10 @@ struct kars_gov_request {
 	const struct kars_gov_kv *context;
 	size_t n_context;
 	uint64_t now_ns; /* CLOCK_MONOTONIC for rate-limit windows; 0 = read the clock */
+	/* Check rate_limit windows without charging them: a used-up window
+	 * still decides rate_limited. For what is not a call, e.g. a tool a
+	 * request merely advertises. */
+	bool peek;
 };
 
 /* What an action that no rule decides gets, when the profile does not say

@@ -25,10 +25,9 @@ bool kars_file_sig_changed(const struct stat *a, struct stat *sig, bool *seen)
 {
 	const struct stat *b = sig;
 
-	if (*seen && a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	    a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec)
+	if (*seen && a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec)
 		return false;
 	*sig = *a;
 	*seen = true;
@@ -53,8 +52,8 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(w->settle, &settle);
 }
 
-struct kars_file_watch *kars_file_watch_new(struct event_base *base, const char *path,
-					    long poll_ms, void (*check)(void *arg), void *arg)
+struct kars_file_watch *kars_file_watch_new(struct event_base *base, const char *path, long poll_ms,
+					    void (*check)(void *arg), void *arg)
 {
 	struct kars_file_watch *w = calloc(1, sizeof(*w));
 	struct timeval every = {.tv_sec = poll_ms / 1000, .tv_usec = (poll_ms % 1000) * 1000};

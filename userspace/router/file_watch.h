@@ -16,8 +16,8 @@
 struct event_base;
 struct kars_file_watch;
 
-struct kars_file_watch *kars_file_watch_new(struct event_base *base, const char *path,
-					    long poll_ms, void (*check)(void *arg), void *arg);
+struct kars_file_watch *kars_file_watch_new(struct event_base *base, const char *path, long poll_ms,
+					    void (*check)(void *arg), void *arg);
 void kars_file_watch_free(struct kars_file_watch *w);
 
 /* The identity of a file through symlinks: device, inode, size, mtime,

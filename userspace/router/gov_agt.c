@@ -179,9 +179,8 @@ static void status(struct kars_gov_gate *g, struct evhttp_request *req, uint32_t
 	    json_pack("{s:{s:s?,s:b,s:s?,s:I,s:I,s:I,s:I,s:s?},"
 		      "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
 		      "s:{s:s,s:f,s:I,s:I,s:I,s:I,s:s?},s:I,s:I,s:I}",
-		      "profile", "source",
-		      g->is_default ? NULL : g->r->cfg.gov_profile_file, "default",
-		      g->is_default, "agent", kars_gov_profile_agent(g->cur), "rules",
+		      "profile", "source", g->is_default ? NULL : g->r->cfg.gov_profile_file,
+		      "default", g->is_default, "agent", kars_gov_profile_agent(g->cur), "rules",
 		      (json_int_t)kars_gov_profile_rule_count(g->cur), "generation",
 		      (json_int_t)kars_gov_engine_generation(g->engine), "reloads",
 		      (json_int_t)g->reloads, "reloadErrors", (json_int_t)g->reload_errors,
@@ -293,8 +292,7 @@ static void trust_post(struct kars_gov_gate *g, struct evhttp_request *req, uint
 		kars_router_send_error(req, 409, "invalid_request_error", "trust_table_full", "%s",
 				       err.msg);
 	else if (ret)
-		kars_router_send_error(req, 500, "server_error", "trust_not_saved", "%s",
-				       err.msg);
+		kars_router_send_error(req, 500, "server_error", "trust_not_saved", "%s", err.msg);
 	else
 		kars_router_reply_json(req, 200, score_json(&s));
 out:

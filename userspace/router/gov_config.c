@@ -23,8 +23,8 @@
 #include "governance.h"
 #include "json.h"
 
-static int get_u32(const json_t *o, const char *path, const char *key, uint64_t max,
-		   uint32_t *out, struct kars_err *err)
+static int get_u32(const json_t *o, const char *path, const char *key, uint64_t max, uint32_t *out,
+		   struct kars_err *err)
 {
 	uint64_t v = *out;
 	int ret = kars_json_get_uint(o, path, key, false, 0, max, &v, err);
@@ -45,8 +45,8 @@ static int get_secs(const json_t *o, const char *path, const char *key, uint64_t
 
 static int parse_rate(const json_t *g, struct kars_router_config *c, struct kars_err *err)
 {
-	static const char *const keys[] = {"globalPerSecond",	 "globalBurst", "principalPerSecond",
-					   "principalBurst",	 "principals",	NULL};
+	static const char *const keys[] = {"globalPerSecond", "globalBurst", "principalPerSecond",
+					   "principalBurst",  "principals",  NULL};
 	struct kars_gov_limits *l = &c->gov_limits;
 	uint32_t gr = (uint32_t)l->global_rate, pr = (uint32_t)l->principal_rate;
 	const char *path = "governance.rateLimit";
@@ -142,8 +142,8 @@ static int parse_trust(const json_t *g, struct kars_router_config *c, struct kar
 int kars_router_gov_config_parse(const json_t *root, struct kars_router_config *c,
 				 struct kars_err *err)
 {
-	static const char *const keys[] = {"profileFile", "pollMs",  "unmatched", "rateLimit",
-					   "monitor",	  "trust",   NULL};
+	static const char *const keys[] = {"profileFile", "pollMs", "unmatched", "rateLimit",
+					   "monitor",	  "trust",  NULL};
 	struct kars_gov_limits agt = KARS_GOV_LIMITS_AGT;
 	const char *file = NULL, *unmatched = "allow";
 	uint64_t poll_ms = 5000;

@@ -4,9 +4,11 @@
  * caller of the inference port; one rate-limit token per request, however
  * many tools it advertises (the original charged one per tool, so a request
  * with many tools drained the bucket and later tools were silently
- * stripped). Tools are evaluated against the profile without the limiter and
- * without feeding the monitor's denial count: advertising a tool is not
- * calling it.
+ * stripped). Tools are evaluated against the profile without the limiter,
+ * without feeding the monitor's denial count and without charging the
+ * profile's rate_limit windows (a peek: a tool whose window real calls have
+ * used up is stripped until it refills): advertising a tool is not calling
+ * it.
  *
  * Tool names: chat completions' {"type":"function","function":{"name":N}}
  * and the older "functions":[{"name":N}]; the Responses API's
@@ -33,10 +35,8 @@
 #include "log.h"
 
 static const char *const route_action[KARS_ROUTE__COUNT] = {
-    [KARS_ROUTE_CHAT] = "chat_completions",
-    [KARS_ROUTE_RESPONSES] = "responses",
-    [KARS_ROUTE_COMPLETIONS] = "completions",
-    [KARS_ROUTE_EMBEDDINGS] = "embeddings",
+    [KARS_ROUTE_CHAT] = "chat_completions",   [KARS_ROUTE_RESPONSES] = "responses",
+    [KARS_ROUTE_COMPLETIONS] = "completions", [KARS_ROUTE_EMBEDDINGS] = "embeddings",
     [KARS_ROUTE_MODELS] = "models",
 };
 
@@ -165,8 +165,8 @@ struct kars_gov_gate *kars_gov_gate_new(struct kars_router *r, struct kars_err *
 		publish(g, p, true);
 		return g;
 	}
-	g->watch = kars_file_watch_new(r->base, r->cfg.gov_profile_file, r->cfg.gov_poll_ms,
-				       check, g);
+	g->watch =
+	    kars_file_watch_new(r->base, r->cfg.gov_profile_file, r->cfg.gov_poll_ms, check, g);
 	if (!g->watch) {
 		kars_err_set(err, ENOMEM, "governance: cannot watch %s", r->cfg.gov_profile_file);
 		goto fail;
@@ -197,7 +197,7 @@ static void refuse(struct kars_router *r, struct evhttp_request *req, enum kars_
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	bool limited = d->verdict == KARS_GOV_RATE_LIMITED;
 	int status = limited ? 429 : 403;
-	const char *code = limited ? "rate_limit_exceeded"
+	const char *code = limited				      ? "rate_limit_exceeded"
 			   : d->verdict == KARS_GOV_REQUIRES_APPROVAL ? "approval_required"
 			   : d->why >= KARS_GOV_WHY_MONITOR_BURST     ? kars_gov_why_name(d->why)
 								      : "policy_denied";
@@ -212,9 +212,9 @@ static void refuse(struct kars_router *r, struct evhttp_request *req, enum kars_
 	if (limited) {
 		char secs[32];
 
-		snprintf(secs, sizeof(secs), "%llu",
-			 (unsigned long long)(d->retry_after_ms ? (d->retry_after_ms + 999) / 1000
-								: 1));
+		snprintf(
+		    secs, sizeof(secs), "%llu",
+		    (unsigned long long)(d->retry_after_ms ? (d->retry_after_ms + 999) / 1000 : 1));
 		evhttp_add_header(h, "Retry-After", secs);
 	}
 	evhttp_add_header(h, "x-kars-decision", limited ? "rate_limited" : "blocked");
@@ -223,7 +223,8 @@ static void refuse(struct kars_router *r, struct evhttp_request *req, enum kars_
 		evhttp_add_header(h, "x-kars-rule", d->rule);
 	kars_router_send_error(req, status, limited ? "requests" : "policy_violation", code, "%s",
 			       reason);
-	snprintf(audit_action, sizeof(audit_action), "inference.%s", kars_router_routes[route].name);
+	snprintf(audit_action, sizeof(audit_action), "inference.%s",
+		 kars_router_routes[route].name);
 	audit(r, "agent", audit_action, kars_gov_verdict_name(d->verdict), reason, model);
 }
 
@@ -263,7 +264,7 @@ static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char
 	while (i < json_array_size(arr)) {
 		char name[KARS_GOV_ACTION_MAX], action[KARS_GOV_ACTION_MAX + 16];
 		struct kars_gov_decision d;
-		struct kars_gov_request q = {.action = action};
+		struct kars_gov_request q = {.action = action, .peek = true};
 		bool named = tool_name(json_array_get(arr, i), name, sizeof(name));
 		int w;
 
