@@ -255,6 +255,7 @@ call POST /agt/evaluate '{"action":"tool.invoke:shell_a"}' >/dev/null
 call POST /agt/evaluate '{"action":"tool.invoke:shell_b"}' >/dev/null
 call POST /agt/evaluate '{"action":"tool.invoke:shell_c"}' >/dev/null
 check "3 denials: the monitor blocks root's next allowed call" 0 '"decision":"deny".*"why":"monitor_denials","retry_after_ms":[1-9]' -- call POST /agt/evaluate '{"action":"tool.invoke:web_search"}'
+check "/metrics has the governance counters" 0 'kars_router_governance_rate_limited_total\{sandbox="team-a/bot"\} [1-9].*kars_router_governance_monitor_anomalies_total\{sandbox="team-a/bot"\} 1' -- bash -c "curl -s $base/metrics | tr '\n' ' '"
 check "(status shows the block)" 0 '"denialAnomalies":1.*"blockedWhy":"monitor_denials"' -- call GET /agt/status
 stop_router
 

@@ -20,6 +20,7 @@
 #include "gov_gate.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -352,4 +353,51 @@ int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 	}
 	json_decref(removed);
 	return 0;
+}
+
+struct gov_metric {
+	const char *name, *type, *help;
+};
+
+static const struct gov_metric gov_metrics[] = {
+    {"denied_total", "counter", "Inferences refused by the ToolPolicy gate."},
+    {"tools_stripped_total", "counter", "Advertised tools removed from requests."},
+    {"evaluations_total", "counter", "Calls of /agt/evaluate."},
+    {"rate_limited_total", "counter", "Calls refused by a principal or the global bucket."},
+    {"monitor_blocked_total", "counter", "Calls refused by a behaviour-monitor block."},
+    {"monitor_anomalies_total", "counter", "Bursts, failure streaks and denial runs seen."},
+    {"principals", "gauge", "Slots of the principal table in use."},
+    {"profile_reload_errors_total", "counter",
+     "Profile files refused (the previous profile stayed)."},
+    {"trust_agents", "gauge", "Agents with a trust score."},
+};
+
+void kars_gov_gate_metrics(struct kars_router *r, struct evbuffer *out)
+{
+	struct kars_gov_gate *g = r->gov;
+	struct kars_gov_limiter_stats st;
+	uint64_t v[sizeof(gov_metrics) / sizeof(gov_metrics[0])];
+
+	if (!g)
+		return;
+	kars_gov_limiter_stats(g->limiter, &st);
+	v[0] = g->denied;
+	v[1] = g->tools_stripped;
+	v[2] = g->evaluations;
+	v[3] = st.global_limited + st.principal_limited;
+	v[4] = st.blocked;
+	v[5] = st.anomalies_burst + st.anomalies_failures + st.anomalies_denials;
+	v[6] = st.in_use;
+	v[7] = g->reload_errors;
+	v[8] = kars_trust_count(g->trust);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const struct gov_metric *m = &gov_metrics[i];
+
+		evbuffer_add_printf(out,
+				    "# HELP kars_router_governance_%s %s\n# TYPE "
+				    "kars_router_governance_%s %s\n"
+				    "kars_router_governance_%s{sandbox=\"%s\"} %llu\n",
+				    m->name, m->help, m->name, m->type, m->name, r->cfg.sandbox,
+				    (unsigned long long)v[i]);
+	}
 }

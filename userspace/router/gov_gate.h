@@ -68,6 +68,10 @@ void kars_gov_gate_free(struct kars_gov_gate *g);
 int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 			    enum kars_route route, struct json_t *body, const char *model);
 
+/* The kars_router_governance_* lines of /metrics. */
+struct evbuffer;
+void kars_gov_gate_metrics(struct kars_router *r, struct evbuffer *out);
+
 /* /agt/<path>. */
 void kars_gov_gate_http(struct kars_router *r, struct evhttp_request *req, const char *path);
 

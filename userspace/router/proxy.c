@@ -410,6 +410,7 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	       r->policy_reload_errors);
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
+	kars_gov_gate_metrics(r, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, NULL, out);
