@@ -58,7 +58,7 @@ port=$((21000 + ($$ + 7) % 20000))
 base=http://127.0.0.1:$port
 printf 'sk-router-secret\n' >"$tmp/api-key"
 chmod 600 "$tmp/api-key"
-printf '%s\n' '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "responses"]}, "modelPreference": {"primary": {"deployment": "gpt-4o"}}, "allowedModels": ["gpt-4.1"]}' >"$tmp/inference-policy.json"
+printf '%s\n' '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "responses"]}, "modelPreference": {"primary": {"deployment": "gpt-4o"}, "fallback": [{"deployment": "gpt-4.1"}, {"deployment": "gpt-4o-mini"}]}}' >"$tmp/inference-policy.json"
 # The profile: a ConfigMap-style mount, agt/agt-profile.yaml -> ..data/...
 mkdir -p "$tmp/agt"
 ln -s ..data/agt-profile.yaml "$tmp/agt/agt-profile.yaml"
@@ -178,6 +178,9 @@ check "(and not shell_run)" 1 '' -- bash -c "curl -s $upstream/_fake/last-reques
 check "a denied inference: 403 in the OpenAI error shape" 0 '^\{"error":\{"message":"ToolPolicy: inference:chat_completions:gpt-4.1: rule \\"no-gpt-4.1\\".*","type":"policy_violation","code":"policy_denied","param":null\}\} +status=403' -- chat ',"model":"gpt-4.1"'
 check "(decision headers name ToolPolicy and the rule)" 0 'x-kars-decision-by: ToolPolicy.*x-kars-rule: no-gpt-4.1' -- bash -c "as_agent() { setpriv --reuid $agent_uid --regid $agent_uid --clear-groups -- \"\$@\"; }; as_agent curl -s -D - -o /dev/null -H 'Content-Type: application/json' --data-binary '{\"model\":\"gpt-4.1\",\"messages\":[]}' $base/v1/chat/completions | tr -d '\r' | tr '\n' ' '"
 check "the same route with another model is allowed" 0 'status=200' -- chat ',"model":"gpt-4o"'
+check "a denied fallback leaves the chain: failover skips it" 0 '"model": ?"gpt-4o-mini".*status=200' -- chat ',"metadata":{"x-fake-status":"503","x-fake-only-models":"gpt-4o"}'
+sleep 0.1 # the audit chain's group commit
+check "(and it is audited)" 0 '"action":"inference.fallback","decision":"deny","reason":"fallbacks removed from the chain: inference:chat_completions:gpt-4.1 \(no-gpt-4.1: denied_action\)' -- cat "$tmp/audit.jsonl"
 
 # --- /agt/evaluate -------------------------------------------------------------------
 check "evaluate (agent): a denied tool" 0 '"allowed":false,"decision":"deny","matched_rule":"no-shell".*"why":"denied_action".*status=200' -- evaluate '{"action":"tool.invoke:shell_exec"}'

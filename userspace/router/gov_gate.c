@@ -317,12 +317,51 @@ static void fix_tool_choice(json_t *body, const json_t *removed)
 	}
 }
 
+/* The fallbacks of the chain, each peeked (a fallback is not a call until
+ * the router fails over to it): the denied ones leave the chain. */
+static void filter_fallbacks(struct kars_router *r, enum kars_route route, const char **models,
+			     size_t *n_models)
+{
+	char action[KARS_GOV_ACTION_MAX + 1], list[2048];
+	size_t kept = 1, used = 0;
+
+	list[0] = '\0';
+	for (size_t i = 1; i < *n_models; i++) {
+		struct kars_gov_request q = {.action = action, .peek = true};
+		struct kars_gov_decision d;
+		int w;
+
+		snprintf(action, sizeof(action), "inference:%s:%s", route_action[route], models[i]);
+		kars_gov_evaluate(r->gov->reader, &q, &d);
+		if (d.verdict == KARS_GOV_ALLOW) {
+			models[kept++] = models[i];
+			continue;
+		}
+		w = snprintf(list + used, sizeof(list) - used, "%s%.200s (%s%s%s)",
+			     used ? ", " : "", action, d.rule, d.rule[0] ? ": " : "",
+			     kars_gov_why_name(d.why));
+		if (w > 0)
+			used =
+			    used + (size_t)w < sizeof(list) ? used + (size_t)w : sizeof(list) - 1;
+	}
+	if (kept < *n_models) {
+		char reason[2100];
+
+		snprintf(reason, sizeof(reason), "fallbacks removed from the chain: %s", list);
+		log_info("governance: %s", reason);
+		audit(r, "agent", "inference.fallback", "deny", reason, models[0]);
+		*n_models = kept;
+	}
+}
+
 int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
-			    enum kars_route route, json_t *body, const char *model)
+			    enum kars_route route, json_t *body, const char **models,
+			    size_t *n_models)
 {
 	struct kars_gov_gate *g = r->gov;
 	char action[KARS_GOV_ACTION_MAX + 1], list[3072];
 	struct kars_gov_request q = {.action = action};
+	const char *model = *n_models ? models[0] : NULL;
 	struct kars_gov_decision d;
 	json_t *removed;
 	size_t used = 0, n;
@@ -336,6 +375,7 @@ int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 		refuse(r, req, route, action, model, &d);
 		return -1;
 	}
+	filter_fallbacks(r, route, models, n_models);
 	removed = json_array();
 	if (!removed)
 		return 0;

@@ -278,7 +278,7 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		goto out;
 	}
 	/* ToolPolicy: inference:<route>:<model>, then the advertised tools */
-	if (kars_gov_gate_inference(r, req, id, body, xr.models[0]))
+	if (kars_gov_gate_inference(r, req, id, body, xr.models, &xr.n_models))
 		goto out;
 	xr.stream = json_is_true(json_object_get(body, "stream"));
 	if (id == KARS_ROUTE_CHAT || id == KARS_ROUTE_COMPLETIONS) {
