@@ -146,7 +146,7 @@ agent: research-bot
 policies:
   - name: no-shell
     type: capability
-    denied_actions: ["tool.invoke:shell*", "tool.invoke:delete_*"]
+    denied_actions: ["tool.invoke:shell*", "tool.invoke:delete_*", "tool.invoke:mcp:evil*"]
   - name: no-gpt-4.1
     type: capability
     denied_actions: ["inference:chat_completions:gpt-4.1"]
@@ -173,6 +173,15 @@ check "(the request itself still went)" 0 '"seq"' -- last_upstream
 check "Responses API: a denied function tool stripped, a built-in kept" 0 'status=200' -- call -a POST /v1/responses '{"input":"hi","tools":[{"type":"function","name":"shell_run"},{"type":"web_search_preview"}]}'
 check "(upstream saw only web_search_preview)" 0 'web_search_preview' -- last_upstream
 check "(and not shell_run)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q shell_run"
+call -a POST /v1/responses '{"input":"hi","tools":[{"type":"mcp","server_label":"evil-corp","server_url":"https://x"},{"type":"mcp","server_label":"github","server_url":"https://y"}]}' >/dev/null
+check "an MCP tool is governed as mcp:<server_label>" 0 'github' -- last_upstream
+check "(the denied server is gone)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q evil-corp"
+chat ',"functions":[{"name":"shell_exec"},{"name":"lookup"}],"function_call":{"name":"shell_exec"}' >/dev/null
+check "legacy functions[]: the denied one stripped" 0 'lookup' -- last_upstream
+check "(not shell_exec)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q shell_exec"
+chat ',"tools":["shell_exec",{"type":"function"},{"type":"function","function":{"name":"ok_tool"}}]' >/dev/null
+check "tool entries without a name are stripped, named ones kept" 0 'ok_tool' -- last_upstream
+check "(the nameless ones are gone: one function tool left, no shell_exec)" 0 '^1 0$' -- bash -c "echo \$(curl -s $upstream/_fake/last-request | grep -oF '\\\"type\\\":\\\"function\\\"' | wc -l) \$(curl -s $upstream/_fake/last-request | grep -c shell_exec)"
 
 # --- inference ---------------------------------------------------------------------
 check "a denied inference: 403 in the OpenAI error shape" 0 '^\{"error":\{"message":"ToolPolicy: inference:chat_completions:gpt-4.1: rule \\"no-gpt-4.1\\".*","type":"policy_violation","code":"policy_denied","param":null\}\} +status=403' -- chat ',"model":"gpt-4.1"'

@@ -247,8 +247,8 @@ static bool tool_name(const json_t *t, char *buf, size_t len)
 			return false;
 		return (size_t)snprintf(buf, len, "mcp:%s", label) < len;
 	}
-	if (!name)
-		name = type;
+	if (!name && type && strcmp(type, "function") != 0)
+		name = type; /* a built-in tool; a function must have its name */
 	return name && *name && (size_t)snprintf(buf, len, "%s", name) < len;
 }
 
@@ -292,12 +292,20 @@ static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char
 	return n;
 }
 
-/* A tool_choice that names a removed tool, or any tool_choice when no tool
- * is left, goes with it (the upstream refuses either). */
+/* The name a tool_choice (or the older function_call) forces, or NULL. */
+static const char *forced_name(const json_t *tc)
+{
+	const char *name =
+	    json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+
+	return name ? name : json_string_value(json_object_get(tc, "name"));
+}
+
+/* A tool_choice or function_call that forces a removed tool goes with it,
+ * and so do both when no tool is left (the upstream refuses either). */
 static void fix_tool_choice(json_t *body, const json_t *removed)
 {
-	const json_t *tc = json_object_get(body, "tool_choice");
-	const char *forced;
+	static const char *const keys[] = {"tool_choice", "function_call"};
 	size_t i;
 	const json_t *v;
 
@@ -307,13 +315,16 @@ static void fix_tool_choice(json_t *body, const json_t *removed)
 		json_object_del(body, "function_call");
 		return;
 	}
-	forced = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
-	if (!forced)
-		forced = json_string_value(json_object_get(tc, "name"));
-	json_array_foreach(removed, i, v)
-	{
-		if (forced && strcmp(forced, json_string_value(v)) == 0)
-			json_object_del(body, "tool_choice");
+	for (size_t k = 0; k < 2; k++) {
+		const char *forced = forced_name(json_object_get(body, keys[k]));
+
+		json_array_foreach(removed, i, v)
+		{
+			if (forced && strcmp(forced, json_string_value(v)) == 0) {
+				json_object_del(body, keys[k]);
+				break;
+			}
+		}
 	}
 }
 
