@@ -39,8 +39,9 @@ void kars_policy_digest(const char *name, const void *bytes, size_t len, char ou
 int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out,
 				 struct kars_err *err)
 {
-	static const char *const fields[] = {"appliesTo", "modelPreference", "tokenBudget",
-					     "contentSafety", NULL};
+	static const char *const fields[] = {
+	    "appliesTo",     "modelPreference",	  "tokenBudget", "contentSafety",
+	    "allowedModels", "onDisallowedModel", "displayName", NULL};
 	const json_t *md = json_object_get(policy, "metadata");
 	const json_t *spec = json_object_get(policy, "spec");
 	const char *ns = json_string_value(json_object_get(md, "namespace"));

@@ -30,8 +30,9 @@ void kars_policy_digest(const char *name, const void *bytes, size_t len, char ou
 
 /* An InferencePolicy object (as stored: defaults applied) compiled to
  * {"schemaVersion":1,"kind":"InferencePolicy","namespace","name",
- *  "appliesTo","modelPreference","tokenBudget","contentSafety"} (the spec
- * fields that are present). -ENOTSUP for bundleRef (not implemented yet). */
+ *  "appliesTo","modelPreference","tokenBudget","contentSafety",
+ *  "allowedModels","onDisallowedModel","displayName"} (the spec fields that
+ * are present). -ENOTSUP for bundleRef (not implemented yet). */
 int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out,
 				 struct kars_err *err);
 
