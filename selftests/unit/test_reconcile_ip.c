@@ -41,7 +41,8 @@
 static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest; /* what the fake router "reports" */
 
-static const char *loaded(void *ctx, const char *ns, const char *sandbox)
+static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
+			  const char *name)
 {
 	(*(int *)ctx)++;
 	return router_digest;
@@ -202,10 +203,10 @@ static void test_reconcile_lifecycle(void **state)
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
 	int calls = 0;
-	struct kars_ip_env env = {.out_dir = out_dir,
-				  .loaded_digest = loaded,
-				  .ctx = &calls,
-				  .now = "2026-01-01T00:00:00Z"};
+	struct kars_policy_env env = {.out_dir = out_dir,
+				      .loaded_digest = loaded,
+				      .ctx = &calls,
+				      .now = "2026-01-01T00:00:00Z"};
 	json_t *ip = policy(100000), *sb = sandbox("bot"), *o = NULL;
 	char path[256], *bytes;
 	uint64_t rv;
@@ -341,7 +342,7 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
-	struct kars_ip_env env = {.out_dir = out_dir};
+	struct kars_policy_env env = {.out_dir = out_dir};
 	json_t *ip =
 	    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:s,s:s,s:s}}}", "apiVersion",
 		      "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",

@@ -268,14 +268,18 @@ static const struct kars_field ea_spec =
 
 static const struct kars_field ea_status =
     F("status", KT_OBJECT, .desc = "Observed state, written by the controller.",
-      .props = FIELDS(PHASE("Pending", "Active", "Expired"), OBSERVED_GENERATION,
-		      F("effectiveAt", KT_STRING, .format = "date-time", .desc = "Start."),
-		      F("expiresAt", KT_STRING, .format = "date-time", .desc = "End."),
-		      F("mergedDigest", KT_STRING, .desc = "Digest of the merged approvals."),
-		      F("hostCount", KT_INTEGER, .flags = KF_MIN, .min = 0, .desc = "Hosts."),
-		      F("usageCount", KT_INTEGER, .flags = KF_MIN, .min = 0,
-			.desc = "Connections made under it."),
-		      CONDITIONS));
+      .props = FIELDS(
+	  PHASE("Pending", "Active", "Expired"), OBSERVED_GENERATION,
+	  F("compiledDigest", KT_STRING, .desc = "Digest of the compiled approval."),
+	  F("loadedDigest", KT_STRING, .desc = "Digest the enforcer reports loaded."),
+	  F("lastCompiledAt", KT_STRING, .format = "date-time", .desc = "Last compile time."),
+	  F("effectiveAt", KT_STRING, .format = "date-time", .desc = "Start."),
+	  F("expiresAt", KT_STRING, .format = "date-time", .desc = "End."),
+	  F("mergedDigest", KT_STRING, .desc = "Digest of the merged approvals."),
+	  F("hostCount", KT_INTEGER, .flags = KF_MIN, .min = 0, .desc = "Hosts."),
+	  F("usageCount", KT_INTEGER, .flags = KF_MIN, .min = 0,
+	    .desc = "Connections made under it."),
+	  CONDITIONS));
 
 const struct kars_kind kars_kind_egressapproval = {
     .kind = "EgressApproval",
