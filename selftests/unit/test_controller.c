@@ -22,7 +22,7 @@ static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest;
 
 static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
-			  const char *name)
+			  const char *name, char *why, size_t why_len)
 {
 	return router_digest;
 }
@@ -109,7 +109,8 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 	struct kars_controller *c = NULL;
 	json_t *o;
 	char path[256];
-	uint64_t rv;
+	uint64_t rv, now;
+	int64_t d, last = 0;
 
 	MUST(kars_store_open_dir(state_dir, &s, &err));
 	env.store = s;
@@ -119,28 +120,39 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 	assert_string_equal(ready_reason(s, "p"), "NoSandboxesReferencing");
 
 	create(s, sandbox("bot", "p")); /* a new sandbox queues the policy it names */
-	assert_int_equal(kars_ctl_step(c, 2000), 15000);
+	d = kars_ctl_step(c, 2000);
+	assert_true(d >= 800 && d <= 1200); /* waiting for the router: 1 s first */
 	assert_string_equal(ready_reason(s, "p"), "AwaitingRouterEnforcement");
 	/* the controller's own status write comes back as a watch event: one
 	 * more pass, which writes nothing, and then it is quiet (no hot loop) */
 	o = get_policy(s, "p");
 	rv = kars_object_rv(o);
 	json_decref(o);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(kars_ctl_step(c, 2000), 15000);
+	for (int i = 0; i < 3; i++) {
+		d = kars_ctl_step(c, 2000);
+		assert_true(d > 0 && d <= 15000);
+	}
 	o = get_policy(s, "p");
 	assert_int_equal(kars_object_rv(o), rv);
 	json_decref(o);
 	snprintf(path, sizeof(path), "%s/kars-bot/bot/inference-policy.json", out_dir);
 	assert_int_equal(access(path, R_OK), 0);
 
-	/* nothing due before 15 s; then the router has loaded it */
-	assert_int_equal(kars_ctl_step(c, 10000), 7000);
+	/* the router does not confirm: looks again with backoff, capped at 15 s */
+	now = 2000;
+	for (int i = 0; i < 8; i++) {
+		now += (uint64_t)d;
+		last = d;
+		d = kars_ctl_step(c, now);
+		assert_true(d > 0 && d <= 15000);
+	}
+	assert_true(last >= 12000); /* 16 s +-20 %, capped */
+	/* then the router has loaded it */
 	o = get_policy(s, "p");
 	router_digest = strdup(
 	    json_string_value(json_object_get(json_object_get(o, "status"), "compiledDigest")));
 	json_decref(o);
-	assert_int_equal(kars_ctl_step(c, 17000), 300000);
+	assert_int_equal(kars_ctl_step(c, now + (uint64_t)d), 300000);
 	assert_string_equal(ready_reason(s, "p"), "RouterEnforcing");
 	free((char *)router_digest);
 	router_digest = NULL;
@@ -155,6 +167,7 @@ static void test_burst_is_one_key(void **state)
 	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
 	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
 	struct kars_controller *c = NULL;
+	int64_t d;
 
 	MUST(kars_store_open_dir(state_dir, &s, &err));
 	env.store = s;
@@ -167,8 +180,9 @@ static void test_burst_is_one_key(void **state)
 		create(s, sandbox(name, "p"));
 	}
 	/* six events, one key, reconciled once for all five sandboxes */
-	assert_int_equal(kars_ctl_step(c, 0), 15000);
-	assert_int_equal(kars_wq_len(kars_ctl_queue(c)), 1); /* the 15 s requeue only */
+	d = kars_ctl_step(c, 0);
+	assert_true(d >= 800 && d <= 1200);
+	assert_int_equal(kars_wq_len(kars_ctl_queue(c)), 1); /* the requeue only */
 	for (int i = 0; i < 5; i++) {
 		char path[256];
 
@@ -211,12 +225,24 @@ static void test_failure_backs_off_then_recovers(void **state)
 	assert_true(d2 >= 1600 && d2 <= 2400);
 	assert_true(d3 >= 3200 && d3 <= 4800);
 	assert_int_equal(kars_wq_failures(kars_ctl_queue(c), "InferencePolicy/kars-bot/p"), 3);
-	/* fixed: the next attempt succeeds and the failures are forgotten */
+	/* fixed: the next attempt succeeds (then waits for the router, at
+	 * most 15 s apart); once the router confirms, the failures are forgotten */
 	unlink(out_dir);
 	now += (uint64_t)d3;
-	assert_int_equal(kars_ctl_step(c, now), 15000);
+	d1 = kars_ctl_step(c, now);
+	assert_true(d1 > 0 && d1 <= 15000);
 	assert_string_equal(kars_ctl_last_error(c), "");
+	{
+		json_t *o = get_policy(s, "p");
+
+		router_digest = strdup(json_string_value(
+		    json_object_get(json_object_get(o, "status"), "compiledDigest")));
+		json_decref(o);
+	}
+	assert_int_equal(kars_ctl_step(c, now + (uint64_t)d1), 300000);
 	assert_int_equal(kars_wq_failures(kars_ctl_queue(c), "InferencePolicy/kars-bot/p"), 0);
+	free((char *)router_digest);
+	router_digest = NULL;
 	kars_ctl_free(c);
 	kars_store_close(s);
 }

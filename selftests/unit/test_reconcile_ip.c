@@ -42,7 +42,7 @@ static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest; /* what the fake router "reports" */
 
 static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
-			  const char *name)
+			  const char *name, char *why, size_t why_len)
 {
 	(*(int *)ctx)++;
 	return router_digest;

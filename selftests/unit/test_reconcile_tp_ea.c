@@ -40,7 +40,7 @@ static const char *reported; /* what the fake enforcer reports */
 static char asked_kind[32], asked_name[64];
 
 static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
-			  const char *name)
+			  const char *name, char *why, size_t why_len)
 {
 	snprintf(asked_kind, sizeof(asked_kind), "%s", kind);
 	snprintf(asked_name, sizeof(asked_name), "%s", name);

@@ -179,6 +179,12 @@ int64_t kars_ctl_step(struct kars_controller *c, uint64_t now_ms)
 		if (ret) {
 			snprintf(c->last_error, sizeof(c->last_error), "%s: %s", key, err.msg);
 			kars_wq_add_rate_limited(c->q, key, now_ms);
+		} else if (res.waiting) {
+			/* not an error, but the same backoff: 1 s, 2 s, 4 s, ...
+			 * up to what the reconciler asked (the earliest wins) */
+			c->last_error[0] = '\0';
+			kars_wq_add_rate_limited(c->q, key, now_ms);
+			kars_wq_add_after(c->q, key, res.requeue_after_ms, now_ms);
 		} else {
 			c->last_error[0] = '\0';
 			kars_wq_forget(c->q, key);

@@ -136,7 +136,8 @@ static void set_degraded(const struct kars_policy_kind *pk, json_t *status, int 
  * Returns how many report c's digest, or -errno. */
 static int deliver_all(const struct kars_policy_kind *pk, const struct kars_policy_env *env,
 		       const json_t *obj, const struct kars_compiled *c, const json_t *sandboxes,
-		       json_t *status, struct kars_reconcile_result *res, struct kars_err *err)
+		       json_t *status, char *why, size_t why_len, struct kars_reconcile_result *res,
+		       struct kars_err *err)
 {
 	const char *ns = md_str(obj, "namespace"), *loaded_digest = NULL;
 	char rel[PATH_MAX], path[3 * PATH_MAX];
@@ -154,11 +155,16 @@ static int deliver_all(const struct kars_policy_kind *pk, const struct kars_poli
 		if (ret < 0)
 			return ret;
 		res->files_written += (unsigned)ret;
-		d = env->loaded_digest
-			? env->loaded_digest(env->ctx, pk->kind, ns, sbname, c->name)
-			: NULL;
+		char one[256] = "";
+
+		d = env->loaded_digest ? env->loaded_digest(env->ctx, pk->kind, ns, sbname,
+							    c->name, one, sizeof(one))
+				       : NULL;
 		if (d && !strcmp(d, c->digest))
 			loaded++;
+		else if (!why[0])
+			snprintf(why, why_len, "; %s: %s", sbname,
+				 d ? "reports another digest" : one[0] ? one : "no report");
 		if (d && (!loaded_digest || !strcmp(d, c->digest)))
 			loaded_digest = d;
 	}
@@ -176,7 +182,7 @@ int kars_reconcile_policy(const struct kars_policy_kind *pk, const struct kars_p
 	json_t *obj = NULL, *status = NULL, *old = NULL, *sandboxes = NULL, *out = NULL;
 	uint64_t requeue = KARS_REQUEUE_STEADY_MS;
 	long long gen;
-	char now[32];
+	char now[32], why[300] = "";
 	int ret, loaded;
 
 	memset(res, 0, sizeof(*res));
@@ -232,7 +238,7 @@ int kars_reconcile_policy(const struct kars_policy_kind *pk, const struct kars_p
 	ret = using_sandboxes(pk, env, obj, &sandboxes, err);
 	if (ret)
 		goto out;
-	loaded = deliver_all(pk, env, obj, &c, sandboxes, status, res, err);
+	loaded = deliver_all(pk, env, obj, &c, sandboxes, status, why, sizeof(why), res, err);
 	if (loaded < 0) {
 		ret = loaded;
 		goto out;
@@ -253,10 +259,11 @@ int kars_reconcile_policy(const struct kars_policy_kind *pk, const struct kars_p
 		kars_condition_set(status, "Progressing", "False", "RouterEnforcing", NULL, gen,
 				   now);
 	} else {
-		char msg[160];
+		char msg[512];
 
-		snprintf(msg, sizeof(msg), "%d of %zu routers report %s", loaded,
-			 json_array_size(sandboxes), c.digest);
+		snprintf(msg, sizeof(msg), "%d of %zu routers report %s%s", loaded,
+			 json_array_size(sandboxes), c.digest, why);
+		res->waiting = true;
 		kars_phase_set(k, status, pk->waiting_phase);
 		kars_condition_set(status, "Ready", "False", "AwaitingRouterEnforcement", msg, gen,
 				   now);

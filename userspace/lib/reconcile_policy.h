@@ -22,8 +22,9 @@
  *      NoSandboxesReferencing; conditions carry observedGeneration; status
  *      is written only when it changed.
  *
- * The result says when to look again: 15 s while waiting for routers,
- * 300 s otherwise (sooner when an approval expires). Errors (a Conflict,
+ * The result says when to look again: while waiting for routers, with
+ * backoff up to 15 s (res->waiting); 300 s otherwise (sooner when an
+ * approval expires). Errors (a Conflict,
  * a full disk) are for the caller to requeue with backoff.
  */
 #ifndef KARS_RECONCILE_POLICY_H
@@ -44,10 +45,11 @@ struct kars_policy_env {
 	struct kars_store *store;
 	const char *out_dir;
 	/* The digest the router of sandbox ns/sandbox reports loaded for the
-	 * policy `kind` named "<ns>/<name>", or NULL if none or unreachable.
-	 * ctx is passed through. */
+	 * policy `kind` named "<ns>/<name>", or NULL if none or unreachable,
+	 * with why (why_len bytes) saying which. ctx is passed through. */
 	const char *(*loaded_digest)(void *ctx, const char *kind, const char *ns,
-				     const char *sandbox, const char *name);
+				     const char *sandbox, const char *name, char *why,
+				     size_t why_len);
 	void *ctx;
 	const char *now; /* RFC 3339 for lastTransitionTime; NULL: the clock */
 };
@@ -55,6 +57,7 @@ struct kars_policy_env {
 struct kars_reconcile_result {
 	uint64_t requeue_after_ms; /* 0: nothing scheduled */
 	bool status_written;
+	bool waiting; /* for a router: requeue with backoff, at most requeue_after_ms */
 	unsigned files_written, files_removed;
 };
 
