@@ -160,12 +160,12 @@ static void test_toolpolicy_golden_and_enforced_by_the_library(void **state)
 
 	/* a profile the library would refuse is refused here, with its words */
 	json_object_set_new(
-	    json_array_get(json_object_get(
-			       json_object_get(json_object_get(json_object_get(o, "spec"),
-							       "agtProfile"),
-					       "inline"),
-			       "policies"),
-			   0),
+	    json_array_get(
+		json_object_get(
+		    json_object_get(json_object_get(json_object_get(o, "spec"), "agtProfile"),
+				    "inline"),
+		    "policies"),
+		0),
 	    "denied_action", json_string("typo"));
 	assert_int_equal(kars_toolpolicy_compile(o, &c, &err), -EINVAL);
 	assert_err_contains(&err, "denied_action");
@@ -212,10 +212,10 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 	/* sandbox a switches to another policy: the old profile is taken back
 	 * (two files in agt/ would be merged into one profile) */
 	o = get(s, "cs", "a");
-	json_object_set_new(json_object_get(json_object_get(json_object_get(o, "spec"),
-							    "governance"),
-					    "toolPolicyRef"),
-			    "name", json_string("other"));
+	json_object_set_new(
+	    json_object_get(json_object_get(json_object_get(o, "spec"), "governance"),
+			    "toolPolicyRef"),
+	    "name", json_string("other"));
 	{
 		json_t *u = NULL;
 
@@ -299,9 +299,8 @@ static void test_egressapproval_window(void **state)
 	assert_string_equal(status_str(o, "compiledDigest"), EA_DIGEST);
 	assert_string_equal(status_str(o, "effectiveAt"), "2026-01-01T00:00:00Z");
 	assert_string_equal(status_str(o, "expiresAt"), "2026-01-01T02:00:00Z");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "status"),
-							    "hostCount")),
-			 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(o, "status"), "hostCount")), 2);
 	json_decref(o);
 
 	/* enforced; an hour later the window has not moved, the bytes neither */
@@ -360,8 +359,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_toolpolicy_golden_and_enforced_by_the_library, setup,
 				    teardown),
     cmocka_unit_test_setup_teardown(test_toolpolicy_delivery_and_refusals, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_toolpolicy_not_compiled_yet_is_degraded, setup,
-				    teardown),
+    cmocka_unit_test_setup_teardown(test_toolpolicy_not_compiled_yet_is_degraded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_egressapproval_window, setup, teardown),
     cmocka_unit_test_setup_teardown(test_egressapproval_ttl_is_clamped, setup, teardown),
 };

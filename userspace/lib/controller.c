@@ -63,13 +63,36 @@ static void sandbox_changed(struct kars_controller *c, const json_t *sb, uint64_
 		enqueue(c, SANDBOX_KIND, sb, now);
 }
 
-static void object_changed(struct kars_controller *c, const struct kars_kind *k,
-			   const json_t *obj, uint64_t now)
+/* A policy a sandbox depends on changed (its InferencePolicy's model, its
+ * EgressApprovals' hosts): the namespace's sandboxes look again. */
+static void sandboxes_of(struct kars_controller *c, const json_t *obj, uint64_t now)
 {
-	if (!strcmp(k->kind, SANDBOX_KIND))
+	struct kars_err err = {};
+	json_t *items = NULL, *o;
+	uint64_t rv;
+	size_t j;
+
+	if (kars_store_list(c->opts.env->store, kars_kind_find(SANDBOX_KIND),
+			    md_str(obj, "namespace"), &items, &rv, &err)) {
+		snprintf(c->last_error, sizeof(c->last_error), "list %s: %s", SANDBOX_KIND,
+			 err.msg);
+		return;
+	}
+	json_array_foreach(items, j, o) enqueue(c, SANDBOX_KIND, o, now);
+	json_decref(items);
+}
+
+static void object_changed(struct kars_controller *c, const struct kars_kind *k, const json_t *obj,
+			   uint64_t now)
+{
+	if (!strcmp(k->kind, SANDBOX_KIND)) {
 		sandbox_changed(c, obj, now);
-	else
-		enqueue(c, k->kind, obj, now);
+		return;
+	}
+	enqueue(c, k->kind, obj, now);
+	if (c->opts.reconcile_sandbox &&
+	    (!strcmp(k->kind, "InferencePolicy") || !strcmp(k->kind, "EgressApproval")))
+		sandboxes_of(c, obj, now);
 }
 
 int kars_ctl_new(const struct kars_ctl_opts *opts, struct kars_controller **out,
@@ -102,8 +125,8 @@ int kars_ctl_new(const struct kars_ctl_opts *opts, struct kars_controller **out,
 		json_decref(items);
 		if (rv > c->last_rv)
 			c->last_rv = rv;
-		ret = kars_store_watch(opts->env->store, c->kinds[i], NULL, rv, &c->watches[i],
-				       err);
+		ret =
+		    kars_store_watch(opts->env->store, c->kinds[i], NULL, rv, &c->watches[i], err);
 	}
 	if (ret) {
 		kars_ctl_free(c);

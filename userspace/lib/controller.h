@@ -9,10 +9,11 @@
  * no write made while it was down. A policy event queues that policy ("Kind/namespace/name"); a
  * KarsSandbox event queues every policy of its namespace (so a new sandbox
  * gets its policies delivered and one that switched policies loses the old
- * ones) and the sandbox itself. A reconcile error requeues with jittered
- * exponential backoff; a success forgets the failures and requeues after
- * what the reconciler asked. Single-threaded: the caller polls
- * kars_ctl_fds() and calls kars_ctl_step() with a monotonic clock.
+ * ones) and the sandbox itself; an InferencePolicy or EgressApproval event
+ * also queues the namespace's sandboxes (which depend on them). A reconcile error requeues with
+ * jittered exponential backoff; a success forgets the failures and requeues after what the
+ * reconciler asked. Single-threaded: the caller polls kars_ctl_fds() and calls kars_ctl_step() with
+ * a monotonic clock.
  */
 #ifndef KARS_CONTROLLER_H
 #define KARS_CONTROLLER_H

@@ -91,7 +91,8 @@ int kars_deliver_file(const char *path, const void *bytes, size_t len, struct ka
 		*slash = '\0';
 		ret = kars_mkdir_p(dir);
 		if (ret)
-			return kars_err_set(err, -ret, "deliver: mkdir %s: %s", dir, strerror(-ret));
+			return kars_err_set(err, -ret, "deliver: mkdir %s: %s", dir,
+					    strerror(-ret));
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	errno = 0;

@@ -66,8 +66,9 @@ static bool ea_in_force(const json_t *obj, json_t *status, const char *now, uint
 		ttl = KARS_EA_MAX_TTL_S;
 	format_time(t_eff + (time_t)ttl, buf);
 	json_object_set_new(status, "expiresAt", json_string(buf));
-	json_object_set_new(status, "hostCount",
-			    json_integer((json_int_t)json_array_size(json_object_get(spec, "hosts"))));
+	json_object_set_new(
+	    status, "hostCount",
+	    json_integer((json_int_t)json_array_size(json_object_get(spec, "hosts"))));
 	if (t_now >= t_eff + (time_t)ttl)
 		return false;
 	if ((uint64_t)(t_eff + (time_t)ttl - t_now) * 1000 < *requeue_ms)
@@ -75,8 +76,7 @@ static bool ea_in_force(const json_t *obj, json_t *status, const char *now, uint
 	return true;
 }
 
-int kars_egressapproval_compile(const json_t *obj, struct kars_compiled *out,
-				struct kars_err *err)
+int kars_egressapproval_compile(const json_t *obj, struct kars_compiled *out, struct kars_err *err)
 {
 	const json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
 	const json_t *status = json_object_get(obj, "status"), *h;
@@ -92,18 +92,16 @@ int kars_egressapproval_compile(const json_t *obj, struct kars_compiled *out,
 		return kars_err_set(err, EINVAL,
 				    "EgressApproval without namespace, name, spec or window");
 	}
-	json_array_foreach(json_object_get(spec, "hosts"), i, h)
-	    json_array_append_new(hosts, json_pack("{s:O,s:I}", "host", json_object_get(h, "host"),
-						   "port",
-						   json_integer_value(json_object_get(h, "port"))
-						       ?: (json_int_t)443));
-	return kars_compiled_set(
-	    out,
-	    json_pack("{s:i,s:s,s:s,s:s,s:O,s:o,s:s,s:s}", "schemaVersion",
-		      KARS_COMPILED_SCHEMA_VERSION, "kind", "EgressApproval", "namespace", ns,
-		      "name", name_of(obj), "sandbox", json_object_get(spec, "sandbox"), "hosts",
-		      hosts, "effectiveAt", eff, "expiresAt", exp),
-	    ns, name_of(obj), err);
+	json_array_foreach(json_object_get(spec, "hosts"), i, h) json_array_append_new(
+	    hosts, json_pack("{s:O,s:I}", "host", json_object_get(h, "host"), "port",
+			     json_integer_value(json_object_get(h, "port")) ?: (json_int_t)443));
+	return kars_compiled_set(out,
+				 json_pack("{s:i,s:s,s:s,s:s,s:O,s:o,s:s,s:s}", "schemaVersion",
+					   KARS_COMPILED_SCHEMA_VERSION, "kind", "EgressApproval",
+					   "namespace", ns, "name", name_of(obj), "sandbox",
+					   json_object_get(spec, "sandbox"), "hosts", hosts,
+					   "effectiveAt", eff, "expiresAt", exp),
+				 ns, name_of(obj), err);
 }
 
 static bool ea_uses(const json_t *approval, const json_t *sandbox)

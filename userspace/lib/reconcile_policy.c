@@ -88,7 +88,8 @@ static int ensure_finalizer(const struct kars_policy_kind *pk, const struct kars
 	size_t i;
 	int ret;
 
-	json_array_foreach(fin, i, f) if (!strcmp(json_string_value(f) ?: "", pk->finalizer)) return 0;
+	json_array_foreach(fin, i,
+			   f) if (!strcmp(json_string_value(f) ?: "", pk->finalizer)) return 0;
 	if (!json_is_array(fin)) {
 		fin = json_array();
 		json_object_set_new(md, "finalizers", fin);
@@ -157,14 +158,16 @@ static int deliver_all(const struct kars_policy_kind *pk, const struct kars_poli
 		res->files_written += (unsigned)ret;
 		char one[256] = "";
 
-		d = env->loaded_digest ? env->loaded_digest(env->ctx, pk->kind, ns, sbname,
-							    c->name, one, sizeof(one))
+		d = env->loaded_digest ? env->loaded_digest(env->ctx, pk->kind, ns, sbname, c->name,
+							    one, sizeof(one))
 				       : NULL;
 		if (d && !strcmp(d, c->digest))
 			loaded++;
 		else if (!why[0])
 			snprintf(why, why_len, "; %s: %s", sbname,
-				 d ? "reports another digest" : one[0] ? one : "no report");
+				 d	  ? "reports another digest"
+				 : one[0] ? one
+					  : "no report");
 		if (d && (!loaded_digest || !strcmp(d, c->digest)))
 			loaded_digest = d;
 	}

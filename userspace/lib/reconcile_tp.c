@@ -50,8 +50,8 @@ static int rate_limit_rule(const json_t *spec, json_t **rule, struct kars_err *e
 	*rule = NULL;
 	if (!rl || rps <= 0)
 		return 0;
-	if (window && (kars_iso_duration_s(window, &secs) || secs == 0 ||
-		       secs > KARS_GOV_WINDOW_MAX_S))
+	if (window &&
+	    (kars_iso_duration_s(window, &secs) || secs == 0 || secs > KARS_GOV_WINDOW_MAX_S))
 		return kars_err_set(err, EINVAL,
 				    "spec.rateLimit.window: Invalid value: \"%s\": must be 1 s to "
 				    "31 days",
@@ -64,8 +64,7 @@ static int rate_limit_rule(const json_t *spec, json_t **rule, struct kars_err *e
 	return *rule ? 0 : kars_err_set(err, ENOMEM, "compile: out of memory");
 }
 
-int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out,
-			    struct kars_err *err)
+int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out, struct kars_err *err)
 {
 	const json_t *md = json_object_get(policy, "metadata");
 	const json_t *spec = json_object_get(policy, "spec");
