@@ -35,18 +35,19 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kars-controller [--state-dir DIR] [--out-dir DIR] [--router NS/NAME=URL]...\n"
-		"                       [--log-level LEVEL] [--log-json]\n"
-		"  --state-dir DIR        the local store (default $KARS_STATE_DIR, else %s)\n"
-		"  --out-dir DIR          where compiled policies are delivered, per sandbox\n"
-		"                         (default %s)\n"
-		"  --router NS/NAME=URL   the kars-router of sandbox NS/NAME (repeatable); a\n"
-		"                         policy is Ready only when its routers report its digest\n"
-		"  --log-level LEVEL      error, warn, info (default) or debug\n"
-		"  --log-json             log JSON objects, one per line\n"
-		"KarsSandbox objects are not run: no backend exists yet (status reason NoBackend).\n",
-		DEFAULT_STATE_DIR, DEFAULT_OUT_DIR);
+	fprintf(
+	    f,
+	    "usage: kars-controller [--state-dir DIR] [--out-dir DIR] [--router NS/NAME=URL]...\n"
+	    "                       [--log-level LEVEL] [--log-json]\n"
+	    "  --state-dir DIR        the local store (default $KARS_STATE_DIR, else %s)\n"
+	    "  --out-dir DIR          where compiled policies are delivered, per sandbox\n"
+	    "                         (default %s)\n"
+	    "  --router NS/NAME=URL   the kars-router of sandbox NS/NAME (repeatable); a\n"
+	    "                         policy is Ready only when its routers report its digest\n"
+	    "  --log-level LEVEL      error, warn, info (default) or debug\n"
+	    "  --log-json             log JSON objects, one per line\n"
+	    "KarsSandbox objects are not run: no backend exists yet (status reason NoBackend).\n",
+	    DEFAULT_STATE_DIR, DEFAULT_OUT_DIR);
 }
 
 static uint64_t mono_ms(void)
@@ -106,9 +107,12 @@ static int run(struct kars_controller *c, int sfd)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"state-dir", required_argument, NULL, 's'}, {"out-dir", required_argument, NULL, 'o'},
-	    {"router", required_argument, NULL, 'r'},	 {"log-level", required_argument, NULL, 'l'},
-	    {"log-json", no_argument, NULL, 'j'},	 {"help", no_argument, NULL, 'h'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"out-dir", required_argument, NULL, 'o'},
+	    {"router", required_argument, NULL, 'r'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"log-json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *state_dir = getenv("KARS_STATE_DIR") ?: DEFAULT_STATE_DIR;
@@ -177,7 +181,8 @@ int main(int argc, char **argv)
 				       .out_dir = out_dir,
 				       .loaded_digest = kars_routers_loaded,
 				       .ctx = routers};
-	sandbox_env = (struct kars_sandbox_env){.store = store, .backend = NULL, .out_dir = out_dir};
+	sandbox_env =
+	    (struct kars_sandbox_env){.store = store, .backend = NULL, .out_dir = out_dir};
 	copts = (struct kars_ctl_opts){.env = &env,
 				       .reconcile_sandbox = kars_reconcile_sandbox_fn,
 				       .sandbox_ctx = &sandbox_env,

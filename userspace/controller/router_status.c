@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ROUTERS  256
-#define MAX_ANSWER   (1u << 20)
-#define TIMEOUT_MS   2000
-#define STATUS_PATH  "/kars/v1/policy-status"
+#define MAX_ROUTERS 256
+#define MAX_ANSWER  (1u << 20)
+#define TIMEOUT_MS  2000
+#define STATUS_PATH "/kars/v1/policy-status"
 
 struct router {
 	char sandbox[320]; /* "ns/name" */
@@ -47,8 +47,8 @@ int kars_routers_add(struct kars_routers *r, const char *spec, struct kars_err *
 	struct router *e;
 
 	if (!eq || !slash || slash > eq || slash == spec || slash + 1 == eq)
-		return kars_err_set(err, EINVAL,
-				    "--router %s: expected NAMESPACE/SANDBOX=URL", spec);
+		return kars_err_set(err, EINVAL, "--router %s: expected NAMESPACE/SANDBOX=URL",
+				    spec);
 	if (strncmp(eq + 1, "http://", 7) && strncmp(eq + 1, "https://", 8))
 		return kars_err_set(err, EINVAL, "--router %s: the URL must be http:// or https://",
 				    spec);
@@ -149,7 +149,8 @@ const char *kars_routers_loaded(void *ctx, const char *kind, const char *ns, con
 		return NULL;
 	if (json_integer_value(json_object_get(doc, "schemaVersion")) != 1 ||
 	    strcmp(json_string_value(json_object_get(doc, "sandbox")) ?: "", want)) {
-		snprintf(why, why_len, "router at %s: reports schemaVersion %lld for sandbox %.64s, "
+		snprintf(why, why_len,
+			 "router at %s: reports schemaVersion %lld for sandbox %.64s, "
 			 "not 1 for %s",
 			 e->url, json_integer_value(json_object_get(doc, "schemaVersion")),
 			 json_string_value(json_object_get(doc, "sandbox")) ?: "(none)", want);
@@ -174,7 +175,8 @@ const char *kars_routers_loaded(void *ctx, const char *kind, const char *ns, con
 	{
 		const char *last = json_string_value(json_object_get(entry, "lastError"));
 
-		if (last && !strcmp(json_string_value(json_object_get(entry, "kind")) ?: "", kind)) {
+		if (last &&
+		    !strcmp(json_string_value(json_object_get(entry, "kind")) ?: "", kind)) {
 			snprintf(why + strlen(why), why_len - strlen(why), " (last error: %.200s)",
 				 last);
 			break;

@@ -49,8 +49,8 @@ static int collect(const json_t *list, struct dest **d, size_t *n, size_t *cap)
 			*d = grown;
 			*cap = ncap;
 		}
-		(*d)[(*n)++] = (struct dest){
-		    host, json_integer_value(json_object_get(e, "port")) ?: (json_int_t)443};
+		(*d)[(*n)++] = (struct dest){host, json_integer_value(json_object_get(e, "port"))
+						       ?: (json_int_t)443};
 	}
 	return 0;
 }
@@ -83,7 +83,8 @@ int kars_egress_compile(const json_t *sandbox, const json_t *approvals,
 		free(d);
 		return kars_err_set(err, -ret, "egress: out of memory");
 	}
-	qsort(d, n, sizeof(*d), cmp_dest);
+	if (n)
+		qsort(d, n, sizeof(*d), cmp_dest);
 	rules = json_array();
 	fqdns = json_array();
 	for (i = 0; i < n; i++) {
@@ -98,11 +99,16 @@ int kars_egress_compile(const json_t *sandbox, const json_t *approvals,
 	*req = json_pack("{s:s,s:s,s:s,s:o,s:o}", "op", "apply", "sandbox", id, "mode",
 			 mode && !strcmp(mode, "Strict") ? "strict" : "learn", "rules", rules,
 			 "fqdns", fqdns);
-	if (*req && opts && (opts->resolver_ipv4 || opts->resolver_ipv6))
-		json_object_set_new(*req, "resolver",
-				    json_pack("{s:s?,s:s?,s:i}", "ipv4", opts->resolver_ipv4,
-					      "ipv6", opts->resolver_ipv6, "port",
-					      opts->resolver_port ? opts->resolver_port : 53));
+	if (*req && opts && (opts->resolver_ipv4 || opts->resolver_ipv6)) {
+		json_t *r =
+		    json_pack("{s:i}", "port", opts->resolver_port ? opts->resolver_port : 53);
+
+		if (opts->resolver_ipv4)
+			json_object_set_new(r, "ipv4", json_string(opts->resolver_ipv4));
+		if (opts->resolver_ipv6)
+			json_object_set_new(r, "ipv6", json_string(opts->resolver_ipv6));
+		json_object_set_new(*req, "resolver", r);
+	}
 	if (*req && opts && (opts->dns_max_name_length || opts->dns_max_qps)) {
 		json_t *dns = json_object();
 

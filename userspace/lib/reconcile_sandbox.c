@@ -22,8 +22,9 @@ static bool has_finalizer(const json_t *obj)
 	const json_t *f;
 	size_t i;
 
-	json_array_foreach(json_object_get(md_of(obj), "finalizers"), i, f) if (
-	    !strcmp(json_string_value(f) ?: "", KARS_SANDBOX_FINALIZER)) return true;
+	json_array_foreach(
+	    json_object_get(md_of(obj), "finalizers"), i,
+	    f) if (!strcmp(json_string_value(f) ?: "", KARS_SANDBOX_FINALIZER)) return true;
 	return false;
 }
 
@@ -35,7 +36,8 @@ static int set_finalizer(const struct kars_sandbox_env *env, json_t **obj, bool 
 	size_t i;
 	int ret;
 
-	json_array_foreach(fin, i, f) if (strcmp(json_string_value(f) ?: "", KARS_SANDBOX_FINALIZER))
+	json_array_foreach(fin, i,
+			   f) if (strcmp(json_string_value(f) ?: "", KARS_SANDBOX_FINALIZER))
 	    json_array_append(kept, f);
 	if (on)
 		json_array_append_new(kept, json_string(KARS_SANDBOX_FINALIZER));
@@ -56,15 +58,14 @@ static void conditions(json_t *status, const char *ready, const char *runtime_re
 }
 
 /* The sandbox's EgressApprovals in force at now. */
-static int approvals_in_force(const struct kars_sandbox_env *env, const char *ns,
-			      const char *name, const char *now, json_t **out,
-			      struct kars_err *err)
+static int approvals_in_force(const struct kars_sandbox_env *env, const char *ns, const char *name,
+			      const char *now, json_t **out, struct kars_err *err)
 {
 	json_t *items = NULL, *a;
 	uint64_t rv;
 	size_t i;
-	int ret = kars_store_list(env->store, kars_kind_find("EgressApproval"), ns, &items, &rv,
-				  err);
+	int ret =
+	    kars_store_list(env->store, kars_kind_find("EgressApproval"), ns, &items, &rv, err);
 
 	if (ret)
 		return ret;
@@ -76,8 +77,8 @@ static int approvals_in_force(const struct kars_sandbox_env *env, const char *ns
 		const char *phase = json_string_value(json_object_get(st, "phase"));
 
 		/* RFC 3339 UTC with the same format compares as text */
-		if (strcmp(json_string_value(json_object_get(json_object_get(a, "spec"),
-							     "sandbox")) ?: "",
+		if (strcmp(json_string_value(json_object_get(json_object_get(a, "spec"), "sandbox"))
+			       ?: "",
 			   name) ||
 		    !exp || strcmp(exp, now) <= 0 || (phase && !strcmp(phase, "Expired")) ||
 		    json_object_get(md_of(a), "deletionTimestamp"))
@@ -92,8 +93,8 @@ static int approvals_in_force(const struct kars_sandbox_env *env, const char *ns
 static int inference_model(const struct kars_sandbox_env *env, const json_t *sb, char *model,
 			   size_t len, struct kars_err *err)
 {
-	const char *ref = json_string_value(json_object_get(
-	    json_object_get(json_object_get(sb, "spec"), "inferenceRef"), "name"));
+	const char *ref = json_string_value(
+	    json_object_get(json_object_get(json_object_get(sb, "spec"), "inferenceRef"), "name"));
 	json_t *ip = NULL;
 	const char *m;
 	int ret;
@@ -146,9 +147,9 @@ static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, 
 	if (ret)
 		return kars_err_set(err, -ret, "%s", why.msg);
 	ps = kars_runtime_plan(obj, model[0] ? model : NULL, &plan, &why);
-	json_object_set(status, "runtimeKind",
-			json_object_get(json_object_get(json_object_get(obj, "spec"), "runtime"),
-					"kind"));
+	json_object_set(
+	    status, "runtimeKind",
+	    json_object_get(json_object_get(json_object_get(obj, "spec"), "runtime"), "kind"));
 	if (ps != KARS_PLAN_OK) {
 		const char *reason = kars_plan_status_reason(ps);
 
@@ -163,8 +164,8 @@ static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, 
 		ret = kars_egress_compile(obj, approvals, &env->egress, &egress, &why);
 	if (ret == -ENOTSUP || ret == -EINVAL) {
 		kars_phase_set(k, status, "Degraded");
-		conditions(status, "False", "False", ret == -ENOTSUP ? "NotSupported" : "SpecInvalid",
-			   why.msg, gen, now);
+		conditions(status, "False", "False",
+			   ret == -ENOTSUP ? "NotSupported" : "SpecInvalid", why.msg, gen, now);
 		kars_condition_set(status, "Degraded", "True",
 				   ret == -ENOTSUP ? "NotSupported" : "SpecInvalid", why.msg, gen,
 				   now);
@@ -184,8 +185,8 @@ static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, 
 		kars_condition_set(status, "Progressing", "False", "NoBackend", NULL, gen, now);
 		goto out;
 	}
-	snprintf(router_dir, sizeof(router_dir), "%s/%s/%s", env->out_dir ? env->out_dir : ".",
-		 ns, name);
+	snprintf(router_dir, sizeof(router_dir), "%s/%s/%s", env->out_dir ? env->out_dir : ".", ns,
+		 name);
 	ret = env->backend->ops->apply(env->backend->ctx,
 				       &(struct kars_sandbox_desired){.ns = ns,
 								      .name = name,

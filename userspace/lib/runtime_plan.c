@@ -22,8 +22,8 @@ static const struct runtime {
     {"BYO", "byo", "byo", NULL},
 };
 
-static const char *const reserved_prefixes[] = {"AGT_", "FOUNDRY_AGENT_", "AZURE_", "IMDS_",
-						"KARS_", NULL};
+static const char *const reserved_prefixes[] = {"AGT_",	 "FOUNDRY_AGENT_", "AZURE_",
+						"IMDS_", "KARS_",	   NULL};
 
 const char *kars_plan_status_reason(enum kars_plan_status s)
 {
@@ -55,8 +55,8 @@ static json_t *plan_env(const struct runtime *rt, const json_t *settings, const 
 	const char *k;
 	size_t i;
 
-	json_object_foreach((json_t *)json_object_get(settings, "extraEnv"), k, v)
-	    if (!reserved(k) && json_is_string(v)) json_object_set(env, k, v);
+	json_object_foreach((json_t *)json_object_get(settings, "extraEnv"), k,
+			    v) if (!reserved(k) && json_is_string(v)) json_object_set(env, k, v);
 	json_array_foreach(json_object_get(settings, "env"), i, v)
 	{
 		const char *n = json_string_value(json_object_get(v, "name"));
@@ -126,11 +126,11 @@ enum kars_plan_status kars_runtime_plan(const json_t *sandbox, const char *model
 			     "spec.runtime.byo: image and contractVersion are required for BYO");
 		return KARS_PLAN_SHAPE_INVALID;
 	}
-	*plan = json_pack("{s:s,s:s,s:s?}", "kind", rt->kind, "adapter",
-			  !strcmp(rt->kind, "LangGraph") && !strcmp(lang, "typescript")
-			      ? "langgraph-ts"
-			      : rt->adapter,
-			  "language", lang);
+	*plan =
+	    json_pack("{s:s,s:s,s:s?}", "kind", rt->kind, "adapter",
+		      !strcmp(rt->kind, "LangGraph") && !strcmp(lang, "typescript") ? "langgraph-ts"
+										    : rt->adapter,
+		      "language", lang);
 	if (!*plan) {
 		kars_err_set(err, ENOMEM, "plan: out of memory");
 		return KARS_PLAN_SHAPE_INVALID;

@@ -20,8 +20,8 @@
 struct kars_sandbox_desired {
 	const char *ns, *name;
 	long long generation;
-	const json_t *plan;   /* runtime_plan.h */
-	const json_t *egress; /* karsd's apply request (egress_compile.h) */
+	const json_t *plan;	/* runtime_plan.h */
+	const json_t *egress;	/* karsd's apply request (egress_compile.h) */
 	const char *router_dir; /* where compiled policies are delivered */
 };
 
