@@ -52,11 +52,12 @@ static json_t *sandbox_with(const char *runtime, const char *network)
 	char text[4096];
 	json_t *o;
 
-	snprintf(text, sizeof(text),
-		 "{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"KarsSandbox\","
-		 "\"metadata\":{\"name\":\"bot\",\"namespace\":\"team-a\"},\"spec\":{"
-		 "\"runtime\":%s,\"sandbox\":{},\"inferenceRef\":{\"name\":\"bot-inference\"}%s%s}}",
-		 runtime, network ? ",\"networkPolicy\":" : "", network ? network : "");
+	snprintf(
+	    text, sizeof(text),
+	    "{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"KarsSandbox\","
+	    "\"metadata\":{\"name\":\"bot\",\"namespace\":\"team-a\"},\"spec\":{"
+	    "\"runtime\":%s,\"sandbox\":{},\"inferenceRef\":{\"name\":\"bot-inference\"}%s%s}}",
+	    runtime, network ? ",\"networkPolicy\":" : "", network ? network : "");
 	o = json_loads(text, 0, NULL);
 	assert_non_null(o);
 	return o;
@@ -106,9 +107,9 @@ static void test_runtime_plans(void **state)
 				assert_string_equal(
 				    json_string_value(json_object_get(plan, "language")),
 				    cases[i].language);
-			assert_string_equal(
-			    json_string_value(json_object_get(env, "KARS_RUNTIME_CONTRACT_VERSION")),
-			    "v1");
+			assert_string_equal(json_string_value(json_object_get(
+						env, "KARS_RUNTIME_CONTRACT_VERSION")),
+					    "v1");
 			assert_string_equal(json_string_value(json_object_get(env, "SANDBOX_NAME")),
 					    "bot");
 			assert_string_equal(json_string_value(json_object_get(env, "KARS_MODEL")),
@@ -162,7 +163,7 @@ static void test_plan_env_and_byo(void **state)
 }
 
 #define EGRESS_GOLDEN                                                                              \
-	"{\"dns\":{\"maxNameLength\":64,\"maxQueriesPerSecond\":50},\"fqdns\":[{\"name\":"        \
+	"{\"dns\":{\"maxNameLength\":64,\"maxQueriesPerSecond\":50},\"fqdns\":[{\"name\":"         \
 	"\"*.example.com\",\"port\":443,\"protocol\":\"tcp\"},{\"name\":\"api.github.com\","       \
 	"\"port\":443,\"protocol\":\"tcp\"},{\"name\":\"api.github.com\",\"port\":8443,"           \
 	"\"protocol\":\"tcp\"},{\"name\":\"uploads.github.com\",\"port\":443,\"protocol\":"        \
@@ -281,8 +282,8 @@ static const char *cond_of(struct kars_store *s, const char *type, const char *f
 
 	MUST(kars_store_get(s, kars_kind_find("cs"), "team-a", "bot", &o, &err));
 	snprintf(buf, sizeof(buf), "%s",
-		 json_string_value(json_object_get(
-		     kars_condition_get(json_object_get(o, "status"), type), field))
+		 json_string_value(
+		     json_object_get(kars_condition_get(json_object_get(o, "status"), type), field))
 		     ?: "-");
 	json_decref(o);
 	return buf;
@@ -345,9 +346,9 @@ static void test_reconcile_with_and_without_backend(void **state)
 	assert_int_equal(rec.applies, 1);
 	assert_string_equal(json_string_value(json_object_get(rec.plan, "adapter")),
 			    "openai-agents");
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(rec.plan, "env"), "KARS_MODEL")),
-			    "gpt-4o");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(rec.plan, "env"), "KARS_MODEL")),
+	    "gpt-4o");
 	assert_string_equal(json_string_value(json_object_get(rec.egress, "mode")), "strict");
 	assert_string_equal(json_string_value(json_object_get(
 				json_array_get(json_object_get(rec.egress, "fqdns"), 0), "name")),
@@ -378,9 +379,8 @@ static void test_reconcile_with_and_without_backend(void **state)
 		       "\"sandbox\":\"bot\",\"hosts\":[{\"host\":\"uploads.github.com\"}],"
 		       "\"reason\":\"r\",\"ttl\":\"PT1H\"}}");
 	{
-		struct kars_policy_env penv = {.store = s,
-					       .out_dir = dir,
-					       .now = "2026-01-01T00:00:00Z"};
+		struct kars_policy_env penv = {
+		    .store = s, .out_dir = dir, .now = "2026-01-01T00:00:00Z"};
 
 		MUST(kars_reconcile_policy(&kars_policy_egressapproval, &penv, "team-a", "up", &r,
 					   &err));
