@@ -67,7 +67,7 @@ JSON
 
 start_controller() {
 	"$controller" --state-dir "$state" --out-dir "$out" --router "team-a/bot=$base" \
-		--log-level debug 2>>"$tmp/controller.log" &
+		--router "team-a/bot2=$base" --log-level debug 2>>"$tmp/controller.log" &
 	ctl_pid=$!
 }
 
@@ -195,6 +195,26 @@ check "and enforced: Ready=True with the third digest" 0 '' -- \
 	until_ok bash -c "$(declare -f ip_json cond is_ready_with); kars='$kars' state='$state' is_ready_with $d3"
 check "the restarted controller listed, it did not replay the log" 0 'resourceVersion [0-9]+' -- \
 	grep -E 'kars-controller: store .* \(resourceVersion [0-9]+\)' "$tmp/controller.log"
+
+# --- a router answering for another sandbox is not believed ------------------------
+# (bot2's router URL points at bot's router, which says it is team-a/bot)
+check "a second sandbox using the policy" 0 'created' -- bash -c "sed -e 's/name: bot, namespace/name: bot2, namespace/' <<'YAML' | '$kars' apply --state '$state' -f -
+apiVersion: kars.azure.com/v1alpha1
+kind: KarsSandbox
+metadata: {name: bot, namespace: team-a}
+spec:
+  runtime: {kind: OpenAIAgents}
+  sandbox: {isolation: standard}
+  inferenceRef: {name: bot-inference}
+YAML"
+check "its file is delivered" 0 '' -- until_ok test -s "$out/team-a/bot2/inference-policy.json"
+check "the wrong router's answer is not taken: Ready=False" 0 '' -- \
+	until_ok bash -c "$(declare -f ip_json cond); kars='$kars' state='$state'; [ \"\$(cond Ready reason)\" = AwaitingRouterEnforcement ]"
+check "the message names the mismatch" 0 '1 of 2 routers report .*bot2: .*for sandbox team-a/bot, not 1 for team-a/bot2' -- cond Ready message
+check "bot2 deleted: its file is taken back and Ready again" 0 '' -- bash -c "'$kars' delete cs bot2 -n team-a --state '$state' >/dev/null"
+check "bot2's file is removed" 0 '' -- until_ok bash -c "! test -e '$out/team-a/bot2/inference-policy.json'"
+check "Ready=True again" 0 '' -- \
+	until_ok bash -c "$(declare -f ip_json cond is_ready_with); kars='$kars' state='$state' is_ready_with $d3"
 
 # --- deletion: the file goes, then the object ----------------------------------------
 check "delete the InferencePolicy: held by the finalizer" 0 'marked for deletion' -- "$kars" delete ip bot-inference -n team-a --state "$state"
