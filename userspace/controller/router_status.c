@@ -1,6 +1,8 @@
 /* router_status.c - see router_status.h. */
 #include "router_status.h"
 
+#include "policy_status.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -84,19 +86,17 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* GET the status document; NULL with why set. */
-static json_t *fetch(const struct router *e, char *why, size_t why_len)
+/* GET the status document into a; 0, or -1 with why set. */
+static int fetch(const struct router *e, struct answer *a, char *why, size_t why_len)
 {
 	char url[600];
-	struct answer a = {0};
 	long code = 0;
-	json_t *doc = NULL;
 	CURLcode rc;
 	CURL *h = curl_easy_init();
 
 	if (!h) {
 		snprintf(why, why_len, "curl: out of memory");
-		return NULL;
+		return -1;
 	}
 	snprintf(url, sizeof(url), "%s%s", e->url, STATUS_PATH);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -104,26 +104,22 @@ static json_t *fetch(const struct router *e, char *why, size_t why_len)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(h);
-	if (a.too_big)
+	if (a->too_big)
 		snprintf(why, why_len, "router at %s: answer larger than %u bytes", e->url,
 			 MAX_ANSWER);
 	else if (rc != CURLE_OK)
 		snprintf(why, why_len, "router at %s: %s", e->url, curl_easy_strerror(rc));
 	else if (code != 200)
 		snprintf(why, why_len, "router at %s: %s answered %ld", e->url, STATUS_PATH, code);
-	else if (!(doc = json_loadb(a.buf ? a.buf : "", a.len, 0, NULL)) || !json_is_object(doc))
-		snprintf(why, why_len, "router at %s: %s is not a JSON object", e->url,
-			 STATUS_PATH);
-	free(a.buf);
-	if (doc && !json_is_object(doc)) {
-		json_decref(doc);
-		doc = NULL;
-	}
-	return doc;
+	else
+		return 0;
+	free(a->buf);
+	a->buf = NULL;
+	return -1;
 }
 
 const char *kars_routers_loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
@@ -131,57 +127,26 @@ const char *kars_routers_loaded(void *ctx, const char *kind, const char *ns, con
 {
 	struct kars_routers *r = ctx;
 	struct router *e = NULL;
-	char want[320];
-	const json_t *entry;
-	json_t *doc;
-	size_t i;
+	struct answer a = {0};
+	char want[320], reason[300];
+	int ret;
 
 	snprintf(want, sizeof(want), "%s/%s", ns, sandbox);
-	for (i = 0; i < r->n && !e; i++)
+	for (size_t i = 0; i < r->n && !e; i++)
 		if (!strcmp(r->r[i].sandbox, want))
 			e = &r->r[i];
 	if (!e) {
 		snprintf(why, why_len, "no router known for %s (--router)", want);
 		return NULL;
 	}
-	doc = fetch(e, why, why_len);
-	if (!doc)
+	if (fetch(e, &a, why, why_len))
 		return NULL;
-	if (json_integer_value(json_object_get(doc, "schemaVersion")) != 1 ||
-	    strcmp(json_string_value(json_object_get(doc, "sandbox")) ?: "", want)) {
-		snprintf(why, why_len,
-			 "router at %s: reports schemaVersion %lld for sandbox %.64s, "
-			 "not 1 for %s",
-			 e->url, json_integer_value(json_object_get(doc, "schemaVersion")),
-			 json_string_value(json_object_get(doc, "sandbox")) ?: "(none)", want);
-		json_decref(doc);
+	ret = kars_policy_status_digest(a.buf ? a.buf : "", a.len, want, kind, name, e->digest,
+					reason, sizeof(reason));
+	free(a.buf);
+	if (ret) {
+		snprintf(why, why_len, "router at %s: %s", e->url, reason);
 		return NULL;
 	}
-	json_array_foreach(json_object_get(doc, "entries"), i, entry)
-	{
-		const char *d = json_string_value(json_object_get(entry, "digest"));
-
-		if (strcmp(json_string_value(json_object_get(entry, "kind")) ?: "", kind) ||
-		    strcmp(json_string_value(json_object_get(entry, "name")) ?: "", name))
-			continue;
-		if (d && strlen(d) < sizeof(e->digest)) {
-			snprintf(e->digest, sizeof(e->digest), "%s", d);
-			json_decref(doc);
-			return e->digest;
-		}
-	}
-	snprintf(why, why_len, "router reports no %s %s loaded", kind, name);
-	json_array_foreach(json_object_get(doc, "entries"), i, entry)
-	{
-		const char *last = json_string_value(json_object_get(entry, "lastError"));
-
-		if (last &&
-		    !strcmp(json_string_value(json_object_get(entry, "kind")) ?: "", kind)) {
-			snprintf(why + strlen(why), why_len - strlen(why), " (last error: %.200s)",
-				 last);
-			break;
-		}
-	}
-	json_decref(doc);
-	return NULL;
+	return e->digest;
 }
