@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char digest[KARS_DIGEST_LEN], why[300];
-	int ret = kars_policy_status_digest((const char *)data, size, "team-a/bot",
-					    "InferencePolicy", "team-a/bot-inference", digest, why,
-					    sizeof(why));
+	int ret =
+	    kars_policy_status_digest((const char *)data, size, "team-a/bot", "InferencePolicy",
+				      "team-a/bot-inference", digest, why, sizeof(why));
 
 	if (ret == 0) {
 		CHECK(strlen(digest) == 71 && !strncmp(digest, "sha256:", 7));
