@@ -132,7 +132,7 @@ apiVersion: kars.azure.com/v1alpha1
 kind: InferencePolicy
 metadata: {name: bot-inference, namespace: team-a}
 spec:
-  appliesTo: {sandboxName: bot, action: chat}
+  appliesTo: {action: chat}
   modelPreference:
     primary: {provider: openai, deployment: $1}
   tokenBudget: {perRequestTokens: 500}

@@ -66,7 +66,7 @@ static json_t *policy(const char *name)
 {
 	return json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:{s:s}}}}", "apiVersion",
 			 "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",
-			 name, "namespace", "kars-bot", "spec", "appliesTo", "sandboxName", "bot",
+			 name, "namespace", "kars-bot", "spec", "appliesTo", "action", "chat",
 			 "modelPreference", "primary", "deployment", "gpt-4.1");
 }
 

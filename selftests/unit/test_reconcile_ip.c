@@ -365,7 +365,58 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 	kars_store_close(s);
 }
 
+/* appliesTo selects among the sandboxes that name the policy: a sandbox the
+ * router would refuse it for does not get it, and does not count. */
+static void test_applies_to_selects_sandboxes(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_reconcile_result r;
+	struct kars_policy_env env = {.out_dir = out_dir, .now = "2026-01-01T00:00:00Z"};
+	json_t *o = NULL, *sb;
+	char path[256];
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	o = policy(100000); /* appliesTo.sandboxName: bot */
+	MUST(kars_store_create(s, o, &sb, &err));
+	json_decref(sb);
+	json_decref(o);
+	sb = sandbox("other");
+	MUST(kars_store_create(s, sb, &o, &err));
+	json_decref(o);
+	json_decref(sb);
+	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), -1);
+	o = get_ip(s);
+	assert_string_equal(cond(o, "Ready", "reason"), "NoSandboxesReferencing");
+	json_decref(o);
+
+	/* by labels instead: only the sandbox carrying them */
+	o = get_ip(s);
+	json_object_set_new(json_object_get(o, "spec"), "appliesTo",
+			    json_pack("{s:{s:s}}", "sandboxMatchLabels", "team", "a"));
+	MUST(kars_store_update(s, o, &sb, &err));
+	json_decref(sb);
+	json_decref(o);
+	sb = sandbox("labelled");
+	json_object_set_new(json_object_get(sb, "metadata"), "labels",
+			    json_pack("{s:s,s:s}", "team", "a", "x", "y"));
+	MUST(kars_store_create(s, sb, &o, &err));
+	json_decref(o);
+	json_decref(sb);
+	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
+	assert_int_equal(r.files_written, 1);
+	snprintf(path, sizeof(path), "%s/kars-bot/labelled/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), -1);
+	kars_store_close(s);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_applies_to_selects_sandboxes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_golden_compile, setup, teardown),
     cmocka_unit_test_setup_teardown(test_golden_models_router_agrees, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reconcile_lifecycle, setup, teardown),

@@ -10,13 +10,27 @@ static const char *str_at(const json_t *o, const char *a, const char *b, const c
 	return json_string_value(json_object_get(json_object_get(json_object_get(o, a), b), c));
 }
 
+/* The sandbox names the policy as its inferenceRef, and the policy's
+ * appliesTo admits the sandbox (the router refuses a policy whose
+ * sandboxName is another sandbox, so it is not delivered there). */
 static bool ip_uses(const json_t *policy, const json_t *sandbox)
 {
 	const char *ref = str_at(sandbox, "spec", "inferenceRef", "name");
 	const char *name =
 	    json_string_value(json_object_get(json_object_get(policy, "metadata"), "name"));
+	const char *sbname =
+	    json_string_value(json_object_get(json_object_get(sandbox, "metadata"), "name"));
+	const json_t *applies = json_object_get(json_object_get(policy, "spec"), "appliesTo");
+	const char *want = json_string_value(json_object_get(applies, "sandboxName"));
+	const json_t *labels = json_object_get(json_object_get(sandbox, "metadata"), "labels");
+	const json_t *v;
+	const char *k;
 
-	return ref && name && !strcmp(ref, name);
+	if (!ref || !name || !sbname || strcmp(ref, name) || (want && strcmp(want, sbname)))
+		return false;
+	json_object_foreach((json_t *)json_object_get(applies, "sandboxMatchLabels"), k,
+			    v) if (!json_equal(json_object_get(labels, k), v)) return false;
+	return true;
 }
 
 static void ip_file(const json_t *policy, char *buf, size_t len)
