@@ -31,6 +31,7 @@ extra_srcs() {
 	policy) echo userspace/tracer/policy.c ;;
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
+	policy_status) echo userspace/controller/policy_status.c ;;
 	esac
 }
 
