@@ -115,6 +115,14 @@ mkdir -p "$ROOT/sbin" && ln -s /bin/busybox "$ROOT/sbin/modprobe"
 # before PATH (ip among them), and the tests need iproute2's ip.
 copy_elf "$(command -v dash)" /bin/sh
 copy_elf "$(command -v ip)" /usr/sbin/ip
+# The real-resolver test's dnsmasq (dnsmasq-base, in make deps; the test
+# skips without it), run as root: it looks root up by name.
+if command -v dnsmasq >/dev/null; then
+	copy_elf "$(command -v dnsmasq)" /usr/sbin/dnsmasq
+	mkdir -p "$ROOT/etc"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$ROOT/etc/passwd"
+	echo "root:x:0:" >"$ROOT/etc/group"
+fi
 for f in "$BUILD"/bin/*; do
 	copy_elf "$f" "/vmtest/build/bin/$(basename "$f")"
 done
