@@ -27,8 +27,9 @@
  *                        inode, so a bind mount exposing them changes nothing
  *
  * Maps shared with sandbox.bpf.c (kars_cgroups, kars_stats, kars_counters,
- * kars_events) are declared the same way here and reused through their pins;
- * libbpf refuses a pinned map whose definition differs, so a mismatch fails
+ * kars_events) come from kars_maps.bpf.h, one definition for both objects,
+ * and are reused through their pins; libbpf refuses a pinned map whose
+ * definition differs (one from another kars version), so a mismatch fails
  * the load and karsd reports it, never silently.
  */
 #include "vmlinux.h"
@@ -37,6 +38,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "kars_dataplane.h"
+#include "kars_maps.bpf.h"
 
 #define EPERM  1
 #define EACCES 13
@@ -63,32 +65,6 @@
 #define KARS_LSM_PATH_DEPTH   32
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KARS_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct kars_cgroup_policy);
-} kars_cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, KARS_MAX_STATS);
-	__type(key, struct kars_stat_key);
-	__type(value, __u64);
-} kars_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KARS_COUNTER__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} kars_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, KARS_EVENTS_RINGBUF);
-} kars_events SEC(".maps");
 
 /* Protected inodes (directories or files), written by karsd. */
 struct {
