@@ -30,7 +30,7 @@
 #include "karsd_proc.h"
 #include "net_helpers.h"
 
-#define KST_LSM_PROGRAMS 7 /* the programs of bpf/lsm.bpf.c */
+#define KST_LSM_PROGRAMS 9 /* the programs of bpf/lsm.bpf.c */
 
 #ifndef AF_ALG
 #define AF_ALG 38
@@ -540,6 +540,30 @@ static int open_files(struct kst_env *env, void *arg)
 	return 0;
 }
 
+/* Root (CAP_FOWNER: fs.protected_hardlinks does not stop it) tries to make
+ * a path to the secret that passes no protected inode: a hard link, or the
+ * file moved out, into the work directory. */
+static int link_files(struct kst_env *env, void *arg)
+{
+	const struct files *f = arg;
+	char alias[PATH_MAX + 32];
+
+	snprintf(alias, sizeof(alias), "%s/alias-%d", f->work, (int)getpid());
+	ASSERT_ERRNO(link(f->secret, alias) ? errno : 0, f->want,
+		     "hard link to the protected file");
+	if (f->want == 0)
+		unlink(alias);
+	else
+		ASSERT_ERRNO(try_open(alias, O_RDONLY), ENOENT, "no alias was made");
+	if (f->want) {
+		/* Moving it out is refused the same; outside, nobody moves it. */
+		ASSERT_ERRNO(rename(f->secret, alias) ? errno : 0, f->want,
+			     "rename the protected file out");
+		ASSERT_ERRNO(try_open(alias, O_RDONLY), ENOENT, "it did not move");
+	}
+	return 0;
+}
+
 static bool match_file_event(const json_t *ev, const void *arg)
 {
 	const char *hook = kst_json_str(ev, "hook"), *reason = kst_json_str(ev, "reason");
@@ -548,10 +572,19 @@ static bool match_file_event(const json_t *ev, const void *arg)
 	       !strcmp(reason, "protected_file");
 }
 
+static bool match_link_event(const json_t *ev, const void *arg)
+{
+	const char *hook = kst_json_str(ev, "hook");
+
+	return hook && !strcmp(hook, "lsm_file_link");
+}
+
 /* file_open: the agent cannot open what karsd --protect names (the
  * directory, anything below it, and the same inodes through a bind mount);
  * it still opens and writes ordinary files. The router (which must read its
- * credentials) and processes outside the sandbox open the same file. */
+ * credentials) and processes outside the sandbox open the same file. Root in
+ * the agent cgroup cannot hard-link the file elsewhere or move it out (a
+ * path past the protected directory); root outside can link it. */
 KST_TEST(lsm_protected_files)
 {
 	struct files f = {};
@@ -590,9 +623,16 @@ KST_TEST(lsm_protected_files)
 	if (ASSERT_OK_PTR(ev, "lsm_file_open event"))
 		ASSERT_STREQ(kst_json_str(ev, "role"), "agent", "role");
 	json_decref(ev);
+	f.want = EACCES;
+	ASSERT_OK(kst_run(env, KST_AGENT, KST_ROOT, link_files, &f), "agent root: link, rename");
+	ev = kst_events_find(evfd, match_link_event, NULL, 5000);
+	ASSERT_OK_PTR(ev, "lsm_file_link event");
+	json_decref(ev);
 	f.want = 0;
 	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, open_files, &f), "router");
 	ASSERT_OK(kst_run(env, KST_OUTSIDE, KST_AGENT_UID, open_files, &f), "control: outside");
+	ASSERT_OK(kst_run(env, KST_OUTSIDE, KST_ROOT, link_files, &f),
+		  "control: root outside links");
 cleanup:
 	if (mounted)
 		umount2(bind_dir, MNT_DETACH);
