@@ -25,10 +25,14 @@
  *   file_open            agent tasks: files below a protected inode (karsd
  *                        --protect: router secrets, kars state): EACCES, by
  *                        inode, so a bind mount exposing them changes nothing
+ *   inode_link, inode_rename
+ *                        agent tasks: a hard link to a protected file, or
+ *                        moving one out (or in, by exchange): EACCES
  *
  * Maps shared with sandbox.bpf.c (kars_cgroups, kars_stats, kars_counters,
- * kars_events) are declared the same way here and reused through their pins;
- * libbpf refuses a pinned map whose definition differs, so a mismatch fails
+ * kars_events) come from kars_maps.bpf.h, one definition for both objects,
+ * and are reused through their pins; libbpf refuses a pinned map whose
+ * definition differs (one from another kars version), so a mismatch fails
  * the load and karsd reports it, never silently.
  */
 #include "vmlinux.h"
@@ -37,6 +41,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "kars_dataplane.h"
+#include "kars_maps.bpf.h"
 
 #define EPERM  1
 #define EACCES 13
@@ -63,32 +68,6 @@
 #define KARS_LSM_PATH_DEPTH   32
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KARS_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct kars_cgroup_policy);
-} kars_cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, KARS_MAX_STATS);
-	__type(key, struct kars_stat_key);
-	__type(value, __u64);
-} kars_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KARS_COUNTER__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} kars_counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, KARS_EVENTS_RINGBUF);
-} kars_events SEC(".maps");
 
 /* Protected inodes (directories or files), written by karsd. */
 struct {
@@ -352,18 +331,11 @@ int BPF_PROG(kars_lsm_unix_may_send, struct socket *sock, struct socket *other, 
 	return check_unix_peer(other ? BPF_CORE_READ(other, sk) : NULL);
 }
 
-SEC("lsm/file_open")
-int BPF_PROG(kars_lsm_file_open, struct file *file, int ret)
+/* Whether dentry d is, or lies below, a protected inode: walked up the
+ * dentries to the file system root, so the path it was reached by (a bind
+ * mount elsewhere) changes nothing. */
+static __always_inline bool dentry_protected(struct dentry *d)
 {
-	const struct kars_cgroup_policy *pol;
-	struct dentry *d;
-
-	if (ret)
-		return ret;
-	pol = task_sandbox();
-	if (!pol || pol->role != KARS_ROLE_AGENT)
-		return 0;
-	d = BPF_CORE_READ(file, f_path.dentry);
 	for (int i = 0; i < KARS_LSM_PATH_DEPTH && d; i++) {
 		struct inode *inode = BPF_CORE_READ(d, d_inode);
 		struct dentry *parent;
@@ -375,13 +347,66 @@ int BPF_PROG(kars_lsm_file_open, struct file *file, int ret)
 			};
 
 			if (bpf_map_lookup_elem(&kars_protected, &key))
-				return deny(pol, KARS_HOOK_LSM_FILE_OPEN,
-					    KARS_REASON_PROTECTED_FILE, 0, 0, -EACCES);
+				return true;
 		}
 		parent = BPF_CORE_READ(d, d_parent);
 		if (parent == d)
 			break;
 		d = parent;
 	}
-	return 0;
+	return false;
+}
+
+/* The agent's sandbox, or NULL for every other task. */
+static __always_inline const struct kars_cgroup_policy *agent_sandbox(void)
+{
+	const struct kars_cgroup_policy *pol = task_sandbox();
+
+	return pol && pol->role == KARS_ROLE_AGENT ? pol : NULL;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(kars_lsm_file_open, struct file *file, int ret)
+{
+	const struct kars_cgroup_policy *pol;
+
+	if (ret)
+		return ret;
+	pol = agent_sandbox();
+	if (!pol || !dentry_protected(BPF_CORE_READ(file, f_path.dentry)))
+		return 0;
+	return deny(pol, KARS_HOOK_LSM_FILE_OPEN, KARS_REASON_PROTECTED_FILE, 0, 0, -EACCES);
+}
+
+/* A hard link to a protected file, or the file renamed out of its protected
+ * directory, would be a path to it that no longer passes a protected inode:
+ * an agent task (root in the agent cgroup has CAP_FOWNER, which lets it past
+ * fs.protected_hardlinks) may do neither. */
+SEC("lsm/inode_link")
+int BPF_PROG(kars_lsm_inode_link, struct dentry *old_dentry, struct inode *dir,
+	     struct dentry *new_dentry, int ret)
+{
+	const struct kars_cgroup_policy *pol;
+
+	if (ret)
+		return ret;
+	pol = agent_sandbox();
+	if (!pol || !dentry_protected(old_dentry))
+		return 0;
+	return deny(pol, KARS_HOOK_LSM_FILE_LINK, KARS_REASON_PROTECTED_FILE, 0, 0, -EACCES);
+}
+
+SEC("lsm/inode_rename")
+int BPF_PROG(kars_lsm_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
+	     struct inode *new_dir, struct dentry *new_dentry, int ret)
+{
+	const struct kars_cgroup_policy *pol;
+
+	if (ret)
+		return ret;
+	pol = agent_sandbox();
+	/* new_dentry too: RENAME_EXCHANGE moves it to old_dentry's place. */
+	if (!pol || (!dentry_protected(old_dentry) && !dentry_protected(new_dentry)))
+		return 0;
+	return deny(pol, KARS_HOOK_LSM_FILE_LINK, KARS_REASON_PROTECTED_FILE, 0, 0, -EACCES);
 }

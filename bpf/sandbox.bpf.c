@@ -27,6 +27,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "kars_dataplane.h"
+#include "kars_maps.bpf.h"
 
 #define AF_INET	       2
 #define AF_INET6       10
@@ -39,13 +40,6 @@
 char LICENSE[] SEC("license") = "GPL";
 
 extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KARS_MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct kars_cgroup_policy);
-} kars_cgroups SEC(".maps");
 
 /* The cgroup a socket was created in, stamped by kars_sock_create. sock_addr
  * programs have no helper for the socket's cgroup; this is it. */
@@ -94,20 +88,6 @@ struct {
 	__type(value, __u32);
 } kars_learn_count SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, KARS_MAX_STATS);
-	__type(key, struct kars_stat_key);
-	__type(value, __u64);
-} kars_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KARS_COUNTER__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} kars_counters SEC(".maps");
-
 /* Userspace bookkeeping (names, cgroup paths, generations), pinned with the
  * rest so that a restarted karsd knows what it enforces. No program reads it. */
 struct {
@@ -117,11 +97,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct kars_sandbox_meta);
 } kars_sandboxes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, KARS_EVENTS_RINGBUF);
-} kars_events SEC(".maps");
 
 /* One connect/sendmsg/packet being decided. Addresses are v4-mapped IPv6. */
 struct decision {

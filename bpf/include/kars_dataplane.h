@@ -108,6 +108,7 @@ enum kars_hook {
 	KARS_HOOK_LSM_UNIX = 11, /* unix_stream_connect, unix_may_send */
 	KARS_HOOK_LSM_FILE_OPEN = 12,
 	KARS_HOOK_LSM_RECVMSG = 13,
+	KARS_HOOK_LSM_FILE_LINK = 14, /* inode_link, inode_rename of a protected file */
 	KARS_HOOK__COUNT,
 };
 

@@ -99,17 +99,64 @@ static __always_inline bool dns_in_bucket(void *list, __u32 idx, __u64 h, bool *
 	return false;
 }
 
+/* Every per-byte and per-label loop below is a bpf_loop() callback (Linux
+ * 5.17+). The verifier checks a callback's body once (6.1) or until its state
+ * stops changing (6.7+), where a bounded loop is walked iteration by
+ * iteration, every branch in its body adding paths: written as plain loops,
+ * this check cost the 6.18 verifier 0.97M instructions and hit the 1M limit
+ * on 6.1 (E2BIG), which left the object unloadable there. A callback returns
+ * 0 to go on, 1 to stop; it reads and writes its loop's state through ctx. */
+
+struct dns_walk_ctx {
+	struct dns_scratch *s;
+	void *list; /* the generation in force, looked up once per query */
+	struct kars_sip st;
+	__u64 pending; /* reversed bytes not yet absorbed, little-endian */
+	__u32 total;
+	__u32 mask;
+	int reason;
+};
+
+/* Byte p = i + 1 of the reversed name: absorbed into the stream; where a
+ * suffix ends after it, that suffix's hash is looked up. */
+static int dns_walk_byte(__u64 i, void *ctx)
+{
+	struct dns_walk_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+	bool missing = false;
+	__u32 p = i + 1;
+	__u64 h;
+
+	if (!s || p > c->total || p > KARS_DNS_MAX_WIRE)
+		return 1;
+	c->pending |= (__u64)s->rev[i & 0x1ff] << (8 * (i & 7));
+	if ((p & 7) == 0) {
+		kars_sip_absorb(&c->st, c->pending);
+		c->pending = 0;
+	}
+	if (!s->ends[p & 0xff])
+		return 0;
+	h = kars_sip_final(&c->st, c->pending, p);
+	if (dns_in_bucket(c->list, kars_dns_bucket1(h, c->mask), h, &missing) ||
+	    dns_in_bucket(c->list, kars_dns_bucket2(h, c->mask), h, &missing)) {
+		c->reason = KARS_REASON_DNS_BLOCKED;
+		return 1;
+	}
+	if (missing) {
+		c->reason = KARS_REASON_DNS_MALFORMED; /* bucket outside the map: fail closed */
+		return 1;
+	}
+	return 0;
+}
+
 /* Hashes every suffix of the reversed name in s->rev in one pass and looks
  * each up: s->ends[p] is 1 where a suffix ends after p bytes of the
- * reversed stream. One flat loop, so the verifier's work stays linear.
- * Returns KARS_REASON_NONE, or the reason to drop. */
+ * reversed stream. Returns KARS_REASON_NONE, or the reason to drop. */
 __noinline int kars_dns_walk(struct dns_scratch *s, __u32 total)
 {
+	struct dns_walk_ctx c = {.total = total, .reason = KARS_REASON_NONE};
 	__u32 zero = 0;
 	struct kars_dns_header *hb;
-	struct kars_sip st;
-	bool missing = false;
-	__u64 pending = 0;
 	void *list;
 
 	if (!s)
@@ -123,27 +170,61 @@ __noinline int kars_dns_walk(struct dns_scratch *s, __u32 total)
 	_Static_assert(sizeof(struct kars_dns_header) == sizeof(struct kars_dns_block), "header");
 	if (total > hb->max_name_len + 1)
 		return KARS_REASON_DNS_TOO_LONG;
-	kars_sip_init(&st, hb->key[0], hb->key[1]);
-	for (__u32 p = 1; p <= KARS_DNS_MAX_WIRE; p++) {
-		__u64 h;
+	c.s = s;
+	c.list = list;
+	c.mask = hb->bucket_mask;
+	kars_sip_init(&c.st, hb->key[0], hb->key[1]);
+	bpf_loop(total < KARS_DNS_MAX_WIRE ? total : KARS_DNS_MAX_WIRE, dns_walk_byte, &c, 0);
+	return c.reason;
+}
 
-		if (p > total)
-			break;
-		pending |= (__u64)s->rev[(p - 1) & 0x1ff] << (8 * ((p - 1) & 7));
-		if ((p & 7) == 0) {
-			kars_sip_absorb(&st, pending);
-			pending = 0;
-		}
-		if (!s->ends[p & 0xff])
-			continue;
-		h = kars_sip_final(&st, pending, p);
-		if (dns_in_bucket(list, kars_dns_bucket1(h, hb->bucket_mask), h, &missing) ||
-		    dns_in_bucket(list, kars_dns_bucket2(h, hb->bucket_mask), h, &missing))
-			return KARS_REASON_DNS_BLOCKED;
-		if (missing)
-			return KARS_REASON_DNS_MALFORMED; /* bucket outside the map: fail closed */
+struct dns_labels_ctx {
+	struct dns_scratch *s;
+	struct dns_query *q;
+	__u32 n;
+	__u32 pos; /* where label i starts in s->wire */
+	int reason;
+};
+
+/* Label i of the name, at c->pos. */
+static int dns_label(__u64 i, void *ctx)
+{
+	struct dns_labels_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+	struct dns_query *q = c->q;
+	__u32 pos = c->pos;
+	__u8 l;
+
+	if (!s || !q)
+		return 1;
+	if (pos >= c->n) {
+		/* Ran off what we read: past 255 octets, or past the packet. */
+		c->reason = c->n == KARS_DNS_MAX_WIRE ? KARS_REASON_DNS_TOO_LONG
+						      : KARS_REASON_DNS_MALFORMED;
+		return 1;
 	}
-	return KARS_REASON_NONE;
+	l = s->wire[pos & 0xff];
+	if (l == 0) {
+		q->name_bytes = pos; /* wire bytes before the root label */
+		c->reason = KARS_REASON_NONE;
+		return 1;
+	}
+	/* 0xc0: a compression pointer, 0x40/0x80: extended label types. A
+	 * query's one name has nothing earlier to point at but the header, so
+	 * a pointer is never legitimate here. */
+	if (l & 0xc0) {
+		c->reason = KARS_REASON_DNS_MALFORMED;
+		return 1;
+	}
+	if (i >= KARS_DNS_MAX_LABELS) {
+		c->reason = KARS_REASON_DNS_TOO_DEEP;
+		return 1;
+	}
+	s->offs[i] = pos;
+	q->labels = i + 1;
+	q->name_bytes = pos + 1 + l;
+	c->pos = pos + 1 + l;
+	return 0;
 }
 
 /* Walks the labels of the name read into s->wire (n bytes), recording where
@@ -152,62 +233,67 @@ __noinline int kars_dns_walk(struct dns_scratch *s, __u32 total)
  * verifier checks it once, whatever the caller's state. */
 __noinline int kars_dns_labels(struct dns_scratch *s, __u32 n, struct dns_query *q)
 {
-	__u32 pos = 0, i;
+	struct dns_labels_ctx c = {.n = n, .reason = KARS_REASON_DNS_TOO_DEEP};
 
 	if (!s || !q || n > KARS_DNS_MAX_WIRE)
 		return KARS_REASON_DNS_MALFORMED;
-	for (i = 0; i <= KARS_DNS_MAX_LABELS; i++) {
-		__u8 l;
-
-		if (pos >= n) {
-			/* Ran off what we read: past 255 octets, or past the packet. */
-			return n == KARS_DNS_MAX_WIRE ? KARS_REASON_DNS_TOO_LONG
-						      : KARS_REASON_DNS_MALFORMED;
-		}
-		l = s->wire[pos & 0xff];
-		if (l == 0) {
-			q->name_bytes = pos; /* wire bytes before the root label */
-			return KARS_REASON_NONE;
-		}
-		/* 0xc0: a compression pointer, 0x40/0x80: extended label types.
-		 * A query's one name has nothing earlier to point at but the
-		 * header, so a pointer is never legitimate here. */
-		if (l & 0xc0)
-			return KARS_REASON_DNS_MALFORMED;
-		if (i == KARS_DNS_MAX_LABELS)
-			return KARS_REASON_DNS_TOO_DEEP;
-		s->offs[i & 63] = pos;
-		q->labels = i + 1;
-		q->name_bytes = pos + 1 + l;
-		pos += 1 + l;
-	}
-	return KARS_REASON_DNS_TOO_DEEP;
+	c.s = s;
+	c.q = q;
+	/* One more than the bound: the 41st label is what is refused. */
+	bpf_loop(KARS_DNS_MAX_LABELS + 1, dns_label, &c, 0);
+	return c.reason;
 }
 
-/* Lower-cases the name (ASCII only, as DNS compares names), writes it
- * byte-reversed to s->rev and marks in s->ends where each suffix ends. */
+struct dns_reverse_ctx {
+	struct dns_scratch *s;
+	__u32 total;
+	__u32 labels;
+};
+
+static int dns_reverse_byte(__u64 i, void *ctx)
+{
+	struct dns_reverse_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+	__u8 ch;
+
+	if (!s || i > KARS_DNS_MAX_WIRE)
+		return 1;
+	s->ends[i] = 0;
+	if (i >= c->total || i >= KARS_DNS_MAX_WIRE)
+		return 0; /* ends[total]: cleared, no byte */
+	ch = s->wire[i];
+	if (ch >= 'A' && ch <= 'Z')
+		ch += 'a' - 'A';
+	s->wire[i] = ch;
+	s->rev[(c->total - 1 - i) & 511] = ch;
+	return 0;
+}
+
+/* Label j's suffix ends after total - offs[j] reversed bytes. */
+static int dns_reverse_label(__u64 j, void *ctx)
+{
+	struct dns_reverse_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+
+	if (!s || j >= c->labels || j >= KARS_DNS_MAX_LABELS)
+		return 1;
+	s->ends[(c->total - s->offs[j]) & 0xff] = 1;
+	return 0;
+}
+
+/* Lower-cases the name's total wire bytes (ASCII only, as DNS compares
+ * names), writes them byte-reversed to s->rev and marks in s->ends (cleared
+ * up to total) where each suffix ends. */
 __noinline int kars_dns_reverse(struct dns_scratch *s, __u32 total, __u32 labels)
 {
-	__u32 i;
+	struct dns_reverse_ctx c = {.total = total, .labels = labels};
 
 	if (!s || total > KARS_DNS_MAX_WIRE)
 		return -1;
-	for (i = 0; i < KARS_DNS_MAX_WIRE; i++) {
-		__u8 c = s->wire[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		s->wire[i] = c;
-		s->rev[(total - 1 - i) & 511] = c;
-		s->ends[i] = 0;
-	}
-	s->ends[KARS_DNS_MAX_WIRE] = 0;
-	/* Label j's suffix ends after total - offs[j] reversed bytes. */
-	for (i = 0; i < KARS_DNS_MAX_LABELS; i++) {
-		if (i >= labels)
-			break;
-		s->ends[(total - s->offs[i]) & 0xff] = 1;
-	}
+	c.s = s;
+	bpf_loop(total + 1, dns_reverse_byte, &c, 0);
+	bpf_loop(labels < KARS_DNS_MAX_LABELS ? labels : KARS_DNS_MAX_LABELS, dns_reverse_label, &c,
+		 0);
 	return 0;
 }
 
@@ -217,8 +303,8 @@ static __always_inline __u8 dns_check(struct __sk_buff *skb, struct dns_scratch 
 				      __u32 msg_len, struct dns_query *q)
 {
 	__u16 hdr[6], tail[2];
-	volatile __u32 n_spill;
-	__u32 avail, n, total;
+	volatile __u32 m_spill;
+	__u32 avail, m, n, total;
 	int reason;
 
 	if (msg_len < DNS_HDR_LEN || bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
@@ -228,11 +314,17 @@ static __always_inline __u8 dns_check(struct __sk_buff *skb, struct dns_scratch 
 	 * answer/authority/additional counts (EDNS0 OPT) do not matter here. */
 	if ((bpf_ntohs(hdr[1]) & 0xf800) || bpf_ntohs(hdr[2]) != 1)
 		return KARS_REASON_DNS_MALFORMED;
+	if (msg_len == DNS_HDR_LEN)
+		return KARS_REASON_DNS_MALFORMED; /* no question */
 	avail = msg_len - DNS_HDR_LEN;
-	n_spill = avail < KARS_DNS_MAX_WIRE ? avail : KARS_DNS_MAX_WIRE;
-	n = n_spill; /* re-read, so the bound checked below is the one passed on */
-	if (n < 1 || n > KARS_DNS_MAX_WIRE)
+	/* n = the bytes to read, 1 to 255, built as m + 1 from a checked m:
+	 * the 6.1 verifier does not learn n >= 1 from n != 0 (later kernels
+	 * do), and the re-read keeps clang from reusing an unchecked copy. */
+	m_spill = (avail < KARS_DNS_MAX_WIRE ? avail : KARS_DNS_MAX_WIRE) - 1;
+	m = m_spill;
+	if (m > KARS_DNS_MAX_WIRE - 1)
 		return KARS_REASON_DNS_MALFORMED;
+	n = m + 1;
 	if (bpf_skb_load_bytes(skb, off + DNS_HDR_LEN, s->wire, n))
 		return KARS_REASON_DNS_MALFORMED;
 	reason = kars_dns_labels(s, n, q);
@@ -252,10 +344,45 @@ static __always_inline __u8 dns_check(struct __sk_buff *skb, struct dns_scratch 
 	return kars_dns_walk(s, total);
 }
 
+struct dns_emit_ctx {
+	struct dns_scratch *s;
+	__u32 len;
+	__u32 labels;
+};
+
+/* Text byte i: wire byte i + 1, zero past the name. */
+static int dns_emit_byte(__u64 i, void *ctx)
+{
+	struct dns_emit_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+
+	if (!s || i >= KARS_DNS_MAX_WIRE)
+		return 1;
+	s->tail.name[i] = i + 1 < c->len ? s->wire[i + 1] : 0;
+	return 0;
+}
+
+/* The length byte of label i + 1 becomes a dot. */
+static int dns_emit_dot(__u64 i, void *ctx)
+{
+	struct dns_emit_ctx *c = ctx;
+	struct dns_scratch *s = c->s;
+	__u64 j = i + 1;
+	__u32 o;
+
+	if (!s || j >= c->labels || j >= KARS_DNS_MAX_LABELS)
+		return 1;
+	o = s->offs[j];
+	if (o >= 1 && o < c->len)
+		s->tail.name[(o - 1) & 0xff] = '.';
+	return 0;
+}
+
 /* The drop event, with the name. Global, so verified once. */
 __noinline int kars_dns_emit(struct dns_scratch *s, const struct kars_cgroup_policy *pol,
 			     const struct decision *d, const struct dns_query *q)
 {
+	struct dns_emit_ctx c = {};
 	struct kars_event *e;
 	__u32 len;
 
@@ -292,17 +419,11 @@ __noinline int kars_dns_emit(struct dns_scratch *s, const struct kars_cgroup_pol
 	if (len > KARS_DNS_MAX_WIRE)
 		len = KARS_DNS_MAX_WIRE;
 	s->tail.name_len = len ? len - 1 : 0;
-	for (__u32 i = 1; i < KARS_DNS_MAX_WIRE + 1; i++)
-		s->tail.name[(i - 1) & 0xff] = i < len ? s->wire[i & 0x1ff] : 0;
-	for (__u32 i = 1; i < KARS_DNS_MAX_LABELS; i++) {
-		__u32 o;
-
-		if (i >= q->labels)
-			break;
-		o = s->offs[i];
-		if (o >= 1 && o < len)
-			s->tail.name[(o - 1) & 0xff] = '.';
-	}
+	c.s = s;
+	c.len = len;
+	c.labels = q->labels;
+	bpf_loop(KARS_DNS_MAX_WIRE, dns_emit_byte, &c, 0);
+	bpf_loop(KARS_DNS_MAX_LABELS - 1, dns_emit_dot, &c, 0);
 	if (bpf_ringbuf_output(&kars_events, e, sizeof(*e) + sizeof(s->tail), 0))
 		count(KARS_COUNTER_EVENT_DROPS);
 	return 0;

@@ -50,6 +50,7 @@ extern struct kst_test *__stop_kst_tests[];
 static struct {
 	bool verbose;
 	bool list;
+	bool expect_lsm;
 	const char *karsd;
 	const char *socket_cgroup;
 	const char *globs[32];
@@ -64,6 +65,11 @@ static struct kst_shared *shared;
 bool kst_verbose(void)
 {
 	return opts.verbose;
+}
+
+bool kst_expect_lsm(void)
+{
+	return opts.expect_lsm;
 }
 
 bool kst_skipped(void)
@@ -379,15 +385,16 @@ static void env_teardown(struct kst_env *env)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: bpf_selftests --karsd PATH [--socket-cgroup MODE] [-t NAME_GLOB]... [-v] "
-		"[-l]\n"
-		"  --karsd PATH   the karsd binary to test (started once per run)\n"
-		"  --socket-cgroup auto|socket|stamp  passed to karsd: which build of the\n"
-		"                 verdict hooks to test (stamp: the one for pre-6.2 kernels)\n"
-		"  -t GLOB        run only tests whose name matches (repeatable)\n"
-		"  -v             print every assertion and karsd's log tail on failure\n"
-		"  -l             list the tests and exit\n");
+	fprintf(f, "usage: bpf_selftests --karsd PATH [--socket-cgroup MODE] [--expect-lsm] "
+		   "[-t NAME_GLOB]... [-v] [-l]\n"
+		   "  --karsd PATH   the karsd binary to test (started once per run)\n"
+		   "  --socket-cgroup auto|socket|stamp  passed to karsd: which build of the\n"
+		   "                 verdict hooks to test (stamp: the one for pre-6.2 kernels)\n"
+		   "  --expect-lsm   karsd must enforce at level full (BPF LSM): the LSM tests\n"
+		   "                 fail instead of skipping below it (make vmtest)\n"
+		   "  -t GLOB        run only tests whose name matches (repeatable)\n"
+		   "  -v             print every assertion and karsd's log tail on failure\n"
+		   "  -l             list the tests and exit\n");
 }
 
 /* Link order of the files, source order within each. */
@@ -489,6 +496,7 @@ int main(int argc, char **argv)
 	static const struct option long_opts[] = {
 	    {"karsd", required_argument, NULL, 'k'},
 	    {"socket-cgroup", required_argument, NULL, 'c'},
+	    {"expect-lsm", no_argument, NULL, 'e'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -506,6 +514,9 @@ int main(int argc, char **argv)
 		case 'c':
 			opts.socket_cgroup = optarg;
 			kst_karsd_set_socket_cgroup(optarg);
+			break;
+		case 'e':
+			opts.expect_lsm = true;
 			break;
 		case 't':
 			if (opts.n_globs < 32)

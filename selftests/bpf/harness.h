@@ -200,6 +200,9 @@ void kst_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Marks the running test skipped (with why); the test should return. */
 void kst_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool kst_verbose(void);
+/* --expect-lsm: this kernel has BPF LSM active (the VM), so enforcement
+ * below "full" is a failure, not a reason to skip. */
+bool kst_expect_lsm(void);
 /* Whether kst_skip() was called in this test (by any process). */
 bool kst_skipped(void);
 

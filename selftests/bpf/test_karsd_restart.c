@@ -8,6 +8,7 @@
  * again would stack a second copy). Counts are read with BPF_PROG_QUERY. Removing a
  * sandbox detaches everything, but only once its cgroups are empty.
  */
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -294,6 +295,18 @@ KST_TEST(remove_refused_while_populated)
 	ASSERT_OK(kst_wait(env, sleeper, 20000), "sleeper ends");
 }
 
+/* Whether the kernel has bpf_rdonly_cast (6.2+), which the socket build of
+ * the verdict hooks needs: a kernel without it (Debian 12's 6.1, in the VM)
+ * can only run the stamp build. */
+static bool kernel_has_rdonly_cast(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+
+	btf__free(btf);
+	return ok;
+}
+
 /* karsd says how its verdict hooks find a socket's cgroup, and a forced
  * build is the one loaded (so a run with --socket-cgroup stamp tests the
  * pre-6.2 build, not the default one again). */
@@ -312,9 +325,11 @@ KST_TEST(karsd_reports_socket_cgroup_build)
 		ASSERT_STREQ(got, "creation-stamp", "forced stamp build");
 	else if (strcmp(mode, "socket") == 0)
 		ASSERT_STREQ(got, "socket", "forced socket build");
-	else
+	else if (kernel_has_rdonly_cast())
 		ASSERT_TRUE(!strcmp(got, "socket") || !strcmp(got, "creation-stamp"),
-			    "a known build");
+			    "a known build (socket, or stamp if that build failed to load)");
+	else
+		ASSERT_STREQ(got, "creation-stamp", "auto on a kernel before 6.2: the stamp build");
 cleanup:
 	json_decref(req);
 	json_decref(resp);

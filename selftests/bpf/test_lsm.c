@@ -30,20 +30,26 @@
 #include "karsd_proc.h"
 #include "net_helpers.h"
 
-#define KST_LSM_PROGRAMS 7 /* the programs of bpf/lsm.bpf.c */
+#define KST_LSM_PROGRAMS 9 /* the programs of bpf/lsm.bpf.c */
 
 #ifndef AF_ALG
 #define AF_ALG 38
 #endif
 
-/* Skips the test unless karsd enforces at level full; true when it does. */
+/* Skips the test unless karsd enforces at level full (fails it instead
+ * under --expect-lsm); true when it does. */
 static bool need_full(void)
 {
 	char why[512];
 
 	if (kst_lsm_full(why, sizeof(why)))
 		return true;
-	kst_skip("%s", why);
+	if (kst_expect_lsm()) {
+		kst_note("%s", why);
+		ASSERT_TRUE(false, "--expect-lsm: karsd enforces at level full");
+	} else {
+		kst_skip("%s", why);
+	}
 	return false;
 }
 
@@ -93,6 +99,8 @@ KST_TEST(lsm_enforcement_reported)
 	text = kst_json_str(mresp, "text");
 	snprintf(line, sizeof(line), "kars_enforcement_level{level=\"%s\"} 1", level);
 	ASSERT_STRSTR(text, line, "metrics carry the same level");
+	if (kst_expect_lsm())
+		ASSERT_STREQ(level, "full", "--expect-lsm: level full");
 	if (strcmp(level, "full") == 0) {
 		ASSERT_EQ(json_array_size(json_object_get(resp, "openGaps")), 0, "no open gaps");
 		ASSERT_EQ(kst_json_int(json_object_get(resp, "lsm"), "programs", -1),
@@ -316,6 +324,8 @@ static int agent_unix(struct kst_env *env, void *arg)
 		     "agent: connect to a host listener (abstract)");
 	ASSERT_ERRNO(unix_try(SOCK_DGRAM, w->out_dgram.name), EPERM,
 		     "agent: sendto a host datagram socket");
+	ASSERT_ERRNO(unix_try(SOCK_STREAM, kst_karsd_socket()), EPERM,
+		     "agent: connect to karsd's control socket");
 	ASSERT_ERRNO(unix_try(SOCK_STREAM, w->agent_stream.name), 0,
 		     "agent: connect to a listener of its own cgroup");
 	ASSERT_ERRNO(unix_try(SOCK_DGRAM, w->agent_dgram.name), 0,
@@ -340,6 +350,8 @@ static int others_unix(struct kst_env *env, void *arg)
 	ASSERT_ERRNO(unix_try(SOCK_STREAM, w->out_abstract.name), 0,
 		     "connect to the host (abstract)");
 	ASSERT_ERRNO(unix_try(SOCK_DGRAM, w->out_dgram.name), 0, "sendto the host");
+	ASSERT_ERRNO(unix_try(SOCK_STREAM, kst_karsd_socket()), 0,
+		     "connect to karsd's control socket");
 	ASSERT_ERRNO(unix_try(SOCK_STREAM, w->agent_stream.name), 0, "connect to the agent's");
 	return 0;
 }
@@ -353,7 +365,7 @@ static void unix_close(struct unix_sock_spec *u)
 }
 
 /* An agent reaches AF_UNIX peers of its own sandbox only: a host daemon's
- * socket (path or abstract, stream or datagram) is EPERM, its own and its
+ * socket (path or abstract, stream or datagram; karsd's) is EPERM, its own and its
  * router's listeners work. The router (kars' own code, which talks to
  * karsd) and processes outside the sandbox are unchanged. */
 KST_TEST(lsm_unix_peers)
@@ -404,6 +416,7 @@ cleanup:
 
 struct passed {
 	int packet;	 /* AF_PACKET, created outside */
+	int netlink;	 /* NETLINK_ROUTE, created outside */
 	int unix_stream; /* connected to a host listener, created outside */
 	int want;	 /* EPERM in the agent, 0 (or not EPERM) outside */
 };
@@ -412,6 +425,7 @@ static int use_passed(struct kst_env *env, void *arg)
 {
 	const struct passed *p = arg;
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP)};
+	struct nlmsghdr noop = {.nlmsg_len = sizeof(noop), .nlmsg_type = NLMSG_NOOP};
 	char buf[64];
 	int got;
 
@@ -425,6 +439,11 @@ static int use_passed(struct kst_env *env, void *arg)
 	ASSERT_ERRNO(write(p->unix_stream, "z", 1) == 1 ? 0 : errno, p->want,
 		     p->want ? "agent: write on a passed-in unix socket to the host"
 			     : "outside: the same write");
+	/* A netlink family the agent may create, but this socket is not its
+	 * own: the cgroup programs never judged it. NLMSG_NOOP asks nothing. */
+	ASSERT_ERRNO(send(p->netlink, &noop, sizeof(noop), 0) == sizeof(noop) ? 0 : errno, p->want,
+		     p->want ? "agent: send on a passed-in NETLINK_ROUTE socket"
+			     : "outside: the same send");
 	/* Reading is refused too: nothing to sniff on a passed-in socket. */
 	got = recv(p->packet, buf, sizeof(buf), MSG_DONTWAIT) < 0 ? errno : 0;
 	if (p->want == EPERM)
@@ -445,7 +464,7 @@ static int use_passed(struct kst_env *env, void *arg)
 KST_TEST(lsm_passed_in_sockets)
 {
 	struct unix_sock_spec host = {.type = SOCK_STREAM, .fd = -1};
-	struct passed p = {.packet = -1, .unix_stream = -1};
+	struct passed p = {.packet = -1, .netlink = -1, .unix_stream = -1};
 	struct sockaddr_un sun;
 	socklen_t len;
 
@@ -454,9 +473,10 @@ KST_TEST(lsm_passed_in_sockets)
 	snprintf(host.name, sizeof(host.name), "/tmp/kst-lsm-%d-%d.sock", (int)getpid(), env->num);
 	len = unix_addr(host.name, &sun);
 	p.packet = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
+	p.netlink = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	p.unix_stream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!ASSERT_OK_FD(p.packet, "packet socket") || !ASSERT_OK_FD(p.unix_stream, "unix") ||
-	    !ASSERT_OK(make_unix(&host), "host listener") ||
+	if (!ASSERT_OK_FD(p.packet, "packet socket") || !ASSERT_OK_FD(p.netlink, "netlink") ||
+	    !ASSERT_OK_FD(p.unix_stream, "unix") || !ASSERT_OK(make_unix(&host), "host listener") ||
 	    !ASSERT_OK(connect(p.unix_stream, (struct sockaddr *)&sun, len) ? -errno : 0,
 		       "connect to the host listener"))
 		goto cleanup;
@@ -467,6 +487,8 @@ KST_TEST(lsm_passed_in_sockets)
 cleanup:
 	if (p.packet >= 0)
 		close(p.packet);
+	if (p.netlink >= 0)
+		close(p.netlink);
 	if (p.unix_stream >= 0)
 		close(p.unix_stream);
 	unix_close(&host);
@@ -518,6 +540,30 @@ static int open_files(struct kst_env *env, void *arg)
 	return 0;
 }
 
+/* Root (CAP_FOWNER: fs.protected_hardlinks does not stop it) tries to make
+ * a path to the secret that passes no protected inode: a hard link, or the
+ * file moved out, into the work directory. */
+static int link_files(struct kst_env *env, void *arg)
+{
+	const struct files *f = arg;
+	char alias[PATH_MAX + 32];
+
+	snprintf(alias, sizeof(alias), "%s/alias-%d", f->work, (int)getpid());
+	ASSERT_ERRNO(link(f->secret, alias) ? errno : 0, f->want,
+		     "hard link to the protected file");
+	if (f->want == 0)
+		unlink(alias);
+	else
+		ASSERT_ERRNO(try_open(alias, O_RDONLY), ENOENT, "no alias was made");
+	if (f->want) {
+		/* Moving it out is refused the same; outside, nobody moves it. */
+		ASSERT_ERRNO(rename(f->secret, alias) ? errno : 0, f->want,
+			     "rename the protected file out");
+		ASSERT_ERRNO(try_open(alias, O_RDONLY), ENOENT, "it did not move");
+	}
+	return 0;
+}
+
 static bool match_file_event(const json_t *ev, const void *arg)
 {
 	const char *hook = kst_json_str(ev, "hook"), *reason = kst_json_str(ev, "reason");
@@ -526,10 +572,19 @@ static bool match_file_event(const json_t *ev, const void *arg)
 	       !strcmp(reason, "protected_file");
 }
 
+static bool match_link_event(const json_t *ev, const void *arg)
+{
+	const char *hook = kst_json_str(ev, "hook");
+
+	return hook && !strcmp(hook, "lsm_file_link");
+}
+
 /* file_open: the agent cannot open what karsd --protect names (the
  * directory, anything below it, and the same inodes through a bind mount);
  * it still opens and writes ordinary files. The router (which must read its
- * credentials) and processes outside the sandbox open the same file. */
+ * credentials) and processes outside the sandbox open the same file. Root in
+ * the agent cgroup cannot hard-link the file elsewhere or move it out (a
+ * path past the protected directory); root outside can link it. */
 KST_TEST(lsm_protected_files)
 {
 	struct files f = {};
@@ -568,9 +623,16 @@ KST_TEST(lsm_protected_files)
 	if (ASSERT_OK_PTR(ev, "lsm_file_open event"))
 		ASSERT_STREQ(kst_json_str(ev, "role"), "agent", "role");
 	json_decref(ev);
+	f.want = EACCES;
+	ASSERT_OK(kst_run(env, KST_AGENT, KST_ROOT, link_files, &f), "agent root: link, rename");
+	ev = kst_events_find(evfd, match_link_event, NULL, 5000);
+	ASSERT_OK_PTR(ev, "lsm_file_link event");
+	json_decref(ev);
 	f.want = 0;
 	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, open_files, &f), "router");
 	ASSERT_OK(kst_run(env, KST_OUTSIDE, KST_AGENT_UID, open_files, &f), "control: outside");
+	ASSERT_OK(kst_run(env, KST_OUTSIDE, KST_ROOT, link_files, &f),
+		  "control: root outside links");
 cleanup:
 	if (mounted)
 		umount2(bind_dir, MNT_DETACH);

@@ -186,7 +186,8 @@ KST_TEST(packet_socket_gap)
 	    !ASSERT_OK(kst_listen(env, SOCK_DGRAM, KST_REMOTE4, 9999, "u", &udp), "listen"))
 		return;
 	ASSERT_OK(kst_run(env, KST_AGENT, KST_AGENT_UID, agent_packet_socket, NULL), "agent uid");
-	if (kst_lsm_full(why, sizeof(why))) {
+	if (kst_lsm_full(why, sizeof(why)) ||
+	    !ASSERT_FALSE(kst_expect_lsm(), "--expect-lsm: karsd enforces at level full")) {
 		ASSERT_OK(kst_run(env, KST_AGENT, KST_ROOT, root_packet_socket_refused, NULL),
 			  "agent root");
 		ASSERT_TRUE(kst_peer_quiet(&udp, 300), "no forged datagram arrived");

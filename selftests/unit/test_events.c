@@ -63,6 +63,8 @@ static void test_lsm_events_name_the_family(void **state)
 	     "foreign_socket", "unix", "-"},
 	    {KARS_HOOK_LSM_FILE_OPEN, KARS_REASON_PROTECTED_FILE, 0, 0, "lsm_file_open",
 	     "protected_file", "none", "-"},
+	    {KARS_HOOK_LSM_FILE_LINK, KARS_REASON_PROTECTED_FILE, 0, 0, "lsm_file_link",
+	     "protected_file", "none", "-"},
 	    {KARS_HOOK_LSM_SOCKET_CREATE, KARS_REASON_SOCKET_FAMILY, 99, 0, "lsm_socket_create",
 	     "socket_family", "other", "-"},
 	};

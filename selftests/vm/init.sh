@@ -36,10 +36,11 @@ status=0
 while read -r cmd; do
 	[ -n "$cmd" ] || continue
 	say "vm: running: $cmd"
+	t0=$(cut -d. -f1 /proc/uptime)
 	# The tests' own output, unbuffered enough: each runner flushes per line.
 	/bin/sh -c "$cmd" </dev/null >"$out" 2>&1
 	rc=$?
-	say "vm: exit status $rc: $cmd"
+	say "vm: exit status $rc after $(($(cut -d. -f1 /proc/uptime) - t0))s: $cmd"
 	[ "$rc" -eq 0 ] || status=1
 done </vmtest/commands
 

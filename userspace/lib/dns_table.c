@@ -2,6 +2,7 @@
 #include "dns_table.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,19 +108,54 @@ uint64_t kars_bpf_fd_memlock(int fd)
 	return v;
 }
 
+/* The BTF of a generation map: __u32 keys, struct kars_dns_block values, as
+ * libbpf describes the inner-map template it creates from sandbox.bpf.c.
+ * Linux 6.1 accepts an inner map only if its timer offset matches the
+ * template's, and that offset is -ENOENT for a map with BTF but -EINVAL
+ * for one without: a generation created without BTF is refused (EINVAL)
+ * there. Returns the BTF loaded into the kernel, or NULL with errno set. */
+static struct btf *generation_btf(__u32 *key_type, __u32 *value_type)
+{
+	struct btf *btf = btf__new_empty();
+	int u32, u64, slots, block;
+
+	if (!btf)
+		return NULL;
+	u32 = btf__add_int(btf, "unsigned int", sizeof(__u32), 0);
+	u64 = btf__add_int(btf, "long long unsigned int", sizeof(__u64), 0);
+	slots = u32 < 0 || u64 < 0 ? -EINVAL : btf__add_array(btf, u32, u64, KARS_DNS_BUCKET_SLOTS);
+	block = slots < 0 ? slots
+			  : btf__add_struct(btf, "kars_dns_block", sizeof(struct kars_dns_block));
+	if (block < 0 || btf__add_field(btf, "slot", slots, 0, 0) || btf__load_into_kernel(btf)) {
+		btf__free(btf);
+		errno = block < 0 ? -block : errno;
+		return NULL;
+	}
+	*key_type = (__u32)u32;
+	*value_type = (__u32)block;
+	return btf;
+}
+
 int kars_dns_table_install(int outer_fd, const struct kars_dns_table *t,
 			   const struct kars_dns_header *hdr, uint64_t *memlock,
 			   struct kars_err *err)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	size_t n = 1 + (size_t)t->n_buckets, bytes = n * sizeof(struct kars_dns_block);
+	struct btf *btf;
 	__u32 zero = 0;
 	void *mem;
 	int fd, ret;
 
 	_Static_assert(sizeof(*hdr) == sizeof(struct kars_dns_block), "header is one block");
+	btf = generation_btf(&opts.btf_key_type_id, &opts.btf_value_type_id);
+	if (!btf)
+		return kars_err_set(err, errno, "loading the blocklist map's BTF: %s",
+				    strerror(errno));
+	opts.btf_fd = btf__fd(btf);
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kars_dns_gen", sizeof(__u32),
 			    sizeof(struct kars_dns_block), (__u32)n, &opts);
+	btf__free(btf); /* the map holds its own reference */
 	if (fd < 0)
 		return kars_err_set(err, errno, "creating the blocklist map (%zu buckets): %s", n,
 				    strerror(errno));

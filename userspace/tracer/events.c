@@ -65,7 +65,7 @@ static const char *netlink_name(uint8_t proto)
 
 static bool is_lsm_hook(uint8_t hook)
 {
-	return hook >= KARS_HOOK_LSM_SOCKET_CREATE && hook <= KARS_HOOK_LSM_RECVMSG;
+	return hook >= KARS_HOOK_LSM_SOCKET_CREATE && hook <= KARS_HOOK_LSM_FILE_LINK;
 }
 
 json_t *kars_event_json(const struct kars_event *e, const struct kars_sandboxes *s)

@@ -394,6 +394,7 @@ const char *kars_hook_name(uint8_t hook)
 	    [KARS_HOOK_LSM_UNIX] = "lsm_unix",
 	    [KARS_HOOK_LSM_FILE_OPEN] = "lsm_file_open",
 	    [KARS_HOOK_LSM_RECVMSG] = "lsm_socket_recvmsg",
+	    [KARS_HOOK_LSM_FILE_LINK] = "lsm_file_link",
 	};
 
 	return NAME_OF(names, hook);
