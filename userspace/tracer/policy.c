@@ -366,6 +366,9 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_SOCKET_FAMILY] = "socket_family",
 	    [KARS_REASON_FOREIGN_SOCKET] = "foreign_socket",
 	    [KARS_REASON_PROTECTED_FILE] = "protected_file",
+	    [KARS_REASON_RULE_FQDN] = "rule_fqdn",
+	    [KARS_REASON_FQDN_EXPIRED] = "fqdn_expired",
+	    [KARS_REASON_FQDN_LEARNED] = "fqdn_learned",
 	};
 
 	return NAME_OF(names, reason);
@@ -394,6 +397,7 @@ const char *kars_hook_name(uint8_t hook)
 	    [KARS_HOOK_LSM_UNIX] = "lsm_unix",
 	    [KARS_HOOK_LSM_FILE_OPEN] = "lsm_file_open",
 	    [KARS_HOOK_LSM_RECVMSG] = "lsm_socket_recvmsg",
+	    [KARS_HOOK_DNS_INGRESS] = "dns_ingress",
 	};
 
 	return NAME_OF(names, hook);
