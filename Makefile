@@ -146,7 +146,7 @@ $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread
+	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread -lresolv
 
 $(BUILD)/bench/%: bench/%.c $(LIBKARS) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)

@@ -42,13 +42,13 @@
 #define DNS_TYPE_AAAA  28
 
 enum fqdn_phase {
-	FQDN_PH_NAME = 0,	/* walking a name, then folding it */
-	FQDN_PH_FOLD,		/* folding its labels into its hash, then s->after */
-	FQDN_PH_QUERY_DONE,	/* egress: the query's name walked */
-	FQDN_PH_QUESTION_DONE,	/* ingress: the answer's question walked */
-	FQDN_PH_RR,		/* ingress: the next answer record */
-	FQDN_PH_OWNER_DONE,	/* ingress: a record's owner walked */
-	FQDN_PH_TARGET_DONE,	/* ingress: a CNAME's target walked */
+	FQDN_PH_NAME = 0,      /* walking a name, then folding it */
+	FQDN_PH_FOLD,	       /* folding its labels into its hash, then s->after */
+	FQDN_PH_QUERY_DONE,    /* egress: the query's name walked */
+	FQDN_PH_QUESTION_DONE, /* ingress: the answer's question walked */
+	FQDN_PH_RR,	       /* ingress: the next answer record */
+	FQDN_PH_OWNER_DONE,    /* ingress: a record's owner walked */
+	FQDN_PH_TARGET_DONE,   /* ingress: a CNAME's target walked */
 };
 
 enum fqdn_result {
@@ -461,8 +461,8 @@ static long fqdn_step_ingress(__u32 i, void *ctx)
 
 /* The UDP datagram's addresses and ports, v4-mapped, and its payload's
  * offset. Returns false for anything but an unfragmented UDP datagram. */
-static __always_inline bool fqdn_udp(struct __sk_buff *skb, __u8 *family, __u8 *saddr,
-				     __u8 *daddr, __u16 *sport, __u16 *dport, __u32 *msg_off)
+static __always_inline bool fqdn_udp(struct __sk_buff *skb, __u8 *family, __u8 *saddr, __u8 *daddr,
+				     __u16 *sport, __u16 *dport, __u32 *msg_off)
 {
 	bool later_fragment = false;
 	__u16 ports[2];
@@ -545,8 +545,9 @@ static __always_inline bool fqdn_from_resolver(const struct kars_cgroup_policy *
 	       addr_eq(resolver, addr);
 }
 
-static __always_inline void fqdn_context(struct fqdn_scratch *s, const struct kars_cgroup_policy *pol,
-					 __u32 gen_to_match, __u32 match)
+static __always_inline void fqdn_context(struct fqdn_scratch *s,
+					 const struct kars_cgroup_policy *pol, __u32 gen_to_match,
+					 __u32 match)
 {
 	__u32 zero = 0;
 	struct kars_fqdn_key *k = bpf_map_lookup_elem(&kars_fqdn_key, &zero);

@@ -24,19 +24,19 @@
 #include "kars_dataplane.h"
 #include "sandbox.skel.h"
 
-#define SID	 7
-#define GEN	 5
-#define ROUTER	 "10.0.0.1"
-#define ROUTER6	 "2001:db8::100"
-#define RES4	 "192.0.2.53"
-#define RES6	 "2001:db8::53"
-#define MIN_TTL	 2
-#define MAX_TTL	 100
-#define GRACE	 3
-#define NS	 1000000000ULL
-#define T_A	 1
-#define T_CNAME	 5
-#define T_AAAA	 28
+#define SID	  7
+#define GEN	  5
+#define ROUTER	  "10.0.0.1"
+#define ROUTER6	  "2001:db8::100"
+#define RES4	  "192.0.2.53"
+#define RES6	  "2001:db8::53"
+#define MIN_TTL	  2
+#define MAX_TTL	  100
+#define GRACE	  3
+#define NS	  1000000000ULL
+#define T_A	  1
+#define T_CNAME	  5
+#define T_AAAA	  28
 #define PTR_QNAME 12 /* the question's name, where every answer points */
 
 struct ans_fixture {
@@ -68,9 +68,8 @@ static bool add_rule(struct ans_fixture *f, const char *name, uint8_t proto, uin
 
 	k.hash = kars_fqdn_name_hash(&f->key, wild ? name + 2 : name);
 	r.ranges[0] = (struct kars_port_range){.proto = proto, .lo = lo, .hi = hi};
-	return ASSERT_OK(bpf_map_update_elem(bpf_map__fd(f->skel->maps.kars_fqdn_rules), &k, &r,
-					     BPF_ANY),
-			 name);
+	return ASSERT_OK(
+	    bpf_map_update_elem(bpf_map__fd(f->skel->maps.kars_fqdn_rules), &k, &r, BPF_ANY), name);
 }
 
 static void report_insns(const char *what, int fd)
@@ -103,9 +102,8 @@ static bool fixture_open(struct ans_fixture *f)
 	f->skel = sandbox_bpf__open();
 	if (!ASSERT_OK_PTR(f->skel, "open object"))
 		return false;
-	bpf_object__for_each_program(p, f->skel->obj)
-	    bpf_program__set_autoload(p, p == f->skel->progs.kars_fqdn_egress ||
-					     p == f->skel->progs.kars_fqdn_ingress);
+	bpf_object__for_each_program(p, f->skel->obj) bpf_program__set_autoload(
+	    p, p == f->skel->progs.kars_fqdn_egress || p == f->skel->progs.kars_fqdn_ingress);
 	if (!ASSERT_OK(sandbox_bpf__load(f->skel), "load kars_fqdn_egress, kars_fqdn_ingress"))
 		return false;
 	f->eg = bpf_program__fd(f->skel->progs.kars_fqdn_egress);
@@ -123,9 +121,9 @@ static bool fixture_open(struct ans_fixture *f)
 	       ASSERT_OK(
 		   bpf_map_update_elem(bpf_map__fd(f->skel->maps.kars_cgroups), &cg, &pol, BPF_ANY),
 		   "policy") &&
-	       ASSERT_OK(
-		   bpf_map_update_elem(bpf_map__fd(f->skel->maps.kars_fqdn_cfg), &sid, &cfg, BPF_ANY),
-		   "cfg") &&
+	       ASSERT_OK(bpf_map_update_elem(bpf_map__fd(f->skel->maps.kars_fqdn_cfg), &sid, &cfg,
+					     BPF_ANY),
+			 "cfg") &&
 	       add_rule(f, "api.allowed.test", IPPROTO_TCP, 443, 443, 0) &&
 	       add_rule(f, "*.wild.test", IPPROTO_TCP, 443, 444, 1);
 }
@@ -501,7 +499,11 @@ KST_TEST(dns_answer_parser_edges)
 	kst_msg_header(&m, 0x8008, KST_DNS_QR_AA, 1, 2);
 	kst_msg_question(&m, "api.allowed.test", T_A);
 	kst_msg_u16(&m, 0xc000 | PTR_QNAME);
-	kst_msg_rr(&m, T_CNAME, 30, "\x03" "cdn\x04" "test\x00", 4); /* rdlen too short */
+	kst_msg_rr(&m, T_CNAME, 30,
+		   "\x03"
+		   "cdn\x04"
+		   "test\x00",
+		   4); /* rdlen too short */
 	kst_msg_name(&m, "cdn.test", -1);
 	kst_msg_rr_addr(&m, 30, "203.0.113.78");
 	answer(&f, &m);

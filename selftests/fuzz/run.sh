@@ -28,7 +28,7 @@ esac
 # Sources a target needs beyond libkars (a daemon's parser it drives).
 extra_srcs() {
 	case $1 in
-	policy) echo userspace/tracer/policy.c ;;
+	policy) echo userspace/tracer/policy.c userspace/tracer/fqdn_policy.c ;;
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
 	esac
