@@ -26,13 +26,13 @@ static json_t *fqdn_policy(struct kst_env *env)
 	json_t *pol = kst_policy(env);
 
 	kst_rule_exact(pol, KST_RESOLVER4, KST_RESOLVER_PORT, "udp"); /* the router's DNS */
+	json_object_set_new(pol, "fqdns",
+			    json_pack("[{s:s,s:i,s:s},{s:s,s:s}]", "name", "api.allowed.test",
+				      "port", APP_PORT, "protocol", "tcp", "name", "*.allowed.test",
+				      "ports", "9443-9444"));
 	json_object_set_new(
-	    pol, "fqdns",
-	    json_pack("[{s:s,s:i,s:s},{s:s,s:s}]", "name", "api.allowed.test", "port", APP_PORT,
-		      "protocol", "tcp", "name", "*.allowed.test", "ports", "9443-9444"));
-	json_object_set_new(pol, "fqdnTtl",
-			    json_pack("{s:i,s:i,s:i}", "minSeconds", 1, "maxSeconds", 60,
-				      "graceSeconds", GRACE));
+	    pol, "fqdnTtl",
+	    json_pack("{s:i,s:i,s:i}", "minSeconds", 1, "maxSeconds", 60, "graceSeconds", GRACE));
 	return pol;
 }
 
@@ -45,7 +45,8 @@ static int run_dnsmasq(struct kst_env *env, void *arg)
 	       "--listen-address=" KST_RESOLVER4, listen, "--bind-interfaces", "--no-resolv",
 	       "--no-hosts", "--user=root", "--pid-file=", "--log-facility=-",
 	       "--host-record=api.allowed.test,198.51.100.7,2001:db8::2,3",
-	       "--host-record=edge.cdn.test,192.0.2.2,3", "--cname=www.allowed.test,edge.cdn.test,3",
+	       "--host-record=edge.cdn.test,192.0.2.2,3",
+	       "--cname=www.allowed.test,edge.cdn.test,3",
 	       "--host-record=other.test,198.51.100.200,3", (char *)NULL);
 	_exit(127);
 }
@@ -107,7 +108,8 @@ static int router_resolves(struct kst_env *env, void *arg)
 	r->v6 = kst_try_tcp("2001:db8::2", APP_PORT);
 	ASSERT_OK(lookup("other.test", false, r->other, sizeof(r->other)), "lookup other.test");
 	r->unlisted = kst_try_tcp("198.51.100.200", APP_PORT);
-	ASSERT_OK(lookup("www.allowed.test", false, r->cname_a, sizeof(r->cname_a)), "lookup CNAME");
+	ASSERT_OK(lookup("www.allowed.test", false, r->cname_a, sizeof(r->cname_a)),
+		  "lookup CNAME");
 	r->cname = kst_try_tcp("192.0.2.2", 9444);
 	return 0;
 }
@@ -166,7 +168,8 @@ static bool peers(struct kst_env *env, struct kst_peer *p)
 			 "peer other") &&
 	       ASSERT_OK(kst_listen(env, SOCK_STREAM, "2001:db8::2", APP_PORT, "v6", &p[3]),
 			 "peer v6") &&
-	       ASSERT_OK(kst_listen(env, SOCK_STREAM, "192.0.2.2", 9444, "edge", &p[4]), "peer edge");
+	       ASSERT_OK(kst_listen(env, SOCK_STREAM, "192.0.2.2", 9444, "edge", &p[4]),
+			 "peer edge");
 }
 
 KST_TEST(router_fqdn_allowlist)
@@ -224,7 +227,8 @@ KST_TEST(router_fqdn_allowlist)
 		ASSERT_OK_PTR(entry_for(arr, "2001:db8::2"), "entry for the AAAA");
 		e = entry_for(arr, "192.0.2.2");
 		if (ASSERT_OK_PTR(e, "entry at the end of the CNAME chain"))
-			ASSERT_STREQ(kst_json_str(e, "name"), "www.allowed.test", "named by the question");
+			ASSERT_STREQ(kst_json_str(e, "name"), "www.allowed.test",
+				     "named by the question");
 		ASSERT_FALSE(entry_for(arr, "198.51.100.200"), "no entry for the unlisted name");
 	}
 	sb = kst_list_find(env->sandbox);

@@ -37,7 +37,7 @@ extra_srcs() {
 # Targets that run BPF programs in the kernel (BPF_PROG_TEST_RUN): root only.
 needs_root() {
 	case $1 in
-	dns_query) return 0 ;;
+	dns_query | dns_answer) return 0 ;;
 	esac
 	return 1
 }

@@ -17,6 +17,9 @@
 #include "sandbox.skel.h"
 
 #define FD(l, name) bpf_map__fd((l)->skel->maps.name)
+/* An expired entry stays in the map this long (unlisted, and denying with
+ * reason fqdn_expired rather than not_allowed), then karsd deletes it. */
+#define LINGER_NS (10 * 1000000000ull)
 
 static uint64_t mono_ns(void)
 {
@@ -93,7 +96,8 @@ int kars_fqdn_write_rules(struct kars_loader *l, uint32_t gen, const struct kars
 		 * own ranges, those of entries naming it again, and those of every
 		 * wildcard above it (the BPF side uses the most specific match). */
 		for (size_t j = 0; j < i && first; j++)
-			if (p->fqdns[j].wildcard == f->wildcard && !strcmp(p->fqdns[j].name, f->name))
+			if (p->fqdns[j].wildcard == f->wildcard &&
+			    !strcmp(p->fqdns[j].name, f->name))
 				first = false;
 		if (!first)
 			continue;
@@ -102,12 +106,12 @@ int kars_fqdn_write_rules(struct kars_loader *l, uint32_t gen, const struct kars
 			bool same = o->wildcard == f->wildcard && !strcmp(o->name, f->name);
 
 			if ((same || wildcard_above(o, f->name)) && add_range(&r, o))
-				return kars_err_set(err, E2BIG,
-						    "fqdns[%zu].name: \"%s%s\" is reached by more than "
-						    "%d port ranges (its own and those of the "
-						    "wildcards above it)",
-						    i, f->wildcard ? "*." : "", f->name,
-						    KARS_CIDR_PORT_RANGES);
+				return kars_err_set(
+				    err, E2BIG,
+				    "fqdns[%zu].name: \"%s%s\" is reached by more than "
+				    "%d port ranges (its own and those of the "
+				    "wildcards above it)",
+				    i, f->wildcard ? "*." : "", f->name, KARS_CIDR_PORT_RANGES);
 		}
 		key.hash = kars_fqdn_name_hash(&k, f->name);
 		if (bpf_map_update_elem(FD(l, kars_fqdn_rules), &key, &r, BPF_ANY))
@@ -228,7 +232,9 @@ static bool entry_live(struct kars_loader *l, const struct kars_fqdn_entry_key *
 static void gc_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
 		   const struct kars_fqdn_entry *v, void *arg)
 {
-	if (!entry_live(l, k, v, *(const uint64_t *)arg))
+	uint64_t now = *(const uint64_t *)arg;
+
+	if (!entry_live(l, k, v, now > LINGER_NS ? now - LINGER_NS : 0))
 		bpf_map_delete_elem(FD(l, kars_fqdn_entries), k);
 }
 
@@ -311,10 +317,10 @@ static json_t *entry_json(const struct kars_fqdn_entry_key *k, const struct kars
 			snprintf(ports, sizeof(ports), "%u-%u", s->lo, s->hi);
 		if (s->expires_ns > last)
 			last = s->expires_ns;
-		json_array_append_new(slots, json_pack("{s:s,s:s,s:I,s:I}", "protocol",
-						       kars_proto_name(s->proto), "ports", ports,
-						       "ttl", (json_int_t)s->ttl, "expiresInMs",
-						       (json_int_t)((s->expires_ns - now) / 1000000)));
+		json_array_append_new(
+		    slots, json_pack("{s:s,s:s,s:I,s:I}", "protocol", kars_proto_name(s->proto),
+				     "ports", ports, "ttl", (json_int_t)s->ttl, "expiresInMs",
+				     (json_int_t)((s->expires_ns - now) / 1000000)));
 	}
 	return json_pack("{s:s,s:s,s:I,s:I,s:o}", "ip", kars_addr_str(&a, ip, sizeof(ip)), "name",
 			 name, "learnedAgoMs", (json_int_t)((now - v->learned_ns) / 1000000),
@@ -359,12 +365,9 @@ static void count_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k
 json_t *kars_fqdn_status(struct kars_loader *l)
 {
 	static const char *const names[KARS_FQDN_COUNTER__COUNT] = {
-	    [KARS_FQDN_ANSWER_LEARNED] = "learned",
-	    [KARS_FQDN_ANSWER_NO_QUERY] = "noQuery",
-	    [KARS_FQDN_ANSWER_MISMATCH] = "mismatch",
-	    [KARS_FQDN_ANSWER_REFUSED] = "refused",
-	    [KARS_FQDN_ANSWER_BAD] = "unreadable",
-	    [KARS_FQDN_ENTRY_FULL] = "entriesFull",
+	    [KARS_FQDN_ANSWER_LEARNED] = "learned",	    [KARS_FQDN_ANSWER_NO_QUERY] = "noQuery",
+	    [KARS_FQDN_ANSWER_MISMATCH] = "mismatch",	    [KARS_FQDN_ANSWER_REFUSED] = "refused",
+	    [KARS_FQDN_ANSWER_BAD] = "unreadable",	    [KARS_FQDN_ENTRY_FULL] = "entriesFull",
 	    [KARS_FQDN_QUERY_RECORDED] = "queriesRecorded",
 	};
 	struct listing ls = {.now = mono_ns()};
@@ -372,9 +375,9 @@ json_t *kars_fqdn_status(struct kars_loader *l)
 
 	each_entry(l, count_one, &ls);
 	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
-		json_object_set_new(answers, names[i],
-				    json_integer((json_int_t)karsd_percpu_sum(
-					FD(l, kars_fqdn_counters), &i)));
+		json_object_set_new(
+		    answers, names[i],
+		    json_integer((json_int_t)karsd_percpu_sum(FD(l, kars_fqdn_counters), &i)));
 	return json_pack("{s:I,s:o}", "entries", (json_int_t)ls.n, "counters", answers);
 }
 

@@ -89,8 +89,8 @@ static int parse_ttl(const json_t *req, struct kars_policy *p, struct kars_err *
 	if (!ret && obj)
 		ret = kars_json_get_uint(obj, "fqdnTtl", "maxSeconds", false, 1, 604800, &max, err);
 	if (!ret && obj)
-		ret = kars_json_get_uint(obj, "fqdnTtl", "graceSeconds", false, 0, 3600, &grace,
-					 err);
+		ret =
+		    kars_json_get_uint(obj, "fqdnTtl", "graceSeconds", false, 0, 3600, &grace, err);
 	if (!ret && min > max)
 		ret = kars_err_set(err, EINVAL, "fqdnTtl.maxSeconds: %llu is below minSeconds %llu",
 				   (unsigned long long)max, (unsigned long long)min);
@@ -117,8 +117,8 @@ int kars_fqdn_policy_parse(const json_t *req, struct kars_policy *p, struct kars
 		return kars_err_set(err, E2BIG, "fqdns: %zu names, at most %d", n,
 				    KARS_FQDN_MAX_RULES_PER_SANDBOX);
 	if (n && !p->router.present)
-		return kars_err_set(err, EINVAL,
-				    "fqdns: need a router role (they allow the router's connections)");
+		return kars_err_set(
+		    err, EINVAL, "fqdns: need a router role (they allow the router's connections)");
 	if (n && !p->has_resolver4 && !p->has_resolver6)
 		return kars_err_set(err, EINVAL,
 				    "fqdns: need resolver.ipv4 or resolver.ipv6 (answers are "
