@@ -477,3 +477,68 @@ KST_TEST(router_fqdn_policy_errors)
 		json_decref(pol);
 	}
 }
+
+/* --- policy changes ------------------------------------------------------------- */
+
+static int router_learns(struct kst_env *env, void *arg)
+{
+	int *res = env->scratch;
+	char a[64];
+
+	ASSERT_OK(lookup("api.allowed.test", false, a, sizeof(a)), "lookup");
+	*res = kst_try_tcp("198.51.100.7", APP_PORT);
+	return 0;
+}
+
+/* The same list applied again keeps what was learned; another list starts
+ * afresh at once. */
+KST_TEST(router_fqdn_policy_change)
+{
+	struct kst_peer p[5];
+	json_t *pol = fqdn_policy(env), *arr = NULL;
+	int *res = env->scratch, i;
+	pid_t dnsmasq;
+	char got[64];
+
+	if (system("command -v dnsmasq >/dev/null 2>&1") != 0) {
+		kst_skip("dnsmasq is not installed (Debian package dnsmasq-base)");
+		goto cleanup;
+	}
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with fqdns") || !peers(env, p))
+		goto cleanup;
+	dnsmasq = kst_spawn(env, KST_HOST, KST_ROOT, "dnsmasq", run_dnsmasq, NULL);
+	if (!ASSERT_GT(dnsmasq, 0, "start dnsmasq"))
+		goto cleanup;
+	for (i = 0; i < 50 && lookup("other.test", false, got, sizeof(got)); i++)
+		kst_msleep(100);
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_learns, NULL), "router");
+	ASSERT_ERRNO(*res, 0, "learned and allowed");
+	/* Same list, another rule added: the entry stays. */
+	kst_rule_exact(pol, KST_REMOTE4, 80, "tcp");
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply the same fqdns"))
+		goto cleanup;
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_connects, "198.51.100.7"),
+		  "router");
+	ASSERT_ERRNO(*res, 0, "same fqdns: still allowed");
+	arr = fqdn_entries(env);
+	ASSERT_TRUE(arr && entry_for(arr, "198.51.100.7"), "same fqdns: entry listed");
+	json_decref(arr);
+	/* Another list: what the old one learned is void at once. */
+	json_object_set_new(pol, "fqdns",
+			    json_pack("[{s:s,s:i}]", "name", "other.test", "port", APP_PORT));
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply other fqdns"))
+		goto cleanup;
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_connects, "198.51.100.7"),
+		  "router");
+	ASSERT_ERRNO(*res, EPERM, "changed fqdns: the old entry no longer allows");
+	arr = fqdn_entries(env);
+	ASSERT_TRUE(arr && json_array_size(arr) == 0, "changed fqdns: nothing listed");
+	/* Without fqdns at all: the same. */
+	json_object_del(pol, "fqdns");
+	ASSERT_OK(kst_apply(env, pol, NULL), "apply without fqdns");
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_learns, NULL), "router");
+	ASSERT_ERRNO(*res, EPERM, "no fqdns: nothing learned");
+cleanup:
+	json_decref(arr);
+	json_decref(pol);
+}

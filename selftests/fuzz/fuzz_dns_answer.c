@@ -96,9 +96,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	skel = sandbox_bpf__open();
 	if (!skel)
 		abort();
-	bpf_object__for_each_program(p, skel->obj)
-	    bpf_program__set_autoload(p, p == skel->progs.kars_fqdn_egress ||
-					     p == skel->progs.kars_fqdn_ingress);
+	bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(
+	    p, p == skel->progs.kars_fqdn_egress || p == skel->progs.kars_fqdn_ingress);
 	if (sandbox_bpf__load(skel) || self_cgroup_id(&cg)) {
 		fprintf(stderr, "fuzz_dns_answer: cannot load the programs (root needed)\n");
 		abort();
@@ -190,9 +189,9 @@ struct learned {
 static size_t reference(const uint8_t *m, size_t len, struct learned *out)
 {
 	static const struct ref_name qname = {17, "\x03"
-						   "api\x07"
-						   "allowed\x04"
-						   "test"};
+						  "api\x07"
+						  "allowed\x04"
+						  "test"};
 	struct ref_name chain[KARS_FQDN_MAX_CHAIN], name;
 	uint32_t chain_ttl[KARS_FQDN_MAX_CHAIN];
 	size_t n_chain = 1, n_out = 0, end = 0, off, rr;
@@ -203,8 +202,8 @@ static size_t reference(const uint8_t *m, size_t len, struct learned *out)
 	flags = u16(m + 2);
 	if (!(flags & 0x8000) || (flags & 0x7800) || u16(m + 4) != 1 || (flags & 0x020f))
 		return 0;
-	if (ref_name(m, len, 12, &chain[0], &end) || end + 4 > len || !same_name(&chain[0], &qname) ||
-	    u16(m + end) != 1 || u16(m + end + 2) != 1)
+	if (ref_name(m, len, 12, &chain[0], &end) || end + 4 > len ||
+	    !same_name(&chain[0], &qname) || u16(m + end) != 1 || u16(m + end + 2) != 1)
 		return 0;
 	chain_ttl[0] = 0xffffffff;
 	off = end + 4;
@@ -243,7 +242,9 @@ static size_t reference(const uint8_t *m, size_t len, struct learned *out)
 			continue;
 		}
 		if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) {
-			struct learned l = {.ttl = ttl < MIN_TTL ? MIN_TTL : ttl > MAX_TTL ? MAX_TTL : ttl};
+			struct learned l = {.ttl = ttl < MIN_TTL   ? MIN_TTL
+						   : ttl > MAX_TTL ? MAX_TTL
+								   : ttl};
 			size_t i;
 
 			if (rdlen == 4) {
@@ -290,8 +291,7 @@ static size_t frame(uint8_t *buf, const uint8_t *msg, size_t len, bool query)
 
 static void run(int fd, const uint8_t *buf, size_t n)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)n,
-		    .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = (__u32)n, .repeat = 1);
 
 	if (bpf_prog_test_run_opts(fd, &opts) || opts.retval != 1)
 		abort();
@@ -317,7 +317,10 @@ static size_t kernel(struct learned *out, size_t cap)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t question[] = "\x03" "api\x07" "allowed\x04" "test\x00\x00\x01\x00\x01";
+	static const uint8_t question[] = "\x03"
+					  "api\x07"
+					  "allowed\x04"
+					  "test\x00\x00\x01\x00\x01";
 	static uint8_t buf[2048], msg[1600];
 	struct learned want[KARS_FQDN_MAX_RRS], got[KARS_FQDN_MAX_RRS + 1];
 	size_t len, n_want, n_got, n;
