@@ -220,7 +220,8 @@ bench-policy: $(BUILD)/bench/policy
 bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
 	@bench/router.sh $(BUILD)
 # The DNS blocklist at 1M names: load time, kernel memory, queries/s through
-# dnsmasq with and without the programs, lookups/s (bench/dns.sh).
+# dnsmasq with and without the programs (the agent's, and the router's with its
+# FQDN allowlist learning every answer), lookups/s (bench/dns.sh).
 bench-dns: $(BINS) $(BUILD)/bench/dns
 	@bench/dns.sh $(BUILD)
 
