@@ -250,9 +250,13 @@ bad:
 }
 
 /* Learns s->addr (a record on the chain, TTL s->cur_ttl) for the ranges of
- * the query's rule, and says so in an event. */
-__noinline int kars_fqdn_learn(struct fqdn_scratch *s)
+ * the query's rule, and says so in an event. A global function, verified
+ * once; it takes the scratch element's index and looks it up itself, since
+ * 6.1 takes a map key or value only from the stack or a map value, not from
+ * a global function's memory argument. */
+__noinline int kars_fqdn_learn(__u32 idx)
 {
+	struct fqdn_scratch *s = bpf_map_lookup_elem(&kars_fqdn_scratch, &idx);
 	struct kars_fqdn_entry *e;
 	__u64 ttl, expires;
 	bool fresh = false;
@@ -340,7 +344,7 @@ static __always_inline int fqdn_on_chain(const struct fqdn_scratch *s, __u64 h)
 	return -1;
 }
 
-static __always_inline long fqdn_owner_done(struct fqdn_scratch *s)
+static __always_inline long fqdn_owner_done(struct fqdn_scratch *s, __u32 idx)
 {
 	__u32 p = s->w.end, type, class, ttl, rdlen, next;
 	int on;
@@ -377,12 +381,13 @@ static __always_inline long fqdn_owner_done(struct fqdn_scratch *s)
 		s->addr[11] = 0xff;
 		for (int i = 0; i < 4; i++)
 			s->addr[12 + i] = s->msg[(p + 10 + i) & FQDN_MSG_MASK];
-		kars_fqdn_learn(s);
 	} else if (type == DNS_TYPE_AAAA && rdlen == 16) {
 		for (int i = 0; i < 16; i++)
 			s->addr[i] = s->msg[(p + 10 + i) & FQDN_MSG_MASK];
-		kars_fqdn_learn(s);
+	} else {
+		return 0;
 	}
+	kars_fqdn_learn(idx);
 	return 0;
 bad:
 	s->result = FQDN_RES_BAD;
@@ -434,7 +439,7 @@ static __always_inline long fqdn_step(__u32 idx)
 		fqdn_walk_start(s, s->rr_off, 0, FQDN_PH_OWNER_DONE);
 		return 0;
 	case FQDN_PH_OWNER_DONE:
-		return fqdn_owner_done(s);
+		return fqdn_owner_done(s, idx);
 	case FQDN_PH_TARGET_DONE:
 		if (s->w.end > s->rdata_end)
 			goto bad; /* the name runs past its record */
