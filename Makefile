@@ -153,7 +153,7 @@ $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread
+	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread -lresolv
 
 $(BUILD)/bench/%: bench/%.c $(LIBKARS) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
@@ -228,7 +228,8 @@ bench-policy: $(BUILD)/bench/policy
 bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
 	@bench/router.sh $(BUILD)
 # The DNS blocklist at 1M names: load time, kernel memory, queries/s through
-# dnsmasq with and without the programs, lookups/s (bench/dns.sh).
+# dnsmasq with and without the programs (the agent's, and the router's with its
+# FQDN allowlist learning every answer), lookups/s (bench/dns.sh).
 bench-dns: $(BINS) $(BUILD)/bench/dns
 	@bench/dns.sh $(BUILD)
 

@@ -12,6 +12,11 @@
 #   dns_query_qps_kars         the same from a sandbox's agent cgroup (all programs)
 #   dns_query_ratio            kars / baseline, the median of per-round ratios of
 #                              interleaved rounds; goal >= 0.95
+#   dns_query_qps_router_fqdn  the same queries from the sandbox's router cgroup,
+#                              every name on its fqdns: each query recorded on
+#                              egress, each answer parsed and learned on ingress
+#   dns_query_ratio_router_fqdn  router / baseline, as above (the cost of the
+#                              FQDN allowlist's programs; not on the agent's path)
 #   blocklist_lookups_per_s    names judged per second by the DNS check with the
 #                              1M list (BPF_PROG_TEST_RUN, a 4-label name)
 #   dns_prog_baseline_per_s    the same program on a non-DNS packet (fixed cost)
@@ -80,7 +85,9 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 cat >"$run/policy.json" <<JSON
 {"sandbox": "bench/dns", "agent": {"cgroup": "$cg/agent", "uid": 1000},
  "router": {"cgroup": "$cg/router", "uid": 1001},
- "resolver": {"ipv4": "192.0.2.53", "port": 53}}
+ "resolver": {"ipv4": "192.0.2.53", "port": 53},
+ "rules": [{"ip": "192.0.2.53", "port": 53, "protocol": "udp"}],
+ "fqdns": [{"name": "*.allowed.test", "port": 443}]}
 JSON
 "$kars" --socket "$sock" dataplane apply -f "$run/policy.json" >/dev/null
 
@@ -115,7 +122,7 @@ with=()
 ratios=()
 qps() {
 	taskset -c "$cpu" "$tool" query --server 192.0.2.53:53 --seconds "$SECONDS_PER" \
-		--cgroup "$cg/$1" --netns "$TAG" --uid 1000 | sed -n 's/^qps=//p'
+		--cgroup "$cg/$1" --netns "$TAG" --uid "${2:-1000}" | sed -n 's/^qps=//p'
 }
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then
@@ -138,6 +145,28 @@ echo "bench: dns_query_qps_kars=$mk"
 # The ratio is the median of each round's pair (measured back to back, so
 # both met the same load from elsewhere), not the ratio of the medians.
 echo "bench: dns_query_ratio=$(median "${ratios[@]}" | awk '{printf "%.3f", $1}')"
+
+# The router: its DNS passes the FQDN query recorder and answer snooper.
+rbase=()
+rwith=()
+rratios=()
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then
+		b=$(qps plain 1001)
+		k=$(qps router 1001)
+	else
+		k=$(qps router 1001)
+		b=$(qps plain 1001)
+	fi
+	log "router round $r: baseline $b q/s, kars $k q/s"
+	rbase+=("$b")
+	rwith+=("$k")
+	rratios+=("$(awk -v a="$k" -v b="$b" 'BEGIN {printf "%.4f", (b > 0 ? a / b : 0)}')")
+done
+learned=$("$kars" --socket "$sock" dataplane fqdn bench/dns | grep -c 198.51.100.7 || true)
+[ "$learned" -ge 1 ] || die "the router's answers taught no FQDN entry: the path was not measured"
+echo "bench: dns_query_qps_router_fqdn=$(median "${rwith[@]}")"
+echo "bench: dns_query_ratio_router_fqdn=$(median "${rratios[@]}" | awk '{printf "%.3f", $1}')"
 
 link=$(ls -d "$pin"/cgroups/*/skb_egress | head -1)
 out=$("$tool" lookups --link "$(dirname "$link")/dns_egress" --repeat 1000000)

@@ -98,6 +98,9 @@ struct {
 	__type(value, struct kars_sandbox_meta);
 } kars_sandboxes SEC(".maps");
 
+/* The router's FQDN allowlist: its maps and the connect-time check. */
+#include "kars_fqdn.bpf.h"
+
 /* One connect/sendmsg/packet being decided. Addresses are v4-mapped IPv6. */
 struct decision {
 	__u8 addr[16];
@@ -107,6 +110,7 @@ struct decision {
 	__u8 reason;
 	__u8 new_addr[16];
 	__u16 new_port;
+	__u8 fqdn; /* a learned FQDN entry names the destination (router) */
 };
 
 static __always_inline void count(enum kars_counter which)
@@ -332,14 +336,23 @@ static __always_inline void decide_agent(const struct kars_cgroup_policy *pol, s
 
 static __always_inline void decide_router(const struct kars_cgroup_policy *pol, struct decision *d)
 {
+	__u8 reason;
+
 	__builtin_memcpy(d->new_addr, d->addr, 16);
 	d->new_port = d->port;
 	d->verdict = KARS_VERDICT_ALLOW;
-	if ((d->proto == IPPROTO_TCP || d->proto == IPPROTO_UDP) && rule_allows(pol->gen, d))
+	if (d->proto != IPPROTO_TCP && d->proto != IPPROTO_UDP) {
+		deny(pol, d, KARS_REASON_PROTOCOL);
 		return;
-	deny(pol, d,
-	     (d->proto == IPPROTO_TCP || d->proto == IPPROTO_UDP) ? KARS_REASON_NOT_ALLOWED
-								  : KARS_REASON_PROTOCOL);
+	}
+	if (rule_allows(pol->gen, d))
+		return;
+	/* Then the addresses learned from answers for allowed names. */
+	reason = fqdn_check(pol->sandbox_id, d->addr, d->proto, d->port, &d->fqdn);
+	if (reason == KARS_REASON_RULE_FQDN)
+		d->reason = reason;
+	else
+		deny(pol, d, reason);
 }
 
 /* The event of one decision. in_task: the hook runs in the task that made
@@ -347,18 +360,12 @@ static __always_inline void decide_router(const struct kars_cgroup_policy *pol, 
  * backstop passes false: a packet can leave in any context (a softirq, a
  * retransmit timer), and before 6.10 cgroup_skb programs may not call the
  * current-task helpers at all (6.1's verifier: "unknown func"). */
-static __always_inline void emit_event(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
-				       __u64 cookie, __u8 hook, __u8 family,
+static __always_inline void fill_event(struct kars_event *e, const struct kars_cgroup_policy *pol,
+				       __u64 cgroup_id, __u64 cookie, __u8 hook, __u8 family,
 				       const struct decision *d, bool in_task)
 {
-	struct kars_event *e;
 	__u64 pid_tgid = 0, uid_gid = 0;
 
-	e = bpf_ringbuf_reserve(&kars_events, sizeof(*e), 0);
-	if (!e) {
-		count(KARS_COUNTER_EVENT_DROPS);
-		return;
-	}
 	if (in_task) {
 		pid_tgid = bpf_get_current_pid_tgid();
 		uid_gid = bpf_get_current_uid_gid();
@@ -386,6 +393,19 @@ static __always_inline void emit_event(const struct kars_cgroup_policy *pol, __u
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	else
 		__builtin_memset(e->comm, 0, sizeof(e->comm));
+}
+
+static __always_inline void emit_event(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
+				       __u64 cookie, __u8 hook, __u8 family,
+				       const struct decision *d, bool in_task)
+{
+	struct kars_event *e = bpf_ringbuf_reserve(&kars_events, sizeof(*e), 0);
+
+	if (!e) {
+		count(KARS_COUNTER_EVENT_DROPS);
+		return;
+	}
+	fill_event(e, pol, cgroup_id, cookie, hook, family, d, in_task);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -393,6 +413,26 @@ static __always_inline void emit(const struct kars_cgroup_policy *pol, __u64 cgr
 				 __u64 cookie, __u8 hook, __u8 family, const struct decision *d)
 {
 	emit_event(pol, cgroup_id, cookie, hook, family, d, true);
+}
+
+/* A router verdict a learned FQDN entry took part in (allowed by it, or
+ * denied with one for the address): the event carries the entry's name. */
+static __always_inline void emit_fqdn(const struct kars_cgroup_policy *pol, __u64 cgroup_id,
+				      __u64 cookie, __u8 hook, __u8 family,
+				      const struct decision *d)
+{
+	struct {
+		struct kars_event e;
+		struct kars_fqdn_event_tail t;
+	} *r = bpf_ringbuf_reserve(&kars_events, sizeof(*r), 0);
+
+	if (!r) {
+		count(KARS_COUNTER_EVENT_DROPS);
+		return;
+	}
+	fill_event(&r->e, pol, cgroup_id, cookie, hook, family, d, true);
+	fqdn_event_tail(pol->sandbox_id, d->addr, &r->t);
+	bpf_ringbuf_submit(r, 0);
 }
 
 /* The protocol as rules name it. MPTCP (262, which does not fit the rules'
@@ -464,7 +504,9 @@ static __always_inline int decide_sock(struct bpf_sock_addr *ctx, struct decisio
 		decide_router(pol, d);
 	}
 	count_verdict(pol->sandbox_id, d->verdict, d->reason);
-	if (d->verdict != KARS_VERDICT_ALLOW)
+	if (d->fqdn)
+		emit_fqdn(pol, cgroup_id, cookie, hook, family, d);
+	else if (d->verdict != KARS_VERDICT_ALLOW)
 		emit(pol, cgroup_id, cookie, hook, family, d);
 	if (d->verdict == KARS_VERDICT_REWRITE || d->verdict == KARS_VERDICT_REDIRECT) {
 		struct kars_orig_dst orig = {
@@ -752,3 +794,5 @@ int kars_skb_egress(struct __sk_buff *skb)
 
 /* The DNS query check: a second cgroup_skb egress program, in its own file. */
 #include "kars_dns.bpf.h"
+/* The router's FQDN allowlist: its queries recorded, its answers snooped. */
+#include "kars_dns_answer.bpf.h"

@@ -91,6 +91,9 @@ enum kars_reason {
 	KARS_REASON_FOREIGN_SOCKET =
 	    20, /* LSM: a socket or AF_UNIX peer from outside the sandbox */
 	KARS_REASON_PROTECTED_FILE = 21, /* LSM: a file below a protected inode (karsd --protect) */
+	KARS_REASON_RULE_FQDN = 22,	 /* router: an address learned for an allowed name */
+	KARS_REASON_FQDN_EXPIRED = 23,	 /* router: learned for this port, TTL + grace passed */
+	KARS_REASON_FQDN_LEARNED = 24,	 /* a resolver answer's record became an entry */
 	KARS_REASON__COUNT,
 };
 
@@ -109,6 +112,8 @@ enum kars_hook {
 	KARS_HOOK_LSM_FILE_OPEN = 12,
 	KARS_HOOK_LSM_RECVMSG = 13,
 	KARS_HOOK_LSM_FILE_LINK = 14, /* inode_link, inode_rename of a protected file */
+	KARS_HOOK_DNS_INGRESS =
+	    15, /* cgroup_skb ingress: resolver answers (kars_dns_answer.bpf.h) */
 	KARS_HOOK__COUNT,
 };
 

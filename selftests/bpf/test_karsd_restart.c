@@ -23,7 +23,8 @@
 
 /* What karsd attaches to each role cgroup: one program per attach type, but
  * for egress: the agent's packet backstop and, on both roles, the DNS query
- * check (docs/dns.md). The router has no rewrites to hide and no packet
+ * check (docs/dns.md); the router's FQDN query recorder on egress and answer
+ * snooper on ingress. The router has no rewrites to hide and no packet
  * backstop (docs/dataplane.md). */
 static const struct {
 	enum bpf_attach_type type;
@@ -33,8 +34,8 @@ static const struct {
     {BPF_CGROUP_INET6_CONNECT, 1, 1},	  {BPF_CGROUP_UDP4_SENDMSG, 1, 1},
     {BPF_CGROUP_UDP6_SENDMSG, 1, 1},	  {BPF_CGROUP_UDP4_RECVMSG, 1, 0},
     {BPF_CGROUP_UDP6_RECVMSG, 1, 0},	  {BPF_CGROUP_INET4_GETPEERNAME, 1, 0},
-    {BPF_CGROUP_INET6_GETPEERNAME, 1, 0}, {BPF_CGROUP_INET_EGRESS, 2, 1},
-    {BPF_CGROUP_SOCK_OPS, 0, 0},
+    {BPF_CGROUP_INET6_GETPEERNAME, 1, 0}, {BPF_CGROUP_INET_EGRESS, 2, 2},
+    {BPF_CGROUP_INET_INGRESS, 0, 1},	  {BPF_CGROUP_SOCK_OPS, 0, 0},
 };
 
 /* Every attach type has exactly its role's count * mult programs. */

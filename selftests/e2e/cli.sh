@@ -47,6 +47,14 @@ cat >"$tmp/good.json" <<JSON
 JSON
 sed 's/"port": 443/"port": 70000/' "$tmp/good.json" >"$tmp/bad-port.json"
 printf '{"sandbox": "cli/test",\n "agent": {"cgroup": "x"} ' >"$tmp/truncated.json"
+cat >"$tmp/fqdn.json" <<JSON
+{"sandbox": "cli/test", "mode": "learn",
+ "agent": {"cgroup": "$cg/agent", "uid": 1000}, "router": {"cgroup": "$cg/router", "uid": 1001},
+ "resolver": {"ipv4": "192.0.2.53"},
+ "rules": [{"ip": "192.0.2.1", "port": 443}, {"cidr": "198.51.100.0/24", "ports": "80-90"}],
+ "fqdns": [{"name": "api.example.com", "port": 443}, {"name": "*.example.com", "ports": "443-444"}]}
+JSON
+sed 's/"\*.example.com"/"a.*.example.com"/' "$tmp/fqdn.json" >"$tmp/bad-fqdn.json"
 
 check "status reports the enforcement level" 0 '"enforcement": "(full|no-lsm)"' -- "$kars" dataplane status
 check "status reports how socket cgroups are found" 0 '"socketCgroup": "(socket|creation-stamp)"' -- "$kars" dataplane status
@@ -59,6 +67,11 @@ check "truncated JSON: line and column" 1 'invalid JSON at line 2' -- "$kars" da
 check "a missing file" 1 'No such file' -- "$kars" dataplane apply -f "$tmp/nope.json"
 check "learned on a known sandbox" 0 'ROLE +PROTO +DESTINATION' -- "$kars" dataplane learned cli/test
 check "learned on an unknown sandbox" 1 'sandbox: nope/nope not found' -- "$kars" dataplane learned nope/nope
+check "apply with fqdns" 0 'generation 3' -- "$kars" dataplane apply -f "$tmp/fqdn.json"
+check "list shows the fqdn rules and learned entries" 0 'cli/test +[0-9]+ +3 learn +1 +1 +2 +0 ' -- "$kars" dataplane list
+check "fqdn entries of a sandbox" 0 'ADDRESS +PROTO +PORTS +TTL +EXPIRES +NAME' -- "$kars" dataplane fqdn cli/test
+check "fqdn entries of an unknown sandbox" 1 'sandbox: nope/nope not found' -- "$kars" dataplane fqdn nope/nope
+check "a bad fqdn is named, exit 1" 1 'fqdns\[1\]\.name: a wildcard is allowed only as a leading' -- "$kars" dataplane apply -f "$tmp/bad-fqdn.json"
 check "metrics" 0 'kars_sandboxes 1' -- "$kars" dataplane metrics
 check "another UID is refused by peer credentials" 1 'permission denied: uid 1000' -- setpriv --reuid 1000 --regid 1000 --clear-groups "$kars" dataplane list
 check "a member of --group may use karsd" 0 'cli/test' -- setpriv --reuid 1000 --regid 1000 --groups "$gid" "$kars" dataplane list

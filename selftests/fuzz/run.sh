@@ -28,7 +28,7 @@ esac
 # Sources a target needs beyond libkars (a daemon's parser it drives).
 extra_srcs() {
 	case $1 in
-	policy) echo userspace/tracer/policy.c ;;
+	policy) echo userspace/tracer/policy.c userspace/tracer/fqdn_policy.c ;;
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
 	policy_status) echo userspace/controller/policy_status.c ;;
@@ -38,7 +38,7 @@ extra_srcs() {
 # Targets that run BPF programs in the kernel (BPF_PROG_TEST_RUN): root only.
 needs_root() {
 	case $1 in
-	dns_query) return 0 ;;
+	dns_query | dns_answer) return 0 ;;
 	esac
 	return 1
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "json.h"
+#include "kars_fqdn.h"
 #include "policy.h"
 
 /* The example of docs/karsd-api.md. */
@@ -512,6 +513,66 @@ static void test_names(void **state)
 	assert_string_equal(kars_hook_name(255), "unknown");
 }
 
+/* "fqdns" and "fqdnTtl" (fqdn_policy.c): names normalised, wildcards only
+ * in front, errors naming the entry. */
+static void test_fqdns(void **state)
+{
+	struct kars_policy p;
+
+	parse_ok("{\"fqdns\": [{\"name\": \"API.Example.COM.\", \"port\": 443},"
+		 " {\"name\": \"*.b\u00fccher.example\", \"ports\": \"8000-8001\","
+		 " \"protocol\": \"udp\"}]}",
+		 &p);
+	assert_int_equal(p.n_fqdns, 2);
+	assert_string_equal(p.fqdns[0].name, "api.example.com");
+	assert_false(p.fqdns[0].wildcard);
+	assert_int_equal(p.fqdns[0].proto, IPPROTO_TCP);
+	assert_int_equal(p.fqdns[0].port_lo, 443);
+	assert_int_equal(p.fqdns[0].port_hi, 443);
+	assert_string_equal(p.fqdns[1].name, "xn--bcher-kva.example");
+	assert_true(p.fqdns[1].wildcard);
+	assert_int_equal(p.fqdns[1].proto, IPPROTO_UDP);
+	assert_int_equal(p.fqdns[1].port_hi, 8001);
+	assert_int_equal(p.fqdn_min_ttl, KARS_FQDN_DEFAULT_MIN_TTL);
+	assert_int_equal(p.fqdn_max_ttl, KARS_FQDN_DEFAULT_MAX_TTL);
+	assert_int_equal(p.fqdn_grace, KARS_FQDN_DEFAULT_GRACE);
+	kars_policy_free(&p);
+	parse_ok("{\"fqdns\": [], \"fqdnTtl\": {\"minSeconds\": 0, \"maxSeconds\": 5,"
+		 " \"graceSeconds\": 1}}",
+		 &p);
+	assert_int_equal(p.n_fqdns, 0);
+	assert_int_equal(p.fqdn_max_ttl, 5);
+	assert_int_equal(p.fqdn_grace, 1);
+	kars_policy_free(&p);
+
+	expect_refused("{\"fqdns\": [{\"name\": \"a..b\", \"port\": 1}]}", "fqdns[0].name: ");
+	expect_refused("{\"fqdns\": [{\"name\": \"ok.test\", \"port\": 1},"
+		       " {\"name\": \"a.*.test\", \"port\": 1}]}",
+		       "fqdns[1].name: a wildcard is allowed only as a leading");
+	expect_refused("{\"fqdns\": [{\"name\": \"*\", \"port\": 1}]}", "fqdns[0].name: ");
+	expect_refused("{\"fqdns\": [{\"name\": \"*.\", \"port\": 1}]}", "fqdns[0].name: ");
+	expect_refused("{\"fqdns\": [{\"name\": \"ok.test\"}]}",
+		       "fqdns[0]: exactly one of port, ports");
+	expect_refused("{\"fqdns\": [{\"name\": \"ok.test\", \"port\": 1, \"ports\": \"1-2\"}]}",
+		       "fqdns[0]: exactly one of port, ports");
+	expect_refused("{\"fqdns\": [{\"name\": \"ok.test\", \"ports\": \"9-1\"}]}",
+		       "fqdns[0].ports: ");
+	expect_refused(
+	    "{\"fqdns\": [{\"name\": \"ok.test\", \"port\": 1, \"protocol\": \"icmp\"}]}",
+	    "fqdns[0].protocol: ");
+	expect_refused("{\"fqdns\": [{\"port\": 1}]}", "fqdns[0].name: ");
+	expect_refused("{\"fqdns\": [\"ok.test\"]}", "fqdns[0]: expected an object");
+	expect_refused("{\"fqdns\": {}}", "fqdns: ");
+	expect_refused("{\"fqdnTtl\": {\"minSeconds\": 10, \"maxSeconds\": 5}}",
+		       "fqdnTtl.maxSeconds: 5 is below minSeconds 10");
+	expect_refused("{\"fqdnTtl\": {\"graceSeconds\": 3601}}", "fqdnTtl.graceSeconds: ");
+	expect_refused("{\"fqdnTtl\": {\"ttl\": 1}}", "fqdnTtl");
+	expect_refused("{\"resolver\": null, \"fqdns\": [{\"name\": \"ok.test\", \"port\": 1}]}",
+		       "fqdns: need resolver.ipv4 or resolver.ipv6");
+	expect_refused("{\"router\": null, \"fqdns\": [{\"name\": \"ok.test\", \"port\": 1}]}",
+		       "fqdns: need a router role");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_docs_request),
     cmocka_unit_test(test_defaults),
@@ -528,6 +589,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cidr_rule_limit),
     cmocka_unit_test(test_rule_count_limit),
     cmocka_unit_test(test_names),
+    cmocka_unit_test(test_fqdns),
 };
 
 KARS_UNIT_MAIN(tests)

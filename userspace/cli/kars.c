@@ -3,6 +3,7 @@
  *   kars dataplane status|list|metrics
  *   kars dataplane apply -f FILE|-      kars dataplane remove NAMESPACE/NAME
  *   kars dataplane learned NAMESPACE/NAME
+ *   kars dataplane fqdn NAMESPACE/NAME   (the router's learned FQDN entries)
  *   kars trace --network [--sandbox NAMESPACE/NAME] [-o json]
  *   kars audit verify FILE [--pubkey FILE]           (audit_cmd.c)
  *   kars crds | validate | explain                   (schema_cmd.c)
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 		"  dataplane apply -f FILE|-     apply a policy (JSON, docs/karsd-api.md)\n"
 		"  dataplane remove NS/NAME      remove a sandbox's policy\n"
 		"  dataplane learned NS/NAME     destinations recorded in learn mode\n"
+		"  dataplane fqdn NS/NAME        addresses the router learned for its fqdns\n"
 		"  dataplane metrics             Prometheus metrics\n"
 		"  trace --network [--sandbox NS/NAME] [-o json]\n"
 		"                                stream data-plane verdicts as they happen\n"
@@ -103,18 +105,20 @@ static int cmd_list(void)
 
 	if (call(json_pack("{s:s}", "op", "list"), &resp))
 		return 1;
-	printf("%-32s %4s %6s %-7s %6s %5s  %s\n", "SANDBOX", "ID", "GEN", "MODE", "EXACT", "CIDR",
-	       "CGROUPS");
+	printf("%-32s %4s %6s %-7s %6s %5s %5s %7s  %s\n", "SANDBOX", "ID", "GEN", "MODE", "EXACT",
+	       "CIDR", "FQDNS", "LEARNED", "CGROUPS");
 	json_array_foreach(json_object_get(resp, "sandboxes"), i, sb)
 	{
 		const json_t *agent = json_object_get(sb, "agent");
 		const json_t *router = json_object_get(sb, "router");
 
-		printf("%-32s %4lld %6lld %-7s %6lld %5lld  agent=%s router=%s\n",
+		printf("%-32s %4lld %6lld %-7s %6lld %5lld %5lld %7lld  agent=%s router=%s\n",
 		       str(sb, "sandbox"), json_integer_value(json_object_get(sb, "sandboxId")),
 		       json_integer_value(json_object_get(sb, "generation")), str(sb, "mode"),
 		       json_integer_value(json_object_get(sb, "exactRules")),
 		       json_integer_value(json_object_get(sb, "cidrRules")),
+		       json_integer_value(json_object_get(sb, "fqdnRules")),
+		       json_integer_value(json_object_get(sb, "fqdnEntries")),
 		       json_is_object(agent) ? str(agent, "cgroup") : "-",
 		       json_is_object(router) ? str(router, "cgroup") : "-");
 	}
@@ -135,6 +139,31 @@ static int cmd_learned(const char *name)
 		printf("%-7s %-5s %-40s %5lld %8lld\n", str(e, "role"), str(e, "protocol"),
 		       str(e, "ip"), json_integer_value(json_object_get(e, "port")),
 		       json_integer_value(json_object_get(e, "count")));
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* One line per learned address and port range, with what is left of it. */
+static int cmd_fqdn(const char *name)
+{
+	json_t *resp, *e, *p;
+	size_t i, j;
+
+	if (call(json_pack("{s:s,s:s}", "op", "fqdn_entries", "sandbox", name), &resp))
+		return 1;
+	printf("%-40s %-5s %-11s %7s %10s  %s\n", "ADDRESS", "PROTO", "PORTS", "TTL", "EXPIRES",
+	       "NAME");
+	json_array_foreach(json_object_get(resp, "entries"), i, e)
+	{
+		json_array_foreach(json_object_get(e, "ports"), j, p)
+		{
+			printf("%-40s %-5s %-11s %6llds %9.1fs  %s\n", str(e, "ip"),
+			       str(p, "protocol"), str(p, "ports"),
+			       (long long)json_integer_value(json_object_get(p, "ttl")),
+			       (double)json_integer_value(json_object_get(p, "expiresInMs")) / 1000,
+			       str(e, "name"));
+		}
 	}
 	json_decref(resp);
 	return 0;
@@ -316,6 +345,8 @@ static int dataplane(int argc, char **argv)
 	}
 	if (strcmp(sub, "learned") == 0 && argc == 2)
 		return cmd_learned(argv[1]);
+	if (strcmp(sub, "fqdn") == 0 && argc == 2)
+		return cmd_fqdn(argv[1]);
 	fprintf(stderr, "kars: dataplane: unknown or incomplete command\n");
 	usage(stderr);
 	return 2;

@@ -21,6 +21,7 @@
 
 #include "blocklist.h"
 #include "events.h"
+#include "fqdn.h"
 #include "json.h"
 #include "karsd.h"
 #include "log.h"
@@ -80,6 +81,7 @@ static json_t *op_status(struct karsd *d)
 	    json_string(d->loader.socket_cgroup_by_btf ? "socket" : "creation-stamp"));
 	json_object_set_new(o, "sandboxes", json_integer((json_int_t)d->sandboxes.n));
 	json_object_set_new(o, "lsm", kars_lsm_json(&d->lsm));
+	json_object_set_new(o, "fqdn", kars_fqdn_status(&d->loader));
 	kars_lsm_gaps(&d->lsm, &d->probe, json_object_get(o, "openGaps"));
 	return o;
 }
@@ -124,7 +126,8 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 	}
 	if (strncmp(op, "blocklist_", 10) == 0)
 		return karsd_blocklist_op(d, op, req, c->uid, c->gid, err);
-	if (strcmp(op, "remove") == 0 || strcmp(op, "learned") == 0) {
+	if (strcmp(op, "remove") == 0 || strcmp(op, "learned") == 0 ||
+	    strcmp(op, "fqdn_entries") == 0) {
 		static const char *const keys[] = {"op", "sandbox", NULL};
 
 		if (kars_json_only_keys(req, "", keys, err) ||
@@ -134,6 +137,12 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 			return kars_sandboxes_remove(&d->sandboxes, name, err)
 				   ? NULL
 				   : json_pack("{s:b,s:s}", "ok", 1, "removed", name);
+		if (op[0] == 'f') {
+			if (kars_sandboxes_fqdn(&d->sandboxes, name, &data, err))
+				return NULL;
+			return json_pack("{s:b,s:s,s:o}", "ok", 1, "sandbox", name, "entries",
+					 data);
+		}
 		if (kars_sandboxes_learned(&d->sandboxes, name, &data, err))
 			return NULL;
 		return json_pack("{s:b,s:s,s:o}", "ok", 1, "sandbox", name, "learned", data);
@@ -160,11 +169,13 @@ static json_t *dispatch(struct karsd_client *c, const json_t *req, struct kars_e
 		c->subscribed = true;
 		return json_pack("{s:b}", "ok", 1);
 	}
-	kars_err_set(err, EINVAL,
-		     "op: Unsupported value \"%s\": supported values: \"apply\", \"remove\", "
-		     "\"list\", \"learned\", \"orig_dst\", \"status\", \"metrics\", \"subscribe\", "
-		     "\"blocklist_load\", \"blocklist_check\", \"blocklist_status\"",
-		     op);
+	kars_err_set(
+	    err, EINVAL,
+	    "op: Unsupported value \"%s\": supported values: \"apply\", \"remove\", "
+	    "\"list\", \"learned\", \"fqdn_entries\", \"orig_dst\", \"status\", \"metrics\", "
+	    "\"subscribe\", "
+	    "\"blocklist_load\", \"blocklist_check\", \"blocklist_status\"",
+	    op);
 	return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "blocklist.h"
+#include "fqdn.h"
 #include "karsd.h"
 #include "log.h"
 #include "policy.h"
@@ -116,8 +117,10 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	d->events_total++;
 	o = kars_event_json(data, &d->sandboxes);
-	if (o)
+	if (o) {
 		karsd_blocklist_event_json(o, data, size); /* a DNS verdict's name */
+		kars_fqdn_event_json(o, data, size);	   /* the name of an FQDN entry */
+	}
 	line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (line) {
 		size_t len = strlen(line);

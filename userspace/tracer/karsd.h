@@ -53,6 +53,9 @@ void karsd_control_broadcast(struct karsd *d, const char *line, size_t len);
 int karsd_events_start(struct karsd *d, struct kars_err *err);
 void karsd_events_stop(struct karsd *d);
 
+/* The sum over CPUs of a per-CPU map's __u64 value at key. */
+uint64_t karsd_percpu_sum(int fd, const void *key);
+
 /* Prometheus text exposition; caller frees. */
 char *karsd_metrics_text(struct karsd *d);
 int karsd_metrics_http_start(struct karsd *d, const char *addr_port, struct kars_err *err);

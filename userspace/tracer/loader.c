@@ -25,12 +25,20 @@ static const struct hook {
 	bool has_btf_variant;
 	bool agent, router;
 } hooks[] = {
-    {"sock_create", true, true, true},	  {"connect4", true, true, true},
-    {"connect6", true, true, true},	  {"sendmsg4", true, true, true},
-    {"sendmsg6", true, true, true},	  {"recvmsg4", false, true, false},
-    {"recvmsg6", false, true, false},	  {"getpeername4", false, true, false},
-    {"getpeername6", false, true, false}, {"skb_egress", false, true, false},
+    {"sock_create", true, true, true},
+    {"connect4", true, true, true},
+    {"connect6", true, true, true},
+    {"sendmsg4", true, true, true},
+    {"sendmsg6", true, true, true},
+    {"recvmsg4", false, true, false},
+    {"recvmsg6", false, true, false},
+    {"getpeername4", false, true, false},
+    {"getpeername6", false, true, false},
+    {"skb_egress", false, true, false},
     {"dns_egress", false, true, true}, /* DNS query check, both roles (docs/dns.md) */
+    /* The router's FQDN allowlist: queries recorded, answers snooped. */
+    {"fqdn_egress", false, false, true},
+    {"fqdn_ingress", false, false, true},
 };
 #define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
 

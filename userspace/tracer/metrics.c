@@ -50,7 +50,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct text *t, const char
 	}
 }
 
-static uint64_t percpu_sum(int fd, const void *key)
+uint64_t karsd_percpu_sum(int fd, const void *key)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *vals, sum = 0;
@@ -97,7 +97,7 @@ char *karsd_metrics_text(struct karsd *d)
 		prev = key;
 		put(&t, "kars_verdicts_total{sandbox=\"%s\",verdict=\"%s\",reason=\"%s\"} %llu\n",
 		    sb ? sb->meta.name : "", kars_verdict_name(key.verdict),
-		    kars_reason_name(key.reason), (unsigned long long)percpu_sum(fd, &key));
+		    kars_reason_name(key.reason), (unsigned long long)karsd_percpu_sum(fd, &key));
 	}
 
 	fd = bpf_map__fd(skel->maps.kars_counters);
@@ -105,14 +105,14 @@ char *karsd_metrics_text(struct karsd *d)
 		"# TYPE kars_bpf_drops_total counter\n");
 	for (uint32_t i = 0; i < KARS_COUNTER__COUNT; i++)
 		put(&t, "kars_bpf_drops_total{kind=\"%s\"} %llu\n", counter_names[i],
-		    (unsigned long long)percpu_sum(fd, &i));
+		    (unsigned long long)karsd_percpu_sum(fd, &i));
 	put(&t, "# HELP kars_events_dropped_total Events lost: ring buffer full (in BPF) or a "
 		"subscriber too slow.\n# TYPE kars_events_dropped_total counter\n");
 	{
 		uint32_t idx = KARS_COUNTER_EVENT_DROPS;
 
 		put(&t, "kars_events_dropped_total{where=\"ringbuf\"} %llu\n",
-		    (unsigned long long)percpu_sum(fd, &idx));
+		    (unsigned long long)karsd_percpu_sum(fd, &idx));
 	}
 	put(&t, "kars_events_dropped_total{where=\"subscriber\"} %llu\n",
 	    (unsigned long long)d->subscriber_drops);

@@ -10,7 +10,7 @@
 #include "kars_dns.h"
 #include "parse.h"
 
-static int parse_proto(const json_t *obj, const char *path, uint8_t *out, struct kars_err *err)
+int kars_policy_parse_proto(const json_t *obj, const char *path, uint8_t *out, struct kars_err *err)
 {
 	const char *name = "tcp";
 	char where[256];
@@ -97,7 +97,7 @@ static int parse_resolver(const json_t *req, struct kars_policy *p, struct kars_
 }
 
 /* "443" or "1024-65535" */
-static int parse_port_range(const char *s, uint16_t *lo, uint16_t *hi, const char *path,
+int kars_policy_parse_ports(const char *s, uint16_t *lo, uint16_t *hi, const char *path,
 			    struct kars_err *err)
 {
 	char buf[16];
@@ -141,7 +141,7 @@ static int parse_rule(const json_t *rule, const char *path, struct kars_policy *
 	if (!ret)
 		ret = kars_json_get_string(rule, path, "ports", false, &ports, err);
 	if (!ret)
-		ret = parse_proto(rule, path, &proto, err);
+		ret = kars_policy_parse_proto(rule, path, &proto, err);
 	if (ret)
 		return ret;
 	if (!ip == !cidr)
@@ -177,9 +177,9 @@ static int parse_rule(const json_t *rule, const char *path, struct kars_policy *
 		if (ret)
 			return ret;
 		if (ports) {
-			ret = parse_port_range(ports, &r->port_lo, &r->port_hi,
-					       kars_json_path(where, sizeof(where), path, "ports"),
-					       err);
+			ret = kars_policy_parse_ports(
+			    ports, &r->port_lo, &r->port_hi,
+			    kars_json_path(where, sizeof(where), path, "ports"), err);
 			if (ret)
 				return ret;
 		} else {
@@ -241,9 +241,9 @@ static int parse_dns_caps(const json_t *req, struct kars_policy *p, struct kars_
 
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err)
 {
-	static const char *const keys[] = {"op",     "sandbox",	   "mode",	"agent",
-					   "router", "routerPort", "proxyPort", "resolver",
-					   "rules",  "learnMax",   "dns",	NULL};
+	static const char *const keys[] = {
+	    "op",	"sandbox", "mode",     "agent", "router", "routerPort", "proxyPort",
+	    "resolver", "rules",   "learnMax", "dns",	"fqdns",  "fqdnTtl",	NULL};
 	const char *sandbox = NULL, *mode = "strict";
 	uint64_t router_port = KARS_CONTRACT_ROUTER_PORT, proxy_port = KARS_CONTRACT_PROXY_PORT;
 	uint64_t learn_max = KARS_DEFAULT_LEARN_MAX;
@@ -287,6 +287,8 @@ int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_er
 		ret = parse_rules(req, out, err);
 	if (!ret)
 		ret = parse_dns_caps(req, out, err);
+	if (!ret)
+		ret = kars_fqdn_policy_parse(req, out, err);
 	if (ret) {
 		kars_policy_free(out);
 		return ret;
@@ -303,6 +305,7 @@ int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_er
 
 void kars_policy_free(struct kars_policy *p)
 {
+	free(p->fqdns);
 	free(p->exact);
 	free(p->cidr);
 	memset(p, 0, sizeof(*p));
@@ -366,6 +369,9 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_SOCKET_FAMILY] = "socket_family",
 	    [KARS_REASON_FOREIGN_SOCKET] = "foreign_socket",
 	    [KARS_REASON_PROTECTED_FILE] = "protected_file",
+	    [KARS_REASON_RULE_FQDN] = "rule_fqdn",
+	    [KARS_REASON_FQDN_EXPIRED] = "fqdn_expired",
+	    [KARS_REASON_FQDN_LEARNED] = "fqdn_learned",
 	};
 
 	return NAME_OF(names, reason);
@@ -395,6 +401,7 @@ const char *kars_hook_name(uint8_t hook)
 	    [KARS_HOOK_LSM_FILE_OPEN] = "lsm_file_open",
 	    [KARS_HOOK_LSM_RECVMSG] = "lsm_socket_recvmsg",
 	    [KARS_HOOK_LSM_FILE_LINK] = "lsm_file_link",
+	    [KARS_HOOK_DNS_INGRESS] = "dns_ingress",
 	};
 
 	return NAME_OF(names, hook);

@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "err.h"
 #include "kars_dataplane.h"
+#include "kars_dns.h"
 #include "names.h"
 
 #define KARS_MAX_RULES_PER_SANDBOX 200000
@@ -40,6 +41,15 @@ struct kars_cidr_rule {
 	uint16_t port_hi;
 };
 
+/* One entry of "fqdns": a name the router may reach once the sandbox
+ * resolver has answered for it (docs/dns.md). */
+struct kars_fqdn_spec {
+	char name[KARS_DNS_MAX_TEXT + 1]; /* normalised, without the "*." */
+	bool wildcard;			  /* "*.name": any depth below name, not name */
+	uint8_t proto;
+	uint16_t port_lo, port_hi;
+};
+
 struct kars_policy {
 	char sandbox[KARS_SANDBOX_NAME_MAX + 1];
 	uint8_t mode;
@@ -57,12 +67,22 @@ struct kars_policy {
 	size_t n_exact;
 	struct kars_cidr_rule *cidr;
 	size_t n_cidr;
+	struct kars_fqdn_spec *fqdns; /* "fqdns", "fqdnTtl" (fqdn_policy.c) */
+	size_t n_fqdns;
+	uint32_t fqdn_min_ttl, fqdn_max_ttl, fqdn_grace; /* seconds */
 };
 
 /* Parses an "apply" request object. On error returns -errno, fills err with
  * the field path, and leaves *out empty (nothing to free). */
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err);
 void kars_policy_free(struct kars_policy *p);
+/* Parses "fqdns" and "fqdnTtl" into p (fqdn_policy.c). */
+int kars_fqdn_policy_parse(const json_t *req, struct kars_policy *p, struct kars_err *err);
+/* "protocol" of obj (default tcp), and a "443" or "443-444" port range. */
+int kars_policy_parse_proto(const json_t *obj, const char *path, uint8_t *out,
+			    struct kars_err *err);
+int kars_policy_parse_ports(const char *s, uint16_t *lo, uint16_t *hi, const char *path,
+			    struct kars_err *err);
 
 const char *kars_mode_name(uint8_t mode);
 const char *kars_proto_name(uint8_t proto);

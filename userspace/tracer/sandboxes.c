@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "blocklist.h"
+#include "fqdn.h"
 #include "log.h"
 #include "sandbox.skel.h"
 
@@ -156,6 +157,8 @@ static void delete_rules(const struct kars_sandboxes *s, key_pred pred, const vo
 			  offsetof(struct kars_rule_key, gen), pred, arg);
 	delete_keys_where(s, MAP_FD(s, kars_rules_cidr), sizeof(struct kars_cidr_key),
 			  offsetof(struct kars_cidr_key, gen), pred, arg);
+	delete_keys_where(s, MAP_FD(s, kars_fqdn_rules), sizeof(struct kars_fqdn_rule_key),
+			  offsetof(struct kars_fqdn_rule_key, gen), pred, arg);
 }
 
 void kars_sandboxes_gc(struct kars_sandboxes *s)
@@ -178,6 +181,7 @@ void kars_sandboxes_gc(struct kars_sandboxes *s)
 		log_debug("retired %zu policy generation(s)", n_due);
 	}
 	free(due);
+	kars_fqdn_gc(s->loader); /* expired FQDN entries leave */
 }
 
 /* --- rules --------------------------------------------------------------- */
@@ -400,6 +404,8 @@ int kars_sandboxes_apply(struct kars_sandboxes *s, const struct kars_policy *p, 
 	struct kars_sandbox before = {};
 	struct kars_cgroup_policy saved[2];
 	bool had_saved[2] = {false, false};
+	struct kars_fqdn_cfg saved_fqdn;
+	bool had_fqdn = false, stored_fqdn = false;
 	uint32_t gen, id, old_gen = 0;
 	int ret = 0;
 
@@ -430,8 +436,15 @@ int kars_sandboxes_apply(struct kars_sandboxes *s, const struct kars_policy *p, 
 	ret = write_exact(s, gen, p, err);
 	if (!ret)
 		ret = write_cidr(s, gen, p, err);
+	if (!ret)
+		ret = kars_fqdn_write_rules(s->loader, gen, p, err);
+	/* The FQDN settings before the switch: a changed list's since_gen is
+	 * the new generation, so nothing the old one recorded is learned. */
+	if (!ret)
+		ret = kars_fqdn_store_cfg(s->loader, id, gen, p, &saved_fqdn, &had_fqdn, err);
 	if (ret)
 		goto undo_rules;
+	stored_fqdn = true;
 
 	/* 2. Switch each role cgroup: one map update each, then attach (a no-op
 	 * re-adoption when already attached). Policy before programs, so a
@@ -509,6 +522,8 @@ undo_cgroups:
 			bpf_map_delete_elem(MAP_FD(s, kars_cgroups), &targets[i].id);
 	}
 undo_rules:
+	if (stored_fqdn)
+		kars_fqdn_restore_cfg(s->loader, id, &saved_fqdn, had_fqdn);
 	retire(s, gen, 0);
 	kars_sandboxes_gc(s);
 	return ret;
@@ -520,6 +535,7 @@ static void delete_sandbox_entries(struct kars_sandboxes *s, uint32_t id)
 			  offsetof(struct kars_learned_key, sandbox_id), id_is, &id);
 	bpf_map_delete_elem(MAP_FD(s, kars_learn_count), &id);
 	bpf_map_delete_elem(MAP_FD(s, kars_dns_caps), &id);
+	kars_fqdn_forget(s->loader, id);
 	/* Per-sandbox counters go too; the totals in metrics restart from zero,
 	 * as Prometheus counters of a removed series should. */
 	delete_keys_where(s, MAP_FD(s, kars_stats), sizeof(struct kars_stat_key),
@@ -580,18 +596,33 @@ json_t *kars_sandboxes_list(const struct kars_sandboxes *s)
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct kars_sandbox_meta *m = &s->items[i].meta;
+		uint32_t id = s->items[i].id;
 
 		json_array_append_new(
-		    arr, json_pack("{s:s,s:I,s:I,s:s,s:o,s:o,s:I,s:I}", "sandbox", m->name,
+		    arr, json_pack("{s:s,s:I,s:I,s:s,s:o,s:o,s:I,s:I,s:I,s:I}", "sandbox", m->name,
 				   "sandboxId", (json_int_t)s->items[i].id, "generation",
 				   (json_int_t)m->gen, "mode", kars_mode_name(m->mode), "agent",
 				   role_json(m->agent_cgroup_id, m->agent_cgroup, m->agent_uid),
 				   "router",
 				   role_json(m->router_cgroup_id, m->router_cgroup, m->router_uid),
 				   "exactRules", (json_int_t)m->n_exact, "cidrRules",
-				   (json_int_t)m->n_cidr));
+				   (json_int_t)m->n_cidr, "fqdnRules",
+				   (json_int_t)kars_fqdn_rules(s->loader, id), "fqdnEntries",
+				   (json_int_t)kars_fqdn_entries(s->loader, id, NULL)));
 	}
 	return arr;
+}
+
+int kars_sandboxes_fqdn(const struct kars_sandboxes *s, const char *name, json_t **out,
+			struct kars_err *err)
+{
+	const struct kars_sandbox *sb = find_by_name(s, name);
+
+	if (!sb)
+		return kars_err_set(err, ENOENT, "sandbox: %s not found", name);
+	*out = json_array();
+	kars_fqdn_entries(s->loader, sb->id, *out);
+	return 0;
 }
 
 int kars_sandboxes_learned(const struct kars_sandboxes *s, const char *name, json_t **out,
@@ -691,6 +722,8 @@ int kars_sandboxes_init(struct kars_sandboxes *s, struct kars_loader *l, struct 
 	memset(s, 0, sizeof(*s));
 	s->loader = l;
 	s->next_gen = 1;
+	if (kars_fqdn_key_init(l, err))
+		return -err->code;
 	fd = MAP_FD(s, kars_sandboxes);
 	while (bpf_map_get_next_key(fd, first ? NULL : &prev, &key) == 0) {
 		struct kars_sandbox *sb;

@@ -48,6 +48,9 @@ int kars_sandboxes_apply(struct kars_sandboxes *s, const struct kars_policy *p, 
 			 struct kars_err *err);
 int kars_sandboxes_remove(struct kars_sandboxes *s, const char *name, struct kars_err *err);
 json_t *kars_sandboxes_list(const struct kars_sandboxes *s);
+/* The sandbox's learned FQDN entries (docs/dns.md). */
+int kars_sandboxes_fqdn(const struct kars_sandboxes *s, const char *name, json_t **out,
+			struct kars_err *err);
 int kars_sandboxes_learned(const struct kars_sandboxes *s, const char *name, json_t **out,
 			   struct kars_err *err);
 /* admin: the caller may read any sandbox's; else only one whose router UID is uid. */
