@@ -123,7 +123,7 @@ $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
 
 $(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -lcurl
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -levent_openssl -lssl -lcurl
 
 $(FAKE_UPSTREAM): $(wildcard selftests/fake_upstream/*.c selftests/fake_upstream/*.h) $(LIBKARS)
 	@mkdir -p $(dir $@)
@@ -142,7 +142,7 @@ $(BUILD)/bin/kars: $(patsubst userspace/%.c,$(BUILD)/%.o,$(wildcard userspace/cl
 
 $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -lcurl -lcmocka
+	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -levent_openssl -lssl -lcurl -lcmocka
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)

@@ -35,10 +35,10 @@ static int parse_listen(const char *s, struct kars_router_config *c, struct kars
 
 static int parse_upstream(const json_t *root, struct kars_router_config *c, struct kars_err *err)
 {
-	static const char *const keys[] = {"kind", "baseUrl",	       "apiKeyFile",
-					   "auth", "connectTimeoutMs", "idleTimeoutSeconds",
-					   NULL};
-	const char *kind = "openai", *base = NULL, *key_file = NULL;
+	static const char *const keys[] = {
+	    "kind",   "baseUrl", "apiKeyFile", "auth", "connectTimeoutMs", "idleTimeoutSeconds",
+	    "caFile", NULL};
+	const char *kind = "openai", *base = NULL, *key_file = NULL, *ca_file = "";
 	const json_t *auth;
 	uint64_t connect_ms = 10000, idle_s = 120;
 	size_t n;
@@ -54,6 +54,10 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 		ret = kars_json_get_string(up, "upstream", "baseUrl", true, &base, err);
 	if (!ret)
 		ret = kars_json_get_string(up, "upstream", "apiKeyFile", false, &key_file, err);
+	if (!ret)
+		ret = kars_json_get_string(up, "upstream", "caFile", false, &ca_file, err);
+	if (!ret)
+		ret = copy_field(c->ca_file, sizeof(c->ca_file), ca_file, "upstream.caFile", err);
 	if (!ret)
 		ret = kars_json_get_uint(up, "upstream", "connectTimeoutMs", false, 1, 600000,
 					 &connect_ms, err);

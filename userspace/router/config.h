@@ -33,6 +33,7 @@ struct kars_router_config {
 	enum kars_upstream_kind kind;
 	char base_url[1024];		    /* without a trailing slash */
 	struct kars_credential_config auth; /* upstream.auth or upstream.apiKeyFile */
+	char ca_file[1024]; /* upstream.caFile: roots for an https upstream ("" system) */
 	long connect_timeout_ms;
 	long idle_timeout_s;
 

@@ -21,6 +21,7 @@
 #include "policy_watch.h"
 #include "router.h"
 #include "upstream.h"
+#include "upstream_http.h"
 
 static void usage(FILE *f)
 {
@@ -89,6 +90,20 @@ int main(int argc, char **argv)
 	r.base = event_base_new();
 	r.http = r.base ? evhttp_new(r.base) : NULL;
 	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
+	if (r.base) {
+		struct kars_uhttp_config uc = {
+		    .base_url = r.cfg.base_url,
+		    .ca_file = r.cfg.ca_file,
+		    .connect_timeout_ms = r.cfg.connect_timeout_ms,
+		    .idle_timeout_s = r.cfg.idle_timeout_s,
+		};
+
+		r.http_upstream = kars_uhttp_new(r.base, &uc, &err);
+		if (!r.http_upstream) {
+			log_error("%s", err.msg);
+			goto cleanup;
+		}
+	}
 	/* The credential is fetched (or the key read) before the first request:
 	 * a key file the agent could read stops the router here. */
 	r.credential = r.upstream ? kars_credential_new(r.base, r.upstream, &r.cfg.auth,
@@ -144,6 +159,7 @@ cleanup:
 	if (r.http)
 		evhttp_free(r.http);
 	kars_upstream_free(r.upstream);
+	kars_uhttp_free(r.http_upstream);
 	if (r.base)
 		event_base_free(r.base);
 	curl_global_cleanup();

@@ -174,9 +174,10 @@ static const char *cap_field(enum kars_route route, const json_t *body)
 	}
 }
 
-/* Gate 4. Returns 0, or -1 after refusing. */
+/* Gate 4. Returns 0 (*changed when it set the cap), or -1 after refusing. */
 static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
-			   json_t *body, const struct kars_inference_policy *p, struct refusal *f)
+			   json_t *body, const struct kars_inference_policy *p, struct refusal *f,
+			   bool *changed)
 {
 	const char *field = cap_field(id, body);
 	const json_t *v;
@@ -184,11 +185,13 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 	if (!*field || !p->per_request_tokens)
 		return 0;
 	v = json_object_get(body, field);
-	if (!v || json_is_null(v))
+	if (!v || json_is_null(v)) {
+		*changed = true;
 		return json_object_set_new(body, field,
 					   json_integer((json_int_t)p->per_request_tokens))
 			   ? -1
 			   : 0;
+	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0) {
 		f->status = 400;
 		f->type = "invalid_request_error";
@@ -209,9 +212,10 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 	return 0;
 }
 
-/* Gates 1-5 for an inference request, then the exchange. */
+/* Gates 1-5 for an inference request, then the exchange (which takes raw
+ * and body). */
 static void handle_inference(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
-			     const char *raw, size_t raw_len, json_t *body)
+			     char *raw, size_t raw_len, json_t *body)
 {
 	const struct kars_router_route *route = &kars_router_routes[id];
 	struct kars_inference_policy *p = r->policy;
@@ -259,7 +263,7 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		       (unsigned long long)(daily ? r->budget.daily_used : r->budget.monthly_used));
 		goto out;
 	}
-	if (apply_token_cap(r, req, id, body, p, &f))
+	if (apply_token_cap(r, req, id, body, p, &f, &xr.body_changed))
 		goto out;
 	/* A runtime override (PUT /kars/v1/model) stands in for the primary. */
 	if (r->model_override[0] &&
@@ -288,14 +292,18 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		 * router added for its own accounting is not part of it. */
 		xr.withhold_usage =
 		    usage == KARS_INCLUDE_USAGE_INJECTED || usage == KARS_INCLUDE_USAGE_FORCED;
+		xr.body_changed |= xr.withhold_usage;
 	}
 	xr.body = body;
+	xr.raw = raw;
+	xr.raw_len = raw_len;
 	xr.policy = p;
 	xr.payload_sha256 = sha;
 	kars_exchange_start(r, req, &xr);
 	return;
 out:
 	json_decref(body);
+	free(raw);
 }
 
 /* item: the model id of GET /v1/models/{id}, else NULL. */
@@ -338,10 +346,10 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 				       "the request body must be a JSON object: %s",
 				       body ? "got another JSON value" : err.msg);
 		json_decref(body);
+		free(raw);
 	} else {
 		handle_inference(r, req, id, raw, len, body);
 	}
-	free(raw);
 }
 
 static void reply_text(struct evhttp_request *req, int status, const char *type, const char *text)

@@ -28,6 +28,7 @@ struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
 struct kars_upstream;
+struct kars_uhttp;
 
 enum kars_route {
 	KARS_ROUTE_CHAT = 0,
@@ -52,7 +53,8 @@ extern const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT];
 struct kars_router {
 	struct event_base *base;
 	struct evhttp *http;
-	struct kars_upstream *upstream;
+	struct kars_upstream *upstream;	  /* libcurl: the token services */
+	struct kars_uhttp *http_upstream; /* the model upstream (upstream_http.c) */
 	struct kars_router_config cfg;
 	struct kars_credential *credential; /* the upstream's key or token */
 
