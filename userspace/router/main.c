@@ -87,7 +87,19 @@ int main(int argc, char **argv)
 		log_error("curl_global_init failed");
 		goto cleanup;
 	}
-	r.base = event_base_new();
+	{
+		/* With the changelist, a socket's interest switched on and off
+		 * again within one loop turn (bufferevents do it on every
+		 * write) costs no epoll_ctl: bench-router's profile had 15% of
+		 * the router's time in epoll_ctl without it. */
+		struct event_config *ec = event_config_new();
+
+		if (ec)
+			event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		r.base = ec ? event_base_new_with_config(ec) : NULL;
+		if (ec)
+			event_config_free(ec);
+	}
 	r.http = r.base ? evhttp_new(r.base) : NULL;
 	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
 	if (r.base) {

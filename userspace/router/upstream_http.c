@@ -23,10 +23,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_LINE      (64u << 10) /* a status, header or chunk-size line */
-#define MAX_HEADERS   (256u << 10)
-#define MAX_IDLE      256
-#define IDLE_KEEP_S   60 /* an unused pooled connection is closed after this */
+#define MAX_LINE    (64u << 10) /* a status, header or chunk-size line */
+#define MAX_HEADERS (256u << 10)
+#define MAX_IDLE    256
+#define IDLE_KEEP_S 60 /* an unused pooled connection is closed after this */
 
 enum state {
 	ST_STATUS = 0,
@@ -49,8 +49,8 @@ struct kars_uhttp_req {
 	void *arg;
 	struct evbuffer *wire; /* the request, kept for one resend */
 	bool resent;
-	bool reused;	 /* sent on a pooled connection */
-	bool got_bytes;	 /* of the answer */
+	bool reused;	/* sent on a pooled connection */
+	bool got_bytes; /* of the answer */
 	bool paused;
 	bool eof;	 /* the upstream closed its side */
 	bool starting;	 /* in conn_send: errors are conn_send's to report */
@@ -127,8 +127,7 @@ static int parse_base_url(struct kars_uhttp *c, const char *url, struct kars_err
 		p = url + 7;
 		c->port = 80;
 	} else {
-		return kars_err_set(err, EINVAL, "upstream.baseUrl: \"%s\" is not http(s)://",
-				    url);
+		return kars_err_set(err, EINVAL, "upstream.baseUrl: \"%s\" is not http(s)://", url);
 	}
 	slash = strchr(p, '/');
 	if (!slash)
@@ -168,8 +167,8 @@ static int parse_base_url(struct kars_uhttp *c, const char *url, struct kars_err
 	{
 		struct in6_addr a;
 
-		c->host_is_ip = inet_pton(AF_INET, c->host, &a) == 1 ||
-				inet_pton(AF_INET6, c->host, &a) == 1;
+		c->host_is_ip =
+		    inet_pton(AF_INET, c->host, &a) == 1 || inet_pton(AF_INET6, c->host, &a) == 1;
 	}
 	if ((c->tls && c->port == 443) || (!c->tls && c->port == 80))
 		snprintf(c->host_header, sizeof(c->host_header),
@@ -630,9 +629,8 @@ static struct conn *conn_open(struct kars_uhttp *c)
 			   SSL_set1_host(ssl, c->host) != 1) {
 			goto fail;
 		}
-		k->bev = bufferevent_openssl_socket_new(c->base, -1, ssl,
-							BUFFEREVENT_SSL_CONNECTING,
-							BEV_OPT_CLOSE_ON_FREE);
+		k->bev = bufferevent_openssl_socket_new(
+		    c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		if (!k->bev)
 			goto fail;
 		ssl = NULL; /* the bufferevent's now */
@@ -704,10 +702,9 @@ fail:
 	return -1;
 }
 
-struct kars_uhttp_req *kars_uhttp_start(struct kars_uhttp *c, const char *method,
-					const char *path, const char *headers, const char *body,
-					size_t body_len, const struct kars_uhttp_callbacks *cb,
-					void *arg)
+struct kars_uhttp_req *kars_uhttp_start(struct kars_uhttp *c, const char *method, const char *path,
+					const char *headers, const char *body, size_t body_len,
+					const struct kars_uhttp_callbacks *cb, void *arg)
 {
 	struct kars_uhttp_req *q = calloc(1, sizeof(*q));
 	int rc;

@@ -65,10 +65,9 @@ void kars_uhttp_free(struct kars_uhttp *c);
 /* Starts METHOD {prefix}{path}. headers: whole lines, each ending in CRLF
  * (Host and Content-Length are the client's). body: NULL for none. Returns
  * NULL when it cannot start (no callback then). */
-struct kars_uhttp_req *kars_uhttp_start(struct kars_uhttp *c, const char *method,
-					const char *path, const char *headers, const char *body,
-					size_t body_len, const struct kars_uhttp_callbacks *cb,
-					void *arg);
+struct kars_uhttp_req *kars_uhttp_start(struct kars_uhttp *c, const char *method, const char *path,
+					const char *headers, const char *body, size_t body_len,
+					const struct kars_uhttp_callbacks *cb, void *arg);
 /* Stops a request; no callback follows. Its connection is closed. */
 void kars_uhttp_cancel(struct kars_uhttp_req *q);
 /* Stops (true) or resumes (false) reading the answer. */
