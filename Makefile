@@ -195,6 +195,7 @@ check: deps
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"selftests/e2e/router_policy.sh $(BUILD)" \
+		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 # `make vmtest` is not in this list yet: since the DNS check (issue 6) joined

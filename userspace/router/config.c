@@ -226,10 +226,11 @@ static int parse_control(const json_t *root, struct kars_router_config *c, struc
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err)
 {
-	static const char *const keys[] = {"sandbox", "listen", "agentUid", "upstream", "policy",
-					   "budget",  "audit",	"control",  NULL};
+	static const char *const keys[] = {"sandbox",	     "listen", "agentUid", "upstream",
+					   "policy",	     "budget", "audit",	   "control",
+					   "drainTimeoutMs", NULL};
 	const char *sandbox = NULL, *listen = "127.0.0.1:8443";
-	uint64_t agent_uid;
+	uint64_t agent_uid, drain_ms = 30000;
 	json_error_t jerr;
 	json_t *root;
 	int ret;
@@ -258,6 +259,11 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 	if (!ret && out->agent_uid == 0)
 		ret = kars_err_set(err, EINVAL,
 				   "agentUid: Invalid value: 0: the agent must not run as root");
+	if (!ret)
+		ret = kars_json_get_uint(root, "", "drainTimeoutMs", false, 0, 3600000, &drain_ms,
+					 err);
+	if (!ret)
+		out->drain_timeout_ms = (long)drain_ms;
 	if (!ret)
 		ret = parse_upstream(root, out, err);
 	if (!ret)

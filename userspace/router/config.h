@@ -45,6 +45,7 @@ struct kars_router_config {
 	char audit_key_file[1024]; /* its Ed25519 signing key */
 	long audit_flush_ms;	   /* group commit interval */
 	uint32_t checkpoint_every; /* records between signed checkpoints */
+	long drain_timeout_ms;	   /* SIGTERM: how long in-flight requests may finish */
 	uid_t control_uids[16];	   /* who may use /kars/v1/ (never agentUid) */
 	size_t n_control_uids;
 };

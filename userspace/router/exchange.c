@@ -20,6 +20,10 @@
 
 #define MAX_RESPONSE_BODY (64u << 20)
 #define MAX_EVENT_BYTES	  KARS_SSE_MAX_EVENT_DEFAULT
+/* Backpressure: above this many bytes waiting for a slow agent the router
+ * stops reading the upstream; it reads again once the agent has taken them
+ * all (the low-water mark is 0: libevent's write callback). */
+#define AGENT_HIGH_WATER (256u << 10)
 
 enum relay_mode {
 	RELAY_UNDECIDED = 0,
@@ -64,6 +68,7 @@ struct exchange {
 	bool scan_cr, scan_line_empty; /* scanner state at event[scan] */
 	struct kars_sse_usage sse;
 	bool sse_ready;
+	bool paused;  /* the upstream is held back for a slow agent */
 	bool blocked; /* the content floor stopped it */
 	bool too_big;
 	char reason[512];
@@ -108,6 +113,8 @@ static void attempt_reset(struct exchange *x)
 
 static void exchange_free(struct exchange *x)
 {
+	struct kars_router *r = x->r;
+
 	kars_credential_cancel(x->r->credential, &x->cred_wait);
 	attempt_reset(x);
 	if (x->out)
@@ -119,6 +126,7 @@ static void exchange_free(struct exchange *x)
 	json_decref(x->body);
 	kars_inference_policy_unref(x->policy);
 	free(x);
+	kars_router_exchange_done(r);
 }
 
 static int status_class(long status)
@@ -235,6 +243,55 @@ static bool relay_event(struct exchange *x, const char *ev, size_t len)
 	return true;
 }
 
+static void resume_upstream(struct exchange *x)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+
+	if (!x->paused)
+		return;
+	x->paused = false;
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (x->up)
+		kars_uhttp_pause(x->up, false);
+}
+
+/* The agent took everything queued for it. */
+static void on_agent_drained(struct evhttp_connection *evcon, void *arg)
+{
+	resume_upstream(arg);
+}
+
+/* The agent hung up while the upstream was held back: reading resumes, and
+ * the next piece finds the agent gone and stops the upstream too. */
+static void on_agent_closed(struct evhttp_connection *evcon, void *arg)
+{
+	resume_upstream(arg);
+}
+
+/* Sends what is queued in x->out; past the high-water mark the upstream
+ * waits until the agent has read it. */
+static void flush_to_agent(struct exchange *x)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	if (!evbuffer_get_length(x->out))
+		return;
+	if (!bev ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) + evbuffer_get_length(x->out) <=
+		AGENT_HIGH_WATER) {
+		evhttp_send_reply_chunk(x->req, x->out);
+		return;
+	}
+	evhttp_send_reply_chunk_with_cb(x->req, x->out, on_agent_drained, x);
+	if (!x->paused && x->up) {
+		x->paused = true;
+		evhttp_connection_set_closecb(evcon, on_agent_closed, x);
+		kars_uhttp_pause(x->up, true);
+	}
+}
+
 /* Cuts x->event into whole events (each ended by an empty line; lines end
  * with LF, CRLF or CR) and relays them. Returns false when the stream must
  * stop. */
@@ -277,8 +334,7 @@ static bool relay_events(struct exchange *x)
 		x->blocked = true;
 		return false;
 	}
-	if (evbuffer_get_length(x->out))
-		evhttp_send_reply_chunk(x->req, x->out);
+	flush_to_agent(x);
 	return true;
 }
 
@@ -623,7 +679,8 @@ static void on_done(void *arg, enum kars_uhttp_result result, const char *detail
 	struct kars_usage usage = {0};
 	char error[320];
 
-	x->up = NULL; /* the client's request ends with this call */
+	x->up = NULL;	    /* the client's request ends with this call */
+	resume_upstream(x); /* nothing of the agent's connection calls back into x */
 	snprintf(error, sizeof(error), "%s%s%s%s", kars_uhttp_strerror(result), detail ? " (" : "",
 		 detail ? detail : "", detail ? ")" : "");
 	if (!x->blocked && can_fail_over(x) &&
@@ -710,6 +767,7 @@ void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
 		return;
 	}
 	x->r = r;
+	r->inflight++;
 	x->req = req;
 	x->route = xr->route;
 	x->body = xr->body;

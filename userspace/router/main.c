@@ -31,12 +31,37 @@ static void usage(FILE *f)
 		   "  --log-json         log JSON objects, one per line\n");
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct kars_router *r = arg;
 
-	log_info("signal %d: stopping", (int)sig);
+	log_warn("drain deadline (%ld ms): stopping with %llu request(s) in flight",
+		 r->cfg.drain_timeout_ms, (unsigned long long)r->inflight);
 	event_base_loopbreak(r->base);
+}
+
+/* The first signal drains: the listener closes, requests in flight go on
+ * (up to drainTimeoutMs); a second one stops at once. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct kars_router *r = arg;
+	struct timeval tv = {.tv_sec = r->cfg.drain_timeout_ms / 1000,
+			     .tv_usec = (r->cfg.drain_timeout_ms % 1000) * 1000};
+
+	if (r->draining || !r->inflight) {
+		log_info("signal %d: stopping", (int)sig);
+		event_base_loopbreak(r->base);
+		return;
+	}
+	log_info("signal %d: draining %llu request(s) in flight, at most %ld ms", (int)sig,
+		 (unsigned long long)r->inflight, r->cfg.drain_timeout_ms);
+	r->draining = true;
+	if (r->listener)
+		evhttp_del_accept_socket(r->http, r->listener);
+	r->listener = NULL;
+	r->drain_timer = evtimer_new(r->base, on_drain_deadline, r);
+	if (!r->drain_timer || evtimer_add(r->drain_timer, &tv))
+		event_base_loopbreak(r->base);
 }
 
 int main(int argc, char **argv)
@@ -135,7 +160,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	kars_router_routes_init(&r);
-	if (evhttp_bind_socket(r.http, r.cfg.listen_addr, r.cfg.listen_port)) {
+	r.listener = evhttp_bind_socket_with_handle(r.http, r.cfg.listen_addr, r.cfg.listen_port);
+	if (!r.listener) {
 		log_error("listen: cannot bind %s:%u", r.cfg.listen_addr, r.cfg.listen_port);
 		goto cleanup;
 	}
@@ -165,6 +191,8 @@ cleanup:
 		event_free(sigint);
 	if (sigterm)
 		event_free(sigterm);
+	if (r.drain_timer)
+		event_free(r.drain_timer);
 	/* Before the HTTP server and the upstream: it calls waiting requests
 	 * back with an error. */
 	kars_credential_free(r.credential);

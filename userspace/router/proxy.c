@@ -431,6 +431,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 				       "malformed request URI");
 		return;
 	}
+	if (r->draining) {
+		/* Stopping: what is in flight finishes, nothing new starts. */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		kars_router_send_error(req, 503, "server_error", "shutting_down",
+				       "kars-router is shutting down");
+		return;
+	}
 	for (int i = 0; i < KARS_ROUTE__COUNT; i++) {
 		if (strcmp(path, kars_router_routes[i].path) == 0) {
 			handle_route(r, req, (enum kars_route)i, NULL);

@@ -15,6 +15,7 @@
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "budget.h"
@@ -24,6 +25,7 @@
 struct event;
 struct event_base;
 struct evhttp;
+struct evhttp_bound_socket;
 struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
@@ -67,6 +69,14 @@ struct kars_router {
 	 * it must stay allowed by the policy in force ("" = none) */
 	char model_override[KARS_POLICY_MODEL_LEN];
 
+	/* exchanges in progress; after SIGTERM (draining) no new connection is
+	 * accepted, new requests get 503, and the loop ends when the last one
+	 * finishes or at cfg.drain_timeout_ms */
+	uint64_t inflight;
+	bool draining;
+	struct evhttp_bound_socket *listener;
+	struct event *drain_timer;
+
 	struct kars_budget budget;
 	struct kars_audit *audit;
 	struct event *tick; /* audit group commit, budget persistence */
@@ -103,6 +113,11 @@ void kars_router_on_tick(int fd, short what, void *arg);
 void kars_router_wake(struct kars_router *r);
 /* CLOCK_MONOTONIC in ns: latencies and the group-commit timer. */
 uint64_t kars_router_mono_ns(void);
+
+/* main.c: the first SIGTERM or SIGINT starts draining, a second one (or
+ * the deadline) ends the loop; kars_router_exchange_done() counts an
+ * exchange out and ends the loop when draining and it was the last. */
+void kars_router_exchange_done(struct kars_router *r);
 
 /* Control endpoints, under /kars/v1/. */
 void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);
