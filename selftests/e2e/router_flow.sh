@@ -1,6 +1,6 @@
 #!/bin/bash
-# router_flow.sh - kars-router's flow control and shutdown, end to end, with
-# real processes and sockets:
+# router_flow.sh - kars-router's upstream connection, flow control and
+# shutdown, end to end, with real processes and sockets:
 #   backpressure  an upstream that streams ~31 MiB of SSE as fast as it can,
 #                 an agent that reads at 10 MB/s (curl --limit-rate): the
 #                 router's memory stays bounded (it stops reading the upstream
@@ -8,10 +8,14 @@
 #   drain         SIGTERM with a stream in flight: the listener closes at
 #                 once, the stream finishes whole, then the router exits 0;
 #   deadline      SIGTERM with a request that outlasts drainTimeoutMs: the
-#                 router exits at the deadline, not when the request ends.
+#                 router exits at the deadline, not when the request ends;
+#   tls           an https upstream (socat with a test CA in front of the
+#                 fake): answered with upstream.caFile, by address and by
+#                 name; refused (502) for an untrusted issuer and for a
+#                 certificate of another name.
 #
 # Usage: selftests/e2e/router_flow.sh [BUILD_DIR]
-# Prints "e2e/router-flow: N passed, N failed". Needs socat and curl.
+# Prints "e2e/router-flow: N passed, N failed". Needs socat, openssl and curl.
 set -u
 
 # shellcheck source=selftests/e2e/lib.sh
@@ -33,7 +37,7 @@ build=${1:-build}
 fake=$build/bin/fake-upstream
 router=$build/bin/kars-router
 tmp=$(mktemp -d /tmp/kars-router-flow.XXXXXX) || exit 2
-fake_pid= router_pid= flood_pid=
+fake_pid= router_pid= flood_pid= tls_pids=
 
 cleanup() {
 	for pid in $router_pid $flood_pid $fake_pid; do
@@ -47,7 +51,7 @@ trap cleanup EXIT
 for bin in "$fake" "$router"; do
 	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
 done
-for cmd in socat curl; do
+for cmd in socat curl openssl ss; do
 	command -v "$cmd" >/dev/null || e2e_abort "$cmd is missing (make deps)"
 done
 
@@ -181,5 +185,81 @@ check "its log names the deadline" 0 'drain deadline \(300 ms\)' -- cat "$tmp/ro
 wait "$agent"
 check "the late request did not get a whole answer" 0 '' -- \
 	bash -c "! grep -qs '^data: \\[DONE\\]' '$tmp/late.out'"
+
+# --- an https upstream ----------------------------------------------------------------
+# socat terminates TLS in front of the fake with a certificate for 127.0.0.1
+# and localhost, issued by a CA of the test's own; another certificate, for
+# another name, from the same CA.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kars-test-ca \
+	-keyout "$tmp/ca.key" -out "$tmp/ca.pem" >/dev/null 2>&1 || e2e_abort "openssl: CA"
+issue() { # NAME SAN
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$tmp/$1.key" \
+		-out "$tmp/$1.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+			-CAcreateserial -days 2 -extfile <(echo "subjectAltName=$2") \
+			-out "$tmp/$1.pem" >/dev/null 2>&1 || e2e_abort "openssl: $1"
+}
+issue upstream "IP:127.0.0.1,DNS:localhost"
+issue other "DNS:other.example"
+tls_port=$((flood_port + 1))
+other_port=$((flood_port + 2))
+for pc in "$tls_port:upstream" "$other_port:other"; do
+	socat "OPENSSL-LISTEN:${pc%%:*},bind=127.0.0.1,reuseaddr,fork,verify=0,cert=$tmp/${pc#*:}.pem,key=$tmp/${pc#*:}.key" \
+		"TCP:127.0.0.1:$(cat "$tmp/fake.port")" 2>>"$tmp/socat.log" &
+	tls_pids+=" $!"
+done
+flood_pid+="$tls_pids"
+for _ in $(seq 50); do
+	[ -n "$(ss -Htln "sport = :$other_port")" ] && break
+	sleep 0.1
+done
+
+chat_status() {
+	curl -s -o "$tmp/chat.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data-binary '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}' \
+		"$base/v1/chat/completions"
+	echo " $(head -c 300 "$tmp/chat.out" | tr "\n" " ")"
+}
+
+# start_tls_router URL CAFILE
+start_tls_router() {
+	start_router "$1" 1000
+	if [ -n "$2" ]; then
+		kill "$router_pid"
+		wait "$router_pid"
+		sed -i "s|\"apiKeyFile\"|\"caFile\": \"$2\", \"apiKeyFile\"|" "$tmp/router.json"
+		"$router" --config "$tmp/router.json" --log-level info 2>>"$tmp/router.log" &
+		router_pid=$!
+		for _ in $(seq 100); do
+			curl -s "$base/healthz" >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+	fi
+}
+stop_it() {
+	kill "$router_pid"
+	wait "$router_pid"
+	router_pid=
+}
+
+start_tls_router "https://127.0.0.1:$tls_port" "$tmp/ca.pem"
+check "https upstream, its CA in upstream.caFile: answered" 0 '^200 .*chat.completion' -- chat_status
+check "a second request" 0 '^200 ' -- chat_status
+check "(both on one kept-alive TLS connection)" 0 '^1$' -- \
+	bash -c "ss -Htn state established 'dport = :$tls_port' | wc -l"
+stop_it
+start_tls_router "https://localhost:$tls_port" "$tmp/ca.pem"
+check "https upstream by host name (resolved, name checked)" 0 '^200 ' -- chat_status
+stop_it
+start_tls_router "https://127.0.0.1:$tls_port" ""
+check "an issuer the system does not trust: 502" 0 '^502 .*upstream_unavailable' -- chat_status
+check "(the router's log says why)" 0 'certificate verify failed' -- cat "$tmp/router.log"
+stop_it
+: >"$tmp/router.log"
+start_tls_router "https://localhost:$other_port" "$tmp/ca.pem"
+check "a trusted certificate for another name: 502" 0 '^502 ' -- chat_status
+check "(the log says the name does not match)" 0 'certificate verify failed: (hostname mismatch|Hostname mismatch)' -- \
+	cat "$tmp/router.log"
+stop_it
 
 e2e_summary
