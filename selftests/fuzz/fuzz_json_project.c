@@ -93,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strcmp(ea.msg, eb.msg) == 0);
 			CHECK(a.has_usage == b.has_usage && a.prompt_tokens == b.prompt_tokens &&
 			      a.completion_tokens == b.completion_tokens &&
-			      a.total_tokens == b.total_tokens && a.cached_tokens == b.cached_tokens &&
+			      a.total_tokens == b.total_tokens &&
+			      a.cached_tokens == b.cached_tokens &&
 			      a.reasoning_tokens == b.reasoning_tokens &&
 			      strcmp(a.model, b.model) == 0 &&
 			      memcmp(&a.filter, &b.filter, sizeof(a.filter)) == 0);

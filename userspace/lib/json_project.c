@@ -14,8 +14,7 @@ struct scan {
 
 static void ws(struct scan *s)
 {
-	while (s->p < s->end &&
-	       (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
 }
 
@@ -213,7 +212,7 @@ static int project_value(struct scan *s, const struct kars_json_keep *sub, json_
 				goto bad_array;
 			s->p++;
 		}
-bad_array:
+	bad_array:
 		json_decref(arr);
 		return -1;
 	}
