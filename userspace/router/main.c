@@ -10,6 +10,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +167,14 @@ int main(int argc, char **argv)
 	if (!r.listener) {
 		log_error("listen: cannot bind %s:%u", r.cfg.listen_addr, r.cfg.listen_port);
 		goto cleanup;
+	}
+	{
+		/* Accepted connections inherit it: an SSE event goes out when
+		 * it is relayed, not when the previous one has been acked. */
+		int one = 1;
+
+		setsockopt(evhttp_bound_socket_get_fd(r.listener), IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
 	}
 	sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
 	sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);

@@ -9,6 +9,8 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -559,6 +561,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	unsigned long e;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/* A request goes out in one piece; nothing is gained waiting
+		 * to coalesce it (curl sets it too). */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		k->connected = true;
 		bufferevent_set_timeouts(bev, &k->c->idle_tv, &k->c->idle_tv);
 		return;
