@@ -100,6 +100,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      memcmp(&a.filter, &b.filter, sizeof(a.filter)) == 0);
 		}
 	}
+	{
+		json_t *strict = json_loadb(buf, size, JSON_REJECT_DUPLICATES, NULL);
+		json_t *built = kars_json_build(buf, size);
+
+		if (built)
+			CHECK(json_is_object(built) || json_is_array(built));
+		if (built && strict)
+			CHECK(json_equal(built, strict));
+		/* It refuses duplicates as jansson does: never a tree where
+		 * jansson sees the document is not one. */
+		if (built && full && !strict)
+			abort();
+		json_decref(built);
+		json_decref(strict);
+	}
 	json_decref(proj);
 	json_decref(full);
 	return 0;

@@ -12,6 +12,7 @@
 struct scan {
 	const char *p, *end;
 	int depth;
+	bool no_duplicates; /* a key twice: refused (JSON_REJECT_DUPLICATES) */
 };
 
 static void ws(struct scan *s)
@@ -218,6 +219,10 @@ static json_t *build_container(struct scan *s)
 			s->p++;
 		}
 		e = build_value(s);
+		if (e && object && s->no_duplicates && json_object_get(v, json_string_value(key))) {
+			json_decref(e);
+			e = NULL;
+		}
 		if (!e || (object ? json_object_set_new(v, json_string_value(key), e)
 				  : json_array_append_new(v, e))) {
 			json_decref(key);
@@ -439,6 +444,23 @@ json_t *kars_json_project(const char *buf, size_t len, const struct kars_json_ke
 		return NULL;
 	ws(&s);
 	if (s.p != s.end) { /* jansson refuses what follows the value */
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+json_t *kars_json_build(const char *buf, size_t len)
+{
+	struct scan s = {.p = buf, .end = buf + len, .no_duplicates = true};
+	json_t *out;
+
+	ws(&s);
+	if (s.p >= s.end || (*s.p != '{' && *s.p != '['))
+		return NULL;
+	out = build_value(&s);
+	ws(&s);
+	if (out && s.p != s.end) {
 		json_decref(out);
 		return NULL;
 	}

@@ -33,4 +33,11 @@ struct kars_json_keep {
 /* A new object with the kept keys of the object in buf, or NULL (see above). */
 json_t *kars_json_project(const char *buf, size_t len, const struct kars_json_keep *keep);
 
+/* The whole object or array in buf, built the same way, duplicate keys
+ * refused; or NULL, for whatever it refuses or does not take on (the caller
+ * then has kars_json_parse() parse it and name the error). For any input
+ * jansson (JSON_REJECT_DUPLICATES) accepts, the value is json_equal to
+ * jansson's; fuzz_json_project checks that. kars-router's request bodies. */
+json_t *kars_json_build(const char *buf, size_t len);
+
 #endif
