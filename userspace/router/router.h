@@ -10,7 +10,9 @@
  * Files: proxy.c (HTTP routes, the gates before the upstream), exchange.c
  * (one request's upstream attempts, failover, relaying and accounting),
  * control.c (the /kars/v1/ control endpoints), policy_watch.c (hot reload),
- * inference_policy.c, budget.c, config.c, upstream.c (libcurl on libevent).
+ * inference_policy.c, budget.c, config.c, upstream_http.c (the HTTP/1.1 client
+ * for the model upstream), upstream.c (libcurl on libevent, for the token
+ * services).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H

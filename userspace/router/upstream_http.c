@@ -268,8 +268,15 @@ void kars_uhttp_get_stats(const struct kars_uhttp *c, struct kars_uhttp_stats *s
 
 static void req_free(struct kars_uhttp_req *q)
 {
-	if (q->wire)
+	if (q->wire) {
+		/* It holds the credential header. */
+		size_t n = evbuffer_get_length(q->wire);
+		unsigned char *p = n ? evbuffer_pullup(q->wire, -1) : NULL;
+
+		if (p)
+			explicit_bzero(p, n);
 		evbuffer_free(q->wire);
+	}
 	free(q);
 }
 
@@ -285,8 +292,11 @@ static void finish(struct kars_uhttp_req *q, enum kars_uhttp_result res, const c
 	if (k) {
 		k->req = NULL;
 		q->conn = NULL;
+		/* Reused only when nothing is left either way (an upstream may
+		 * answer before it has read all of the request). */
 		if (res == KARS_UHTTP_OK && !q->close_after && c->n_idle < MAX_IDLE &&
-		    !evbuffer_get_length(bufferevent_get_input(k->bev))) {
+		    !evbuffer_get_length(bufferevent_get_input(k->bev)) &&
+		    !evbuffer_get_length(bufferevent_get_output(k->bev))) {
 			/* Idle: any byte or end of file from the upstream now
 			 * closes it; so does a minute without use. */
 			TAILQ_INSERT_HEAD(&c->idle, k, next);
