@@ -247,6 +247,9 @@ check "https upstream, its CA in upstream.caFile: answered" 0 '^200 .*chat.compl
 check "a second request" 0 '^200 ' -- chat_status
 check "(both on one kept-alive TLS connection)" 0 '^1$' -- \
 	bash -c "ss -Htn state established 'dport = :$tls_port' | wc -l"
+check "(/metrics: one connect, one reuse)" 0 \
+	'upstream_connects_total\{sandbox="t/flow"\} 1 .*upstream_reuses_total\{sandbox="t/flow"\} 1 ' -- \
+	bash -c "curl -s '$base/metrics' | tr '\n' ' '"
 stop_it
 start_tls_router "https://localhost:$tls_port" "$tmp/ca.pem"
 check "https upstream by host name (resolved, name checked)" 0 '^200 ' -- chat_status

@@ -37,6 +37,7 @@
 #include "json_project.h"
 #include "log.h"
 #include "router.h"
+#include "upstream_http.h"
 
 #define MAX_REQUEST_BODY (16u << 20)
 
@@ -419,6 +420,17 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	       r->policy_reload_errors);
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
+	if (r->http_upstream) {
+		struct kars_uhttp_stats us;
+
+		kars_uhttp_get_stats(r->http_upstream, &us);
+		metric(out, sb, "kars_router_upstream_connects_total", "counter",
+		       "Connections opened to the model upstream.", us.connects);
+		metric(out, sb, "kars_router_upstream_reuses_total", "counter",
+		       "Requests sent on a kept-alive upstream connection.", us.reuses);
+		metric(out, sb, "kars_router_upstream_idle_connections", "gauge",
+		       "Upstream connections kept alive, unused.", us.idle);
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, NULL, out);
