@@ -12,6 +12,9 @@
  *   5. the model: allowed, overridden, or refused 403 model_not_allowed
  *
  * and then relayed (exchange.c), where the content floor is the last gate.
+ * A gate that edits the parsed body must set xr.body_changed: without it the
+ * agent's bytes go upstream as they came (only the model may differ, and
+ * exchange.c compares that itself).
  * Every refusal is written to the audit chain like every answer. Request
  * headers pass through an allowlist: the agent's Authorization, api-key,
  * cookies and organisation headers never leave. Errors are in the OpenAI
