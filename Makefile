@@ -126,7 +126,7 @@ $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
 
 $(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -lcurl
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -levent_openssl -lssl -lcurl
 
 $(BUILD)/bin/kars-controller: $(CONTROLLER_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
@@ -149,7 +149,7 @@ $(BUILD)/bin/kars: $(patsubst userspace/%.c,$(BUILD)/%.o,$(wildcard userspace/cl
 
 $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -lcurl -lcmocka
+	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -levent_openssl -lssl -lcurl -lcmocka
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
@@ -205,6 +205,7 @@ check: deps
 		"selftests/e2e/router_policy.sh $(BUILD)" \
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
+		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"

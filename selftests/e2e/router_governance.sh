@@ -165,6 +165,11 @@ check "the profile loads" 0 '' -- wait_status '"default":false.*"agent":"researc
 check "a request with allowed and denied tools is answered" 0 'status=200' -- chat ",$tools"
 check "(the allowed tool reached the upstream)" 0 'web_search' -- last_upstream
 check "(the denied tools did not)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -qE 'shell_exec|delete_file'"
+# The agent names the primary model and no other gate edits the body: the
+# router would send the agent's bytes as they came, unless the strip says so.
+chat ',"model":"gpt-4o","tools":[{"type":"function","function":{"name":"calc"}},{"type":"function","function":{"name":"shell_exec"}}]' >/dev/null
+check "body otherwise untouched: the allowed tool reached the upstream" 0 'calc' -- last_upstream
+check "(and the denied one did not: the stripped body is what went)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q shell_exec"
 chat ",$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"shell_exec\"}}" >/dev/null
 check "a tool_choice forcing a removed tool goes with it" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q tool_choice"
 chat ',"tools":[{"type":"function","function":{"name":"shell_rm"}}],"tool_choice":"required","parallel_tool_calls":true' >/dev/null

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_project.h"
+
 enum {
 	ST_LINE_START = 0, /* at the first byte of a line */
 	ST_FIELD,	   /* in the field name */
@@ -400,15 +402,37 @@ int kars_openai_usage_from_json(enum kars_openai_route route, const json_t *root
 	}
 }
 
+/* What note_chat reads of a body: the rest (the text, an embedding's
+ * numbers) is checked and skipped, not built (json_project.h). */
+static const struct kars_json_keep chat_choice_keys[] = {
+    {"finish_reason", NULL},
+    {"content_filter_results", NULL},
+    {NULL, NULL},
+};
+static const struct kars_json_keep chat_body_keys[] = {
+    {"model", NULL},
+    {"prompt_filter_results", NULL},
+    {"prompt_annotations", NULL},
+    {"choices", chat_choice_keys},
+    {"error", NULL},
+    {"usage", NULL},
+    {NULL, NULL},
+};
+
 int kars_openai_usage_from_body(enum kars_openai_route route, const void *body, size_t len,
 				struct kars_usage *out, struct kars_err *err)
 {
 	json_error_t jerr;
-	json_t *root;
+	json_t *root = NULL;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	root = json_loadb(body, len, 0, &jerr);
+	if (route == KARS_OPENAI_CHAT_COMPLETIONS || route == KARS_OPENAI_COMPLETIONS ||
+	    route == KARS_OPENAI_EMBEDDINGS)
+		root = kars_json_project(body, len, chat_body_keys);
+	/* Anything the projection does not take on: the whole parse, as ever. */
+	if (!root)
+		root = json_loadb(body, len, 0, &jerr);
 	if (!root)
 		return kars_err_set(err, EINVAL, "response body: invalid JSON at byte %d: %s",
 				    jerr.position, jerr.text);

@@ -35,10 +35,10 @@ static int parse_listen(const char *s, struct kars_router_config *c, struct kars
 
 static int parse_upstream(const json_t *root, struct kars_router_config *c, struct kars_err *err)
 {
-	static const char *const keys[] = {"kind", "baseUrl",	       "apiKeyFile",
-					   "auth", "connectTimeoutMs", "idleTimeoutSeconds",
-					   NULL};
-	const char *kind = "openai", *base = NULL, *key_file = NULL;
+	static const char *const keys[] = {
+	    "kind",   "baseUrl", "apiKeyFile", "auth", "connectTimeoutMs", "idleTimeoutSeconds",
+	    "caFile", NULL};
+	const char *kind = "openai", *base = NULL, *key_file = NULL, *ca_file = "";
 	const json_t *auth;
 	uint64_t connect_ms = 10000, idle_s = 120;
 	size_t n;
@@ -54,6 +54,10 @@ static int parse_upstream(const json_t *root, struct kars_router_config *c, stru
 		ret = kars_json_get_string(up, "upstream", "baseUrl", true, &base, err);
 	if (!ret)
 		ret = kars_json_get_string(up, "upstream", "apiKeyFile", false, &key_file, err);
+	if (!ret)
+		ret = kars_json_get_string(up, "upstream", "caFile", false, &ca_file, err);
+	if (!ret)
+		ret = copy_field(c->ca_file, sizeof(c->ca_file), ca_file, "upstream.caFile", err);
 	if (!ret)
 		ret = kars_json_get_uint(up, "upstream", "connectTimeoutMs", false, 1, 600000,
 					 &connect_ms, err);
@@ -222,10 +226,11 @@ static int parse_control(const json_t *root, struct kars_router_config *c, struc
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err)
 {
-	static const char *const keys[] = {"sandbox", "listen", "agentUid", "upstream",	  "policy",
-					   "budget",  "audit",	"control",  "governance", NULL};
+	static const char *const keys[] = {"sandbox",	 "listen",	   "agentUid", "upstream",
+					   "policy",	 "budget",	   "audit",    "control",
+					   "governance", "drainTimeoutMs", NULL};
 	const char *sandbox = NULL, *listen = "127.0.0.1:8443";
-	uint64_t agent_uid;
+	uint64_t agent_uid, drain_ms = 30000;
 	json_error_t jerr;
 	json_t *root;
 	int ret;
@@ -254,6 +259,11 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 	if (!ret && out->agent_uid == 0)
 		ret = kars_err_set(err, EINVAL,
 				   "agentUid: Invalid value: 0: the agent must not run as root");
+	if (!ret)
+		ret = kars_json_get_uint(root, "", "drainTimeoutMs", false, 0, 3600000, &drain_ms,
+					 err);
+	if (!ret)
+		out->drain_timeout_ms = (long)drain_ms;
 	if (!ret)
 		ret = parse_upstream(root, out, err);
 	if (!ret)

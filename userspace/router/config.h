@@ -34,6 +34,7 @@ struct kars_router_config {
 	enum kars_upstream_kind kind;
 	char base_url[1024];		    /* without a trailing slash */
 	struct kars_credential_config auth; /* upstream.auth or upstream.apiKeyFile */
+	char ca_file[1024]; /* upstream.caFile: roots for an https upstream ("" system) */
 	long connect_timeout_ms;
 	long idle_timeout_s;
 
@@ -45,6 +46,7 @@ struct kars_router_config {
 	char audit_key_file[1024]; /* its Ed25519 signing key */
 	long audit_flush_ms;	   /* group commit interval */
 	uint32_t checkpoint_every; /* records between signed checkpoints */
+	long drain_timeout_ms;	   /* SIGTERM: how long in-flight requests may finish */
 	uid_t control_uids[16];	   /* who may use /kars/v1/ (never agentUid) */
 	size_t n_control_uids;
 

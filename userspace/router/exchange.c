@@ -16,10 +16,14 @@
 #include "audit.h"
 #include "credentials.h"
 #include "log.h"
-#include "upstream.h"
+#include "upstream_http.h"
 
 #define MAX_RESPONSE_BODY (64u << 20)
 #define MAX_EVENT_BYTES	  KARS_SSE_MAX_EVENT_DEFAULT
+/* Backpressure: above this many bytes waiting for a slow agent the router
+ * stops reading the upstream; it reads again once the agent has taken them
+ * all (the low-water mark is 0: libevent's write callback). */
+#define AGENT_HIGH_WATER (256u << 10)
 
 enum relay_mode {
 	RELAY_UNDECIDED = 0,
@@ -34,6 +38,10 @@ struct exchange {
 	enum kars_route route;
 	struct kars_inference_policy *policy;
 	json_t *body;
+	char *raw; /* the agent's body as it came */
+	size_t raw_len;
+	bool body_changed;		       /* by a gate: raw is not what is sent */
+	char raw_model[KARS_POLICY_MODEL_LEN]; /* the body's model ("" none) */
 	uint8_t payload_sha256[32];
 	bool has_payload;
 	char item[KARS_POLICY_MODEL_LEN];
@@ -45,9 +53,9 @@ struct exchange {
 
 	/* the attempt in progress */
 	struct kars_credential_wait cred_wait;
-	CURL *easy;
-	struct curl_slist *headers;
-	char *wire; /* the body sent */
+	struct kars_uhttp_req *up;
+	struct evbuffer *headers; /* the request's header lines */
+	char *wire;		  /* the body sent when a gate changed it */
 	long status;
 	enum relay_mode mode;
 	bool started; /* the agent has the status line */
@@ -60,21 +68,32 @@ struct exchange {
 	bool scan_cr, scan_line_empty; /* scanner state at event[scan] */
 	struct kars_sse_usage sse;
 	bool sse_ready;
+	bool paused;  /* the upstream is held back for a slow agent */
 	bool blocked; /* the content floor stopped it */
 	bool too_big;
 	char reason[512];
 };
 
+/* The header lines hold the credential: wiped, not just freed. */
+static void wipe_headers(struct exchange *x)
+{
+	size_t n;
+
+	if (!x->headers)
+		return;
+	n = evbuffer_get_length(x->headers);
+	if (n)
+		explicit_bzero(evbuffer_pullup(x->headers, -1), n);
+	evbuffer_free(x->headers);
+	x->headers = NULL;
+}
+
 static void attempt_reset(struct exchange *x)
 {
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
-	x->easy = NULL;
-	/* One of them is the credential. */
-	for (struct curl_slist *l = x->headers; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
-	curl_slist_free_all(x->headers);
-	x->headers = NULL;
+	if (x->up)
+		kars_uhttp_cancel(x->up);
+	x->up = NULL;
+	wipe_headers(x);
 	free(x->wire);
 	x->wire = NULL;
 	evhttp_clear_headers(&x->response_headers);
@@ -94,6 +113,8 @@ static void attempt_reset(struct exchange *x)
 
 static void exchange_free(struct exchange *x)
 {
+	struct kars_router *r = x->r;
+
 	kars_credential_cancel(x->r->credential, &x->cred_wait);
 	attempt_reset(x);
 	if (x->out)
@@ -101,9 +122,11 @@ static void exchange_free(struct exchange *x)
 	if (x->whole)
 		evbuffer_free(x->whole);
 	free(x->event);
+	free(x->raw);
 	json_decref(x->body);
 	kars_inference_policy_unref(x->policy);
 	free(x);
+	kars_router_exchange_done(r);
 }
 
 static int status_class(long status)
@@ -124,34 +147,14 @@ static bool forward_response_header(const char *name)
 	       !strncasecmp(name, "x-ratelimit-", 12) || !strcasecmp(name, "apim-request-id");
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
+static void on_header(void *arg, const char *name, const char *value)
 {
 	struct exchange *x = arg;
-	size_t len = size * n;
-	char line[1024], *colon, *value;
 
-	if (len >= sizeof(line) || len < 2)
-		return len;
-	memcpy(line, data, len);
-	line[len] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (strncmp(line, "HTTP/", 5) == 0) {
-		/* A new status line (after a 100 Continue, say): start over. */
-		evhttp_clear_headers(&x->response_headers);
-		x->content_type[0] = '\0';
-		return len;
-	}
-	colon = strchr(line, ':');
-	if (!colon)
-		return len;
-	*colon = '\0';
-	for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
-		;
-	if (!strcasecmp(line, "Content-Type"))
+	if (!strcasecmp(name, "Content-Type"))
 		snprintf(x->content_type, sizeof(x->content_type), "%s", value);
-	if (forward_response_header(line))
-		evhttp_add_header(&x->response_headers, line, value);
-	return len;
+	if (forward_response_header(name))
+		evhttp_add_header(&x->response_headers, name, value);
 }
 
 static void start_reply(struct exchange *x)
@@ -179,7 +182,6 @@ static bool can_fail_over(struct exchange *x)
 
 static void decide_mode(struct exchange *x)
 {
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	if (retryable(x->status) && can_fail_over(x)) {
 		x->mode = RELAY_DISCARD;
 	} else if (x->status / 100 == 2 && x->stream &&
@@ -241,6 +243,55 @@ static bool relay_event(struct exchange *x, const char *ev, size_t len)
 	return true;
 }
 
+static void resume_upstream(struct exchange *x)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+
+	if (!x->paused)
+		return;
+	x->paused = false;
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	if (x->up)
+		kars_uhttp_pause(x->up, false);
+}
+
+/* The agent took everything queued for it. */
+static void on_agent_drained(struct evhttp_connection *evcon, void *arg)
+{
+	resume_upstream(arg);
+}
+
+/* The agent hung up while the upstream was held back: reading resumes, and
+ * the next piece finds the agent gone and stops the upstream too. */
+static void on_agent_closed(struct evhttp_connection *evcon, void *arg)
+{
+	resume_upstream(arg);
+}
+
+/* Sends what is queued in x->out; past the high-water mark the upstream
+ * waits until the agent has read it. */
+static void flush_to_agent(struct exchange *x)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+	if (!evbuffer_get_length(x->out))
+		return;
+	if (!bev ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) + evbuffer_get_length(x->out) <=
+		AGENT_HIGH_WATER) {
+		evhttp_send_reply_chunk(x->req, x->out);
+		return;
+	}
+	evhttp_send_reply_chunk_with_cb(x->req, x->out, on_agent_drained, x);
+	if (!x->paused && x->up) {
+		x->paused = true;
+		evhttp_connection_set_closecb(evcon, on_agent_closed, x);
+		kars_uhttp_pause(x->up, true);
+	}
+}
+
 /* Cuts x->event into whole events (each ended by an empty line; lines end
  * with LF, CRLF or CR) and relays them. Returns false when the stream must
  * stop. */
@@ -283,8 +334,7 @@ static bool relay_events(struct exchange *x)
 		x->blocked = true;
 		return false;
 	}
-	if (evbuffer_get_length(x->out))
-		evhttp_send_reply_chunk(x->req, x->out);
+	flush_to_agent(x);
 	return true;
 }
 
@@ -307,48 +357,38 @@ static int append_event_bytes(struct exchange *x, const char *data, size_t len)
 	return 0;
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
+static void on_head(void *arg, int status)
 {
 	struct exchange *x = arg;
-	size_t len = size * n;
+
+	x->status = status;
+	decide_mode(x);
+}
+
+static bool on_body(void *arg, const char *data, size_t len)
+{
+	struct exchange *x = arg;
 
 	/* The agent went away: stop the upstream transfer too. */
 	if (!agent_connected(x))
-		return 0;
-	if (x->mode == RELAY_UNDECIDED)
-		decide_mode(x);
+		return false;
 	switch (x->mode) {
 	case RELAY_DISCARD:
-		return len;
+		return true;
 	case RELAY_WHOLE:
 		if (evbuffer_get_length(x->whole) + len > MAX_RESPONSE_BODY) {
 			x->too_big = true;
-			return 0;
+			return false;
 		}
-		evbuffer_add(x->whole, data, len);
-		return len;
+		return evbuffer_add(x->whole, data, len) == 0;
 	case RELAY_EVENTS:
 		if (append_event_bytes(x, data, len))
-			return 0;
-		return relay_events(x) ? len : 0;
+			return false;
+		return relay_events(x);
 	case RELAY_UNDECIDED:
 		break;
 	}
-	return 0;
-}
-
-static int add_header(struct exchange *x, const char *name, const char *value)
-{
-	char line[8192];
-	struct curl_slist *l;
-
-	if ((size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line))
-		return -1;
-	l = curl_slist_append(x->headers, line);
-	if (!l)
-		return -1;
-	x->headers = l;
-	return 0;
+	return false;
 }
 
 /* Request headers the agent may pass on; everything else is dropped. */
@@ -359,63 +399,76 @@ static bool forward_request_header(const char *name)
 	       !strncasecmp(name, "X-Stainless-", 12);
 }
 
-static int build_transfer(struct exchange *x, const char *credential)
-{
-	struct kars_router *r = x->r;
-	const struct kars_router_config *c = &r->cfg;
-	const struct kars_router_route *route = &kars_router_routes[x->route];
-	struct evkeyval *h;
-	char url[2048];
+static void on_done(void *arg, enum kars_uhttp_result result, const char *detail);
 
-	snprintf(url, sizeof(url), "%s%s%s%s%s", c->base_url,
-		 c->kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path,
-		 x->item[0] ? "/" : "", x->item);
-	if (x->body) {
-		if (x->n_models &&
-		    json_object_set_new(x->body, "model", json_string(x->models[x->attempt])))
-			return -1;
-		x->wire = json_dumps(x->body, JSON_COMPACT);
-		if (!x->wire)
-			return -1;
+static const struct kars_uhttp_callbacks upstream_callbacks = {
+    .on_header = on_header,
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_done = on_done,
+};
+
+/* The body this attempt sends: the agent's own bytes when no gate changed
+ * them and the model is the one it named, else the edited JSON. */
+static int attempt_body(struct exchange *x, const char **body, size_t *len)
+{
+	const char *model = x->n_models ? x->models[x->attempt] : NULL;
+
+	*body = NULL;
+	*len = 0;
+	if (!x->body)
+		return 0;
+	if (!x->body_changed && (!model || !strcmp(model, x->raw_model))) {
+		*body = x->raw;
+		*len = x->raw_len;
+		return 0;
 	}
-	x->easy = curl_easy_init();
-	if (!x->easy)
+	if (model && json_object_set_new(x->body, "model", json_string(model)))
 		return -1;
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(x->req), next)
-	{
-		if (forward_request_header(h->key) && add_header(x, h->key, h->value))
-			return -1;
-	}
-	x->headers = curl_slist_append(x->headers, credential);
-	/* No "Expect: 100-continue" round trip for request bodies. */
-	x->headers = curl_slist_append(x->headers, "Expect:");
-	if (!x->headers)
+	x->wire = json_dumps(x->body, JSON_COMPACT);
+	if (!x->wire)
 		return -1;
-	curl_easy_setopt(x->easy, CURLOPT_URL, url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	/* An idle timeout, not a total one: a stream may run for minutes, but
-	 * not sit silent. */
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_TIME, c->idle_timeout_s);
-	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, NULL);
-	if (x->wire) {
-		curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
-		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->wire);
-		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(x->wire));
-	}
+	*body = x->wire;
+	*len = strlen(x->wire);
 	return 0;
 }
 
-static void on_done(CURL *easy, CURLcode result, void *arg);
-static void account(struct exchange *x, CURLcode result, const struct kars_usage *usage);
+static int build_transfer(struct exchange *x, const char *credential)
+{
+	const struct kars_router_route *route = &kars_router_routes[x->route];
+	struct evkeyval *h;
+	char path[1024];
+	const char *body;
+	size_t len;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s%s%s",
+		 x->r->cfg.kind == KARS_UPSTREAM_AZURE ? "/openai/v1" : "", route->upstream_path,
+		 x->item[0] ? "/" : "", x->item);
+	if (attempt_body(x, &body, &len))
+		return -1;
+	x->headers = evbuffer_new();
+	if (!x->headers)
+		return -1;
+	TAILQ_FOREACH(h, evhttp_request_get_input_headers(x->req), next)
+	{
+		/* evhttp joins folded lines; a CR or LF left would start a
+		 * header of the agent's own. */
+		if (forward_request_header(h->key) && !strpbrk(h->value, "\r\n"))
+			rc |= evbuffer_add_printf(x->headers, "%s: %s\r\n", h->key, h->value) < 0;
+	}
+	rc |= evbuffer_add_printf(x->headers, "%s\r\n", credential) < 0;
+	rc |= evbuffer_add(x->headers, "", 1); /* a C string */
+	if (rc)
+		return -1;
+	x->up = kars_uhttp_start(x->r->http_upstream, x->body ? "POST" : "GET", path,
+				 (const char *)evbuffer_pullup(x->headers, -1), body, len,
+				 &upstream_callbacks, x);
+	return x->up ? 0 : -1;
+}
+
+static void account(struct exchange *x, enum kars_uhttp_result result,
+		    const struct kars_usage *usage);
 
 /* The attempt starts once the credential is at hand (at once when a key or a
  * valid token is held; after the one refresh in flight otherwise). */
@@ -434,15 +487,15 @@ static void on_credential(const char *header, const char *error, void *arg)
 		kars_router_send_error(
 		    x->req, 502, "upstream_error", "upstream_credential_unavailable",
 		    "the router holds no valid credential for the model upstream");
-		account(x, CURLE_OK, &none);
+		account(x, KARS_UHTTP_OK, &none);
 		exchange_free(x);
 		return;
 	}
-	if (build_transfer(x, header) || kars_upstream_start(x->r->upstream, x->easy, on_done, x)) {
+	if (build_transfer(x, header)) {
 		x->status = 500;
 		kars_router_send_error(x->req, 500, "server_error", "internal_error",
 				       "could not start the upstream request");
-		account(x, CURLE_OK, &none);
+		account(x, KARS_UHTTP_OK, &none);
 		exchange_free(x);
 	}
 }
@@ -560,17 +613,18 @@ static void finish_events(struct exchange *x, struct kars_usage *usage)
 	evhttp_send_reply_end(x->req);
 }
 
-static const char *decision_of(struct exchange *x, CURLcode result)
+static const char *decision_of(struct exchange *x, enum kars_uhttp_result result)
 {
 	if (x->blocked)
 		return "deny";
-	if (result != CURLE_OK || x->status / 100 == 5 || x->status == 0)
+	if (result != KARS_UHTTP_OK || x->status / 100 == 5 || x->status == 0)
 		return "error";
 	return x->status / 100 == 2 ? "allow" : "upstream-refused";
 }
 
 /* Charges the budget, counts, and writes the decision to the audit chain. */
-static void account(struct exchange *x, CURLcode result, const struct kars_usage *usage)
+static void account(struct exchange *x, enum kars_uhttp_result result,
+		    const struct kars_usage *usage)
 {
 	struct kars_router *r = x->r;
 	const struct kars_router_route *route = &kars_router_routes[x->route];
@@ -600,8 +654,8 @@ static void account(struct exchange *x, CURLcode result, const struct kars_usage
 	snprintf(reason, sizeof(reason), "%s%s%s%s", x->reason[0] ? x->reason : "",
 		 x->reason[0] && x->failures[0] ? "; " : "", x->failures[0] ? "failed over: " : "",
 		 x->failures);
-	if (!reason[0] && result != CURLE_OK)
-		snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(result));
+	if (!reason[0] && result != KARS_UHTTP_OK)
+		snprintf(reason, sizeof(reason), "%s", kars_uhttp_strerror(result));
 	if (!reason[0])
 		snprintf(reason, sizeof(reason), "status %ld", x->status);
 	rec.sandbox = r->cfg.sandbox;
@@ -617,23 +671,26 @@ static void account(struct exchange *x, CURLcode result, const struct kars_usage
 	kars_router_audit(r, &rec);
 }
 
-static void on_done(CURL *easy, CURLcode result, void *arg)
+static void on_done(void *arg, enum kars_uhttp_result result, const char *detail)
 {
 	struct exchange *x = arg;
 	struct kars_router *r = x->r;
 	const struct kars_router_route *route = &kars_router_routes[x->route];
 	struct kars_usage usage = {0};
+	char error[320];
 
-	if (x->mode == RELAY_UNDECIDED && result == CURLE_OK)
-		decide_mode(x); /* an answer without a body */
+	x->up = NULL;	    /* the client's request ends with this call */
+	resume_upstream(x); /* nothing of the agent's connection calls back into x */
+	snprintf(error, sizeof(error), "%s%s%s%s", kars_uhttp_strerror(result), detail ? " (" : "",
+		 detail ? detail : "", detail ? ")" : "");
 	if (!x->blocked && can_fail_over(x) &&
-	    (x->mode == RELAY_DISCARD || (result != CURLE_OK && !x->too_big))) {
-		char what[64];
+	    (x->mode == RELAY_DISCARD || (result != KARS_UHTTP_OK && !x->too_big))) {
+		char what[sizeof(error)];
 
 		if (x->mode == RELAY_DISCARD)
 			snprintf(what, sizeof(what), "%ld", x->status);
 		else
-			snprintf(what, sizeof(what), "%s", curl_easy_strerror(result));
+			snprintf(what, sizeof(what), "%s", error);
 		log_warn("upstream %s, model %s: %s; failing over to %s", route->name,
 			 x->models[x->attempt], what, x->models[x->attempt + 1]);
 		note_failure(x, what);
@@ -656,7 +713,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 				       "%s", x->reason);
 		if (x->sse_ready)
 			usage = x->sse.usage;
-	} else if (result != CURLE_OK && !x->started) {
+	} else if (result != KARS_UHTTP_OK && !x->started) {
 		r->upstream_errors++;
 		if (x->too_big) {
 			snprintf(x->reason, sizeof(x->reason),
@@ -666,15 +723,14 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 			kars_router_send_error(x->req, 502, "upstream_error", "upstream_too_large",
 					       "%s", x->reason);
 		} else {
-			note_failure(x, curl_easy_strerror(result));
-			log_warn("upstream %s: %s", route->name, curl_easy_strerror(result));
+			note_failure(x, error);
+			log_warn("upstream %s: %s", route->name, error);
 			x->status = 502;
-			kars_router_send_error(x->req, 502, "upstream_error",
-					       "upstream_unavailable",
-					       "the model upstream could not be reached: %s",
-					       curl_easy_strerror(result));
+			kars_router_send_error(
+			    x->req, 502, "upstream_error", "upstream_unavailable",
+			    "the model upstream could not be reached: %s", error);
 		}
-	} else if (result != CURLE_OK) {
+	} else if (result != KARS_UHTTP_OK) {
 		/* The upstream broke off mid-answer: so does the agent's
 		 * connection, without the last chunk, so that the agent sees a
 		 * cut stream, not a complete one. Freeing the connection frees
@@ -685,7 +741,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 		if (agent_connected(x)) {
 			log_warn("upstream %s: %s after the reply started; cutting the agent's "
 				 "stream too",
-				 route->name, curl_easy_strerror(result));
+				 route->name, error);
 			cut_connection(evhttp_request_get_connection(x->req));
 		} else {
 			evhttp_send_reply_end(x->req);
@@ -706,13 +762,27 @@ void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
 
 	if (!x) {
 		json_decref(xr->body);
+		free(xr->raw);
 		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
 		return;
 	}
 	x->r = r;
+	r->inflight++;
 	x->req = req;
 	x->route = xr->route;
 	x->body = xr->body;
+	x->raw = xr->raw;
+	x->raw_len = xr->raw_len;
+	x->body_changed = xr->body_changed;
+	if (x->body) {
+		const char *m = json_string_value(json_object_get(x->body, "model"));
+
+		/* A name too long to compare is never sent as it came. */
+		if (m && strlen(m) >= sizeof(x->raw_model))
+			x->body_changed = true;
+		else
+			snprintf(x->raw_model, sizeof(x->raw_model), "%s", m ? m : "");
+	}
 	x->policy = kars_inference_policy_ref(xr->policy);
 	x->stream = xr->stream;
 	x->withhold_usage = xr->withhold_usage;

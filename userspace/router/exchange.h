@@ -30,8 +30,11 @@ struct evhttp_request;
 
 struct kars_exchange_request {
 	enum kars_route route;
-	const char *item;		      /* GET /v1/models/{item}, else NULL */
-	json_t *body;			      /* POST body (the exchange takes it), else NULL */
+	const char *item; /* GET /v1/models/{item}, else NULL */
+	json_t *body;	  /* POST body (the exchange takes it), else NULL */
+	char *raw;	  /* its bytes as the agent sent them (taken too) */
+	size_t raw_len;
+	bool body_changed;		      /* a gate edited body: it is sent re-serialised */
 	const uint8_t *payload_sha256;	      /* of the agent's body as sent (32 bytes) */
 	struct kars_inference_policy *policy; /* the snapshot (the exchange refs it) */
 	const char *models[1 + KARS_POLICY_MAX_FALLBACKS];

@@ -367,7 +367,7 @@ static void filter_fallbacks(struct kars_router *r, enum kars_route route, const
 
 int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 			    enum kars_route route, json_t *body, const char **models,
-			    size_t *n_models)
+			    size_t *n_models, bool *body_changed)
 {
 	struct kars_gov_gate *g = r->gov;
 	char action[KARS_GOV_ACTION_MAX + 1], list[3072];
@@ -388,8 +388,13 @@ int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 	}
 	filter_fallbacks(r, route, models, n_models);
 	removed = json_array();
-	if (!removed)
-		return 0;
+	if (!removed) {
+		/* Fail closed: a request whose tools could not be judged does
+		 * not go out with them. */
+		kars_router_send_error(req, 503, "server_error", "out_of_memory",
+				       "the router could not check the request's tools");
+		return -1;
+	}
 	list[0] = '\0';
 	n = strip(g, body, "tools", list, sizeof(list), &used, removed);
 	n += strip(g, body, "functions", list, sizeof(list), &used, removed);
@@ -397,6 +402,7 @@ int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 		char reason[3200];
 
 		fix_tool_choice(body, removed);
+		*body_changed = true;
 		g->tools_stripped += n;
 		snprintf(reason, sizeof(reason), "removed from the request: %s", list);
 		log_info("governance: %s", reason);

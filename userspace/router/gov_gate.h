@@ -63,12 +63,13 @@ void kars_gov_gate_free(struct kars_gov_gate *g);
 
 /* Before forwarding an inference of route to models[0] (the model the
  * router settled on), then models[1..] (the fallbacks: denied ones leave the
- * chain, *n_models shrinks). 0: go on (body may have lost tools); -1:
+ * chain, *n_models shrinks). 0: go on (body may have lost tools: then
+ * *body_changed is set, so the edited body is what goes upstream); -1:
  * refused, answered and audited (403 policy_denied / approval_required /
  * monitor_*, or 429 rate_limit_exceeded with Retry-After). */
 int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
 			    enum kars_route route, struct json_t *body, const char **models,
-			    size_t *n_models);
+			    size_t *n_models, bool *body_changed);
 
 /* The kars_router_governance_* lines of /metrics. */
 struct evbuffer;

@@ -12,6 +12,9 @@
  *   5. the model: allowed, overridden, or refused 403 model_not_allowed
  *
  * and then relayed (exchange.c), where the content floor is the last gate.
+ * A gate that edits the parsed body must set xr.body_changed: without it the
+ * agent's bytes go upstream as they came (only the model may differ, and
+ * exchange.c compares that itself).
  * Every refusal is written to the audit chain like every answer. Request
  * headers pass through an allowlist: the agent's Authorization, api-key,
  * cookies and organisation headers never leave. Errors are in the OpenAI
@@ -35,8 +38,10 @@
 #include "exchange.h"
 #include "gov_gate.h"
 #include "json.h"
+#include "json_project.h"
 #include "log.h"
 #include "router.h"
+#include "upstream_http.h"
 
 #define MAX_REQUEST_BODY (16u << 20)
 
@@ -175,9 +180,10 @@ static const char *cap_field(enum kars_route route, const json_t *body)
 	}
 }
 
-/* Gate 4. Returns 0, or -1 after refusing. */
+/* Gate 4. Returns 0 (*changed when it set the cap), or -1 after refusing. */
 static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
-			   json_t *body, const struct kars_inference_policy *p, struct refusal *f)
+			   json_t *body, const struct kars_inference_policy *p, struct refusal *f,
+			   bool *changed)
 {
 	const char *field = cap_field(id, body);
 	const json_t *v;
@@ -185,11 +191,13 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 	if (!*field || !p->per_request_tokens)
 		return 0;
 	v = json_object_get(body, field);
-	if (!v || json_is_null(v))
+	if (!v || json_is_null(v)) {
+		*changed = true;
 		return json_object_set_new(body, field,
 					   json_integer((json_int_t)p->per_request_tokens))
 			   ? -1
 			   : 0;
+	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0) {
 		f->status = 400;
 		f->type = "invalid_request_error";
@@ -210,9 +218,10 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 	return 0;
 }
 
-/* Gates 1-5 for an inference request, then the exchange. */
+/* Gates 1-5 for an inference request, then the exchange (which takes raw
+ * and body). */
 static void handle_inference(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
-			     const char *raw, size_t raw_len, json_t *body)
+			     char *raw, size_t raw_len, json_t *body)
 {
 	const struct kars_router_route *route = &kars_router_routes[id];
 	struct kars_inference_policy *p = r->policy;
@@ -260,7 +269,7 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		       (unsigned long long)(daily ? r->budget.daily_used : r->budget.monthly_used));
 		goto out;
 	}
-	if (apply_token_cap(r, req, id, body, p, &f))
+	if (apply_token_cap(r, req, id, body, p, &f, &xr.body_changed))
 		goto out;
 	/* A runtime override (PUT /kars/v1/model) stands in for the primary. */
 	if (r->model_override[0] &&
@@ -278,7 +287,7 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		goto out;
 	}
 	/* ToolPolicy: inference:<route>:<model>, then the advertised tools */
-	if (kars_gov_gate_inference(r, req, id, body, xr.models, &xr.n_models))
+	if (kars_gov_gate_inference(r, req, id, body, xr.models, &xr.n_models, &xr.body_changed))
 		goto out;
 	xr.stream = json_is_true(json_object_get(body, "stream"));
 	if (id == KARS_ROUTE_CHAT || id == KARS_ROUTE_COMPLETIONS) {
@@ -292,14 +301,18 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		 * router added for its own accounting is not part of it. */
 		xr.withhold_usage =
 		    usage == KARS_INCLUDE_USAGE_INJECTED || usage == KARS_INCLUDE_USAGE_FORCED;
+		xr.body_changed |= xr.withhold_usage;
 	}
 	xr.body = body;
+	xr.raw = raw;
+	xr.raw_len = raw_len;
 	xr.policy = p;
 	xr.payload_sha256 = sha;
 	kars_exchange_start(r, req, &xr);
 	return;
 out:
 	json_decref(body);
+	free(raw);
 }
 
 /* item: the model id of GET /v1/models/{id}, else NULL. */
@@ -335,17 +348,21 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
 		return;
 	}
-	body = kars_json_parse(raw, len, &err);
+	/* The fast builder first; what it does not take on, jansson parses and
+	 * names the error of (json_project.h). */
+	body = kars_json_build(raw, len);
+	if (!body)
+		body = kars_json_parse(raw, len, &err);
 	if (!json_is_object(body)) {
 		r->rejected++;
 		kars_router_send_error(req, 400, "invalid_request_error", "invalid_json",
 				       "the request body must be a JSON object: %s",
 				       body ? "got another JSON value" : err.msg);
 		json_decref(body);
+		free(raw);
 	} else {
 		handle_inference(r, req, id, raw, len, body);
 	}
-	free(raw);
 }
 
 static void reply_text(struct evhttp_request *req, int status, const char *type, const char *text)
@@ -411,6 +428,17 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
 	kars_gov_gate_metrics(r, out);
+	if (r->http_upstream) {
+		struct kars_uhttp_stats us;
+
+		kars_uhttp_get_stats(r->http_upstream, &us);
+		metric(out, sb, "kars_router_upstream_connects_total", "counter",
+		       "Connections opened to the model upstream.", us.connects);
+		metric(out, sb, "kars_router_upstream_reuses_total", "counter",
+		       "Requests sent on a kept-alive upstream connection.", us.reuses);
+		metric(out, sb, "kars_router_upstream_idle_connections", "gauge",
+		       "Upstream connections kept alive, unused.", us.idle);
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, NULL, out);
@@ -426,6 +454,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!path) {
 		kars_router_send_error(req, 400, "invalid_request_error", "bad_uri",
 				       "malformed request URI");
+		return;
+	}
+	if (r->draining) {
+		/* Stopping: what is in flight finishes, nothing new starts. */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		kars_router_send_error(req, 503, "server_error", "shutting_down",
+				       "kars-router is shutting down");
 		return;
 	}
 	for (int i = 0; i < KARS_ROUTE__COUNT; i++) {

@@ -11,7 +11,9 @@
  * (one request's upstream attempts, failover, relaying and accounting),
  * control.c (the /kars/v1/ control endpoints), policy_watch.c (hot reload),
  * gov_gate.c (ToolPolicy on inference and tools, the /agt/ endpoints),
- * inference_policy.c, budget.c, config.c, upstream.c (libcurl on libevent).
+ * inference_policy.c, budget.c, config.c, upstream_http.c (the HTTP/1.1 client
+ * for the model upstream), upstream.c (libcurl on libevent, for the token
+ * services).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
@@ -26,11 +28,13 @@
 struct event;
 struct event_base;
 struct evhttp;
+struct evhttp_bound_socket;
 struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
 struct kars_gov_gate;
 struct kars_upstream;
+struct kars_uhttp;
 
 enum kars_route {
 	KARS_ROUTE_CHAT = 0,
@@ -55,7 +59,8 @@ extern const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT];
 struct kars_router {
 	struct event_base *base;
 	struct evhttp *http;
-	struct kars_upstream *upstream;
+	struct kars_upstream *upstream;	  /* libcurl: the token services */
+	struct kars_uhttp *http_upstream; /* the model upstream (upstream_http.c) */
 	struct kars_router_config cfg;
 	struct kars_credential *credential; /* the upstream's key or token */
 
@@ -67,6 +72,14 @@ struct kars_router {
 	/* PUT /kars/v1/model: a model to use instead of the policy's primary;
 	 * it must stay allowed by the policy in force ("" = none) */
 	char model_override[KARS_POLICY_MODEL_LEN];
+
+	/* exchanges in progress; after SIGTERM (draining) no new connection is
+	 * accepted, new requests get 503, and the loop ends when the last one
+	 * finishes or at cfg.drain_timeout_ms */
+	uint64_t inflight;
+	bool draining;
+	struct evhttp_bound_socket *listener;
+	struct event *drain_timer;
 
 	struct kars_budget budget;
 	struct kars_audit *audit;
@@ -105,6 +118,11 @@ void kars_router_on_tick(int fd, short what, void *arg);
 void kars_router_wake(struct kars_router *r);
 /* CLOCK_MONOTONIC in ns: latencies and the group-commit timer. */
 uint64_t kars_router_mono_ns(void);
+
+/* main.c: the first SIGTERM or SIGINT starts draining, a second one (or
+ * the deadline) ends the loop; kars_router_exchange_done() counts an
+ * exchange out and ends the loop when draining and it was the last. */
+void kars_router_exchange_done(struct kars_router *r);
 
 /* Control endpoints, under /kars/v1/. */
 void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);

@@ -69,3 +69,12 @@ int kars_router_open_state(struct kars_router *r, struct kars_err *err)
 
 	return ret ? ret : kars_audit_open(&r->audit, r->cfg.audit_file, &opts, err);
 }
+
+void kars_router_exchange_done(struct kars_router *r)
+{
+	r->inflight--;
+	if (r->draining && !r->inflight) {
+		log_info("drained: the last request in flight has finished");
+		event_base_loopbreak(r->base);
+	}
+}

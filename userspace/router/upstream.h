@@ -1,4 +1,6 @@
-/* upstream.h - libcurl transfers driven by the router's libevent loop.
+/* upstream.h - libcurl transfers driven by the router's libevent loop: the
+ * token-service calls of credentials.c (the model upstream has its own
+ * client, upstream_http.h).
  *
  * The classic multi-socket pattern: libcurl says which sockets to watch and
  * when to wake it; libevent watches them. Every transfer runs on the one
