@@ -150,7 +150,7 @@ LOCAL_PROBE := $(BUILD)/tests/local_probe
 $(LOCAL_PROBE): selftests/local/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE $< -o $@
-$(BUILD)/tests/unit/test_local_sandbox $(BUILD)/tests/unit/test_local_supervise: $(LOCAL_PROBE)
+$(BUILD)/tests/unit/test_local_sandbox: $(LOCAL_PROBE)
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)

@@ -145,6 +145,19 @@ static void check_fs(const char *host_tmp_file)
 	       0);
 }
 
+/* argv: the router's own directory (writable), then paths it must not see. */
+static void check_router(int argc, char **argv)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/probe-state", argv[0]);
+	expect("write own dir", open(path, O_WRONLY | O_CREAT, 0600), 0);
+	expect("create /etc file", open("/etc/kars-probe", O_WRONLY | O_CREAT, 0600), EROFS);
+	expect("create /var/tmp file", open("/var/tmp/kars-probe", O_WRONLY | O_CREAT, 0600),
+	       EROFS);
+	check_hidden(argc - 1, argv + 1);
+}
+
 /* argv: NAME=VALUE pairs that must be exactly the environment. */
 static void check_env(int argc, char **argv)
 {
@@ -225,6 +238,8 @@ int main(int argc, char **argv)
 		check_hidden(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "fs") == 0 && argc == 3)
 		check_fs(argv[2]);
+	else if (strcmp(argv[1], "router") == 0 && argc >= 3)
+		check_router(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "env") == 0)
 		check_env(argc - 2, argv + 2);
 	else if (strcmp(argv[1], "identity") == 0 && argc == 6)

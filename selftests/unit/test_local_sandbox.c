@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include "local_launch.h"
 #include "local_sandbox.h"
 #include "local_seccomp.h"
+#include "local_supervise.h"
 #include "local_uid.h"
 
 static char probe[PATH_MAX + 16];
@@ -154,7 +156,7 @@ static int run_agent(struct fixture *f, const struct sock_fprog *prog, char **ar
 		fail_msg("launch: %s", err.msg);
 	close(fd);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	if (prog && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
 		dump_log(f->log);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -235,6 +237,40 @@ static void test_identity_cgroup_pidns(void **state)
 	assert_int_equal(RUN(f, "identity", uid, gid, f->sb.cg_agent + strlen(cg2), host_pid), 0);
 }
 
+/* The router writes its own directory, sees the rest read-only, and does
+ * not see the agent's /sandbox data or the rest of kars' state. */
+static void test_router_view(void **state)
+{
+	struct fixture *f = *state;
+	struct kars_local_spec spec;
+	struct kars_err err = {0};
+	char uids[PATH_MAX], written[PATH_MAX + 32];
+	char *argv[] = {probe, "router", f->sb.router_dir, f->sb.sandbox_dir, uids, NULL};
+	int fd, st;
+	pid_t pid;
+	struct stat sb;
+
+	snprintf(uids, sizeof(uids), "%s/uids", f->state);
+	fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	kars_local_router_spec(&f->sb, argv, f->env, fd, &spec);
+	if (kars_local_launch(&spec, &pid, &err))
+		fail_msg("launch: %s", err.msg);
+	close(fd);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		dump_log(f->log);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	snprintf(written, sizeof(written), "%s/probe-state", f->sb.router_dir);
+	assert_int_equal(stat(written, &sb), 0);
+	assert_int_equal(sb.st_uid, f->sb.router_uid);
+	/* Its directory is closed to every other UID (the agent's included). */
+	assert_int_equal(stat(f->sb.router_dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_int_equal(sb.st_uid, f->sb.router_uid);
+	assert_int_not_equal(f->sb.router_uid, f->sb.agent_uid);
+}
+
 /* A failing step fails the launch, and nothing is left running. */
 static void test_launch_fails_closed(void **state)
 {
@@ -278,6 +314,106 @@ static void test_removal(void **state)
 	assert_int_equal(access(f->sb.cgroup, F_OK), -1);
 	assert_int_equal(access(f->sb.dir, F_OK), -1);
 	assert_int_equal(kars_uid_lookup(f->state, f->sb.owner, &uid, NULL), -ENOENT);
+}
+
+/* --- supervisor ---------------------------------------------------------- */
+
+static void sup_child(struct fixture *f, struct kars_sup_child *c, char **argv)
+{
+	memset(c, 0, sizeof(*c));
+	kars_local_agent_spec(&f->sb, argv, f->env, &strict, -1, &c->spec);
+	snprintf(c->pid_file, sizeof(c->pid_file), "%s/agent.pid", f->sb.run_dir);
+	snprintf(c->log_file, sizeof(c->log_file), "%s/agent.log", f->sb.log_dir);
+}
+
+/* Waits for the child to exit and reports it at virtual time now. */
+static void reap(struct kars_sup *s, double now)
+{
+	int st;
+	pid_t pid = waitpid(s->child[0]->pid, &st, 0);
+
+	assert_true(kars_sup_exited(s, pid, st, now));
+}
+
+/* A crashing agent is restarted after 1 s, then 2 s, 4 s ... 30 s at most,
+ * and after a stable minute after 1 s again; driven on a virtual clock. */
+static void test_restart_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kars_sup_child c;
+	struct kars_sup s = {{&c}, 1};
+	struct kars_err err = {0};
+	char *argv[] = {probe, "exit", "3", NULL};
+	double next, t = 100;
+	unsigned delays[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+
+	sup_child(f, &c, argv);
+	assert_int_equal(kars_sup_start(&c, t, &err), 0);
+	assert_int_equal(access(c.pid_file, F_OK), 0);
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+		reap(&s, t);
+		assert_int_equal(WEXITSTATUS(c.last_status), 3);
+		assert_int_equal(c.backoff_ms, delays[i]);
+		assert_int_equal(access(c.pid_file, F_OK), -1); /* not running: no pid file */
+		/* Just before the delay: not started. */
+		assert_int_equal(kars_sup_tick(&s, t + delays[i] / 1000.0 - 0.01, &next, &err), 0);
+		assert_int_equal(c.pid, 0);
+		assert_true(next > 0 && next <= 0.011);
+		t += delays[i] / 1000.0;
+		assert_int_equal(kars_sup_tick(&s, t, &next, &err), 0);
+		assert_true(c.pid > 0);
+		assert_int_equal(c.restarts, i + 1);
+	}
+	/* A run of a stable minute resets the delay. */
+	reap(&s, t + KARS_BACKOFF_STABLE_S);
+	assert_int_equal(c.backoff_ms, KARS_BACKOFF_FIRST_MS);
+	/* The log file got the child's output (the probe prints nothing on
+	 * exit 3, so check it exists and belongs to root, not the agent). */
+	struct stat st;
+	assert_int_equal(stat(c.log_file, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+/* SIGTERM to the supervisor stops its children and leaves no process and
+ * no pid file. */
+static void test_supervisor_sigterm(void **state)
+{
+	struct fixture *f = *state;
+	struct kars_sup_child *c =
+	    mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *argv[] = {probe, "sleep", NULL};
+	int st, running = 0;
+	pid_t sup, agent;
+
+	assert_true(c != MAP_FAILED);
+	sup_child(f, c, argv);
+	sup = fork();
+	if (sup == 0) {
+		struct kars_sup s = {{c}, 1};
+		struct kars_err err = {0};
+
+		_exit(kars_sup_run(&s, 2.0, &err) == 0 ? 0 : 1);
+	}
+	/* Until the agent runs: its pid file appears (bounded wait). */
+	for (int i = 0; i < 500 && !running; i++) {
+		running = access(c->pid_file, F_OK) == 0 &&
+			  kars_cgroup_has_pid(f->sb.cg_agent, c->pid) == 1;
+		if (!running)
+			usleep(10000);
+	}
+	assert_true(running);
+	agent = c->pid;
+	assert_int_equal(kill(sup, SIGTERM), 0);
+	assert_int_equal(waitpid(sup, &st, 0), sup);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(c->pid_file, F_OK), -1);
+	/* The cgroup is empty: no agent survived its supervisor. */
+	assert_int_equal(kars_cgroup_kill(f->sb.cg_agent, NULL), 0);
+	assert_int_equal(c->pid, 0);
+	assert_int_equal(kill(agent, 0), -1);
+	munmap(c, sizeof(*c));
 }
 
 /* --- no root needed ------------------------------------------------------- */
@@ -425,20 +561,23 @@ static void test_seccomp_refuses_root(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-	cmocka_unit_test(test_uid_alloc),
-	cmocka_unit_test(test_env_build),
-	cmocka_unit_test(test_seccomp_table),
-	cmocka_unit_test(test_seccomp_refuses_root),
-	cmocka_unit_test_setup_teardown(test_sockets_denied, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_sockets_need_the_profile, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_escapes_denied, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_no_new_privs_and_seccomp, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_state_and_secrets_hidden, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_filesystem_view, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_identity_cgroup_pidns, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_launch_fails_closed, setup, teardown),
-	cmocka_unit_test_setup_teardown(test_removal, setup, teardown),
+    cmocka_unit_test(test_uid_alloc),
+    cmocka_unit_test(test_env_build),
+    cmocka_unit_test(test_seccomp_table),
+    cmocka_unit_test(test_seccomp_refuses_root),
+    cmocka_unit_test_setup_teardown(test_sockets_denied, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_sockets_need_the_profile, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_escapes_denied, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_no_new_privs_and_seccomp, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_state_and_secrets_hidden, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_filesystem_view, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_identity_cgroup_pidns, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_router_view, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_launch_fails_closed, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_removal, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_restart_backoff, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_supervisor_sigterm, setup, teardown),
 };
 
 int main(int argc, char **argv)

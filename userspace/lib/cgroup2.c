@@ -147,10 +147,12 @@ static int remove_tree(const char *abs, struct kars_err *err)
 	DIR *d;
 
 	if (!(d = opendir(abs)))
-		return errno == ENOENT ? 0 : kars_err_set(err, errno, "%s: %s", abs, strerror(errno));
+		return errno == ENOENT ? 0
+				       : kars_err_set(err, errno, "%s: %s", abs, strerror(errno));
 	while (!ret && (de = readdir(d)))
 		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-			if (snprintf(path, sizeof(path), "%s/%s", abs, de->d_name) >= (int)sizeof(path))
+			if (snprintf(path, sizeof(path), "%s/%s", abs, de->d_name) >=
+			    (int)sizeof(path))
 				ret = kars_err_set(err, ENAMETOOLONG, "cgroup path below %s", abs);
 			else
 				ret = remove_tree(path, err);

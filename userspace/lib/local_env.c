@@ -8,15 +8,15 @@
 #include <string.h>
 
 static const char *const contract[] = {
-	"OPENAI_BASE_URL=" KARS_LOCAL_ROUTER_URL "/v1",
-	"OPENAI_API_BASE=" KARS_LOCAL_ROUTER_URL "/v1",
-	"AZURE_OPENAI_ENDPOINT=" KARS_LOCAL_ROUTER_URL,
-	"ANTHROPIC_BASE_URL=" KARS_LOCAL_ROUTER_URL,
-	"KARS_ROUTER_URL=" KARS_LOCAL_ROUTER_URL,
-	"PATH=/usr/local/bin:/usr/bin:/bin",
-	"HOME=/sandbox",
-	"TMPDIR=/tmp",
-	"LANG=C.UTF-8",
+    "OPENAI_BASE_URL=" KARS_LOCAL_ROUTER_URL "/v1",
+    "OPENAI_API_BASE=" KARS_LOCAL_ROUTER_URL "/v1",
+    "AZURE_OPENAI_ENDPOINT=" KARS_LOCAL_ROUTER_URL,
+    "ANTHROPIC_BASE_URL=" KARS_LOCAL_ROUTER_URL,
+    "KARS_ROUTER_URL=" KARS_LOCAL_ROUTER_URL,
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "HOME=/sandbox",
+    "TMPDIR=/tmp",
+    "LANG=C.UTF-8",
 };
 #define N_CONTRACT (sizeof(contract) / sizeof(contract[0]))
 
@@ -27,11 +27,11 @@ static bool has_word(const char *up, const char *w)
 
 int kars_local_env_is_credential(const char *name)
 {
-	static const char *const words[] = {"KEY",	  "TOKEN",   "SECRET",	 "PASSWORD",
-					    "PASSWD",	  "CREDENTIAL", "AUTH",	 "COOKIE",
-					    "SESSION", "PRIVATE", "CERT"};
-	static const char *const prefixes[] = {"AWS_", "AZURE_CLIENT", "AZURE_TENANT",
-					       "GOOGLE_APPLICATION", "GH_", "GITHUB_"};
+	static const char *const words[] = {"KEY",     "TOKEN",	     "SECRET", "PASSWORD",
+					    "PASSWD",  "CREDENTIAL", "AUTH",   "COOKIE",
+					    "SESSION", "PRIVATE",    "CERT"};
+	static const char *const prefixes[] = {
+	    "AWS_", "AZURE_CLIENT", "AZURE_TENANT", "GOOGLE_APPLICATION", "GH_", "GITHUB_"};
 	char up[256];
 	size_t n = strcspn(name, "=");
 

@@ -131,7 +131,7 @@ static int mkdir_p(char *path, mode_t mode)
 static int set_ro(const char *path)
 {
 	struct mount_attr attr = {
-		.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+	    .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
 	};
 
 	return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr));
@@ -194,7 +194,8 @@ static void __attribute__((noreturn)) child_main(const struct child_ctx *c)
 			die(fd, "mount point %s", m->dst);
 		if (m->kind == KARS_MNT_RW) {
 			if (mount(m->src, path, NULL, MS_BIND, NULL) ||
-			    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL))
+			    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV,
+				  NULL))
 				die(fd, "writable bind of %s at %s", m->src, m->dst);
 		} else if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
 				 m->kind == KARS_MNT_HIDE ? "mode=0755,size=64k"
@@ -265,10 +266,10 @@ int kars_local_launch(const struct kars_local_spec *s, pid_t *out, struct kars_e
 	ssize_t n;
 	pid_t pid;
 
-	if (!s->argv || !s->argv[0] || s->argv[0][0] != '/' || !s->envp || !s->root ||
-	    !s->cgroup)
-		return kars_err_set(err, EINVAL, "%s: argv[0] must be an absolute path, and "
-						 "envp, root and cgroup set",
+	if (!s->argv || !s->argv[0] || s->argv[0][0] != '/' || !s->envp || !s->root || !s->cgroup)
+		return kars_err_set(err, EINVAL,
+				    "%s: argv[0] must be an absolute path, and "
+				    "envp, root and cgroup set",
 				    s->name);
 	if (s->uid == 0 || s->gid == 0)
 		return kars_err_set(err, EINVAL, "%s: refusing to run as uid or gid 0", s->name);

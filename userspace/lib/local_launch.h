@@ -48,12 +48,12 @@ struct kars_local_spec {
 	const char *name; /* "agent", "router": for messages */
 	uid_t uid;
 	gid_t gid;
-	const char *cgroup;	/* absolute cgroup v2 directory */
-	const char *root;	/* an empty host directory the view is built on */
-	char *const *argv;	/* argv[0]: a path inside the view */
-	char *const *envp;	/* the whole environment: nothing is inherited */
-	const char *cwd;	/* inside the view */
-	int log_fd;		/* stdout and stderr; -1 for /dev/null */
+	const char *cgroup; /* absolute cgroup v2 directory */
+	const char *root;   /* an empty host directory the view is built on */
+	char *const *argv;  /* argv[0]: a path inside the view */
+	char *const *envp;  /* the whole environment: nothing is inherited */
+	const char *cwd;    /* inside the view */
+	int log_fd;	    /* stdout and stderr; -1 for /dev/null */
 	struct kars_local_mount mounts[KARS_LOCAL_MAX_MOUNTS];
 	int n_mounts;
 	const struct sock_fprog *seccomp; /* NULL: no_new_privs only */

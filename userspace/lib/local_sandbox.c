@@ -65,7 +65,8 @@ int kars_local_sandbox_create(const char *state_dir, const struct kars_uid_range
 	    (ret = fmt(sb->router_dir, sizeof(sb->router_dir), err, "%s/%s", tmp, "router")) ||
 	    (ret = fmt(sb->run_dir, sizeof(sb->run_dir), err, "%s/%s", tmp, "run")) ||
 	    (ret = fmt(sb->log_dir, sizeof(sb->log_dir), err, "%s/%s", tmp, "logs")) ||
-	    (ret = fmt(sb->agent_root, sizeof(sb->agent_root), err, "%s/%s", tmp, "run/agent.root")) ||
+	    (ret = fmt(sb->agent_root, sizeof(sb->agent_root), err, "%s/%s", tmp,
+		       "run/agent.root")) ||
 	    (ret = fmt(sb->router_root, sizeof(sb->router_root), err, "%s/%s", tmp,
 		       "run/router.root")))
 		return ret;
@@ -141,8 +142,8 @@ void kars_local_agent_spec(const struct kars_local_sandbox *sb, char *const *arg
 	s->log_fd = log_fd;
 	s->seccomp = prog;
 	s->mounts[s->n_mounts++] = (struct kars_local_mount){KARS_MNT_HIDE, NULL, sb->state_dir};
-	s->mounts[s->n_mounts++] = (struct kars_local_mount){KARS_MNT_RW, sb->sandbox_dir,
-							     "/sandbox"};
+	s->mounts[s->n_mounts++] =
+	    (struct kars_local_mount){KARS_MNT_RW, sb->sandbox_dir, "/sandbox"};
 }
 
 void kars_local_router_spec(const struct kars_local_sandbox *sb, char *const *argv,
@@ -159,6 +160,6 @@ void kars_local_router_spec(const struct kars_local_sandbox *sb, char *const *ar
 	s->cwd = sb->router_dir;
 	s->log_fd = log_fd;
 	s->mounts[s->n_mounts++] = (struct kars_local_mount){KARS_MNT_HIDE, NULL, sb->state_dir};
-	s->mounts[s->n_mounts++] = (struct kars_local_mount){KARS_MNT_RW, sb->router_dir,
-							     sb->router_dir};
+	s->mounts[s->n_mounts++] =
+	    (struct kars_local_mount){KARS_MNT_RW, sb->router_dir, sb->router_dir};
 }

@@ -14,7 +14,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define MAX_HELD 1024
+#define MAX_HELD  1024
 #define OWNER_MAX 256
 
 struct held {
@@ -52,7 +52,8 @@ static int load(const char *dir, struct table *t, struct kars_err *err)
 	t->n = 0;
 	snprintf(path, sizeof(path), "%s/uids", dir);
 	if (!(f = fopen(path, "re")))
-		return errno == ENOENT ? 0 : kars_err_set(err, errno, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? 0
+				       : kars_err_set(err, errno, "%s: %s", path, strerror(errno));
 	while (!ret && fgets(line, sizeof(line), f)) {
 		char owner[OWNER_MAX];
 		unsigned long uid;
@@ -64,8 +65,8 @@ static int load(const char *dir, struct table *t, struct kars_err *err)
 			ret = kars_err_set(err, EINVAL, "%s:%d: not \"<uid> <namespace>/<name>\"",
 					   path, lineno);
 		else if (t->n == MAX_HELD)
-			ret = kars_err_set(err, ENOSPC, "%s: more than %d sandboxes", path,
-					   MAX_HELD);
+			ret =
+			    kars_err_set(err, ENOSPC, "%s: more than %d sandboxes", path, MAX_HELD);
 		else {
 			t->h[t->n].uid = (uid_t)uid;
 			strcpy(t->h[t->n].owner, owner);
@@ -126,7 +127,8 @@ static int host_id(const struct kars_uid_range *r, uid_t id, struct kars_err *er
 	if (found)
 		return 1;
 	if (!(f = fopen(gr, "re")))
-		return errno == ENOENT ? 0 : kars_err_set(err, errno, "%s: %s", gr, strerror(errno));
+		return errno == ENOENT ? 0
+				       : kars_err_set(err, errno, "%s: %s", gr, strerror(errno));
 	while (!found && (g = fgetgrent(f)))
 		found = g->gr_gid == id;
 	fclose(f);
@@ -143,8 +145,8 @@ static int check_owner(const char *owner, struct kars_err *err)
 	return 0;
 }
 
-int kars_uid_alloc(const char *dir, const struct kars_uid_range *r, const char *owner,
-		   uid_t *agent, uid_t *router, struct kars_err *err)
+int kars_uid_alloc(const char *dir, const struct kars_uid_range *r, const char *owner, uid_t *agent,
+		   uid_t *router, struct kars_err *err)
 {
 	struct table *t = NULL;
 	int lock, ret;

@@ -16,8 +16,8 @@
 #include "err.h"
 
 struct kars_uid_range {
-	uid_t first; /* even; default 60000 */
-	uid_t last;  /* inclusive; default 60999 */
+	uid_t first;	    /* even; default 60000 */
+	uid_t last;	    /* inclusive; default 60999 */
 	const char *passwd; /* NULL: /etc/passwd */
 	const char *group;  /* NULL: /etc/group */
 };
