@@ -22,7 +22,7 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml -lidn2 -lseccomp
+LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml -lidn2 -lm -lseccomp
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -57,7 +57,10 @@ ROUTER_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(ROUTER_SRCS))
 # Everything of kars-router but its main(), for unit tests.
 ROUTER_LIB_OBJS := $(filter-out $(BUILD)/router/main.o,$(ROUTER_OBJS))
 
-BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router
+CONTROLLER_SRCS := $(wildcard userspace/controller/*.c)
+CONTROLLER_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(CONTROLLER_SRCS))
+
+BINS := $(BUILD)/bin/karsd $(BUILD)/bin/kars $(BUILD)/bin/kars-router $(BUILD)/bin/kars-controller
 # The fake OpenAI / Azure OpenAI model server the router's tests talk to.
 FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
@@ -124,6 +127,10 @@ $(BUILD)/bin/karsd: $(KARSD_OBJS) $(LIBKARS)
 $(BUILD)/bin/kars-router: $(ROUTER_OBJS) $(LIBKARS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -levent -lcurl
+
+$(BUILD)/bin/kars-controller: $(CONTROLLER_OBJS) $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcurl
 
 $(FAKE_UPSTREAM): $(wildcard selftests/fake_upstream/*.c selftests/fake_upstream/*.h) $(LIBKARS)
 	@mkdir -p $(dir $@)
@@ -204,6 +211,8 @@ check: deps
 		"selftests/e2e/openai_client.sh $(BUILD)" \
 		"selftests/e2e/openai_client.sh $(BUILD) router" \
 		"selftests/e2e/router_policy.sh $(BUILD)" \
+		"selftests/e2e/router_governance.sh $(BUILD)" \
+		"selftests/e2e/controller.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp"
 # `make vmtest` is not in this list yet: since the DNS check (issue 6) joined
@@ -237,6 +246,7 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 $(BUILD)/bin/karsd $(DESTDIR)$(PREFIX)/sbin/karsd
 	install -m 0755 $(BUILD)/bin/kars-router $(DESTDIR)$(PREFIX)/sbin/kars-router
+	install -m 0755 $(BUILD)/bin/kars-controller $(DESTDIR)$(PREFIX)/sbin/kars-controller
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/bin/kars $(DESTDIR)$(PREFIX)/bin/kars
 

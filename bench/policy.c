@@ -25,6 +25,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "gov_limits.h"
 #include "governance.h"
 
 #define SAMPLES	  400000
@@ -213,8 +214,12 @@ struct result {
 
 static uint64_t samples[SAMPLES];
 
-static int measure(int n_rules, double per_ns, uint64_t overhead, struct result *res)
+/* With l, each call goes through kars_gov_evaluate_as(): the principal's
+ * and the global token bucket and the monitor, then the profile. */
+static int measure(int n_rules, double per_ns, uint64_t overhead, struct kars_gov_limiter *l,
+		   struct result *res)
 {
+	static char principals[64][32];
 	static char actions[N_ACTIONS][96];
 	struct kars_gov_engine *e = kars_gov_engine_new();
 	struct kars_gov_profile *p = NULL;
@@ -235,6 +240,8 @@ static int measure(int n_rules, double per_ns, uint64_t overhead, struct result 
 	if (kars_gov_reader_open(e, &r) != 0)
 		return -1;
 	make_actions(n_rules, actions);
+	for (int i = 0; i < 64; i++)
+		snprintf(principals[i], sizeof(principals[i]), "agent-%d", i);
 	memset(res, 0, sizeof(*res));
 
 	/* warm up: caches, branch predictors, the CPU's clock */
@@ -250,7 +257,10 @@ static int measure(int n_rules, double per_ns, uint64_t overhead, struct result 
 		uint64_t t0, t1;
 
 		t0 = tsc_start();
-		kars_gov_evaluate(r, &req, &d);
+		if (l)
+			kars_gov_evaluate_as(r, l, principals[i % 64], &req, &d);
+		else
+			kars_gov_evaluate(r, &req, &d);
 		t1 = tsc_end();
 		samples[i] = t1 - t0 > overhead ? t1 - t0 - overhead : 0;
 		res->decisions[d.verdict]++;
@@ -268,7 +278,17 @@ int main(void)
 {
 	static const int sizes[] = {0, 10, 100, 1000, 10000};
 	static const char *const labels[] = {"empty", "10", "100", "1k", "10k"};
-	struct result res[5];
+	struct result res[5], limited;
+	/* rates no run reaches, so every call pays for the buckets and the
+	 * monitor and none is refused by them */
+	struct kars_gov_limits lim = {.global_rate = 1e9,
+				      .global_burst = 1000000000,
+				      .principal_rate = 1e9,
+				      .principal_burst = 1000000000,
+				      .burst_calls = 4000000000u,
+				      .denials = 4000000000u};
+	struct kars_gov_limiter *l = NULL;
+	struct kars_err err = {0};
 	struct utsname u;
 	double per_ns;
 	uint64_t overhead;
@@ -286,7 +306,7 @@ int main(void)
 	       u.release, per_ns, (double)overhead / per_ns, SAMPLES);
 	fflush(stdout);
 	for (int i = 0; i < 5; i++) {
-		if (measure(sizes[i], per_ns, overhead, &res[i]))
+		if (measure(sizes[i], per_ns, overhead, NULL, &res[i]))
 			return 1;
 		fprintf(stderr,
 			"policy: %s: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns; decisions allow %llu "
@@ -297,10 +317,23 @@ int main(void)
 			(unsigned long long)res[i].decisions[2],
 			(unsigned long long)res[i].decisions[3]);
 	}
+	if (kars_gov_limiter_new(&lim, &l, &err)) {
+		fprintf(stderr, "bench: limiter: %s\n", err.msg);
+		return 1;
+	}
+	if (measure(1000, per_ns, overhead, l, &limited))
+		return 1;
+	kars_gov_limiter_free(l);
+	fprintf(stderr,
+		"policy: 1k, with principal and global buckets and the monitor: p50 %.0f ns, "
+		"p99 %.0f ns, p99.9 %.0f ns\n",
+		limited.p50, limited.p99, limited.p999);
 	for (int i = 0; i < 5; i++) {
 		printf("bench: policy_eval_p50_ns_%s=%.0f\n", labels[i], res[i].p50);
 		printf("bench: policy_eval_p99_ns_%s=%.0f\n", labels[i], res[i].p99);
 	}
+	printf("bench: policy_eval_limited_p50_ns_1k=%.0f\n", limited.p50);
+	printf("bench: policy_eval_limited_p99_ns_1k=%.0f\n", limited.p99);
 	for (int i = 1; i < 5; i++)
 		printf("bench: policy_eval_ratio_p99_%s=%.2f\n", labels[i],
 		       res[0].p99 > 0 ? res[i].p99 / res[0].p99 : 0.0);

@@ -189,7 +189,8 @@ router_port=$(free_port)
 # gpt-4o-mini (the model bench/router.lua asks for) with a per-request cap and
 # budgets the run cannot reach, so every request passes every gate; the budget
 # file and the audit chain (one record per request, group commit) are under
-# $tmp, so the figures include them.
+# $tmp, so the figures include them. The ToolPolicy gate runs too (the default
+# profile, the monitor), with rate limits the run cannot reach.
 cat >"$tmp/inference-policy.json" <<JSON
 {"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "bench", "name": "router",
  "allowedModels": ["gpt-4o-mini"],
@@ -201,7 +202,9 @@ cat >"$tmp/router.json" <<JSON
               "apiKeyFile": "$tmp/api-key"},
  "policy": {"file": "$tmp/inference-policy.json"},
  "budget": {"file": "$tmp/budget.json"},
- "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"}}
+ "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"},
+ "governance": {"rateLimit": {"globalPerSecond": 1000000, "globalBurst": 100000000,
+                              "principalPerSecond": 1000000, "principalBurst": 100000000}}}
 JSON
 # ---- end of the kars-router configuration ------------------------------------------
 on_cpu "$SERVER_CPU" "$router" --config "$tmp/router.json" --log-level warn \

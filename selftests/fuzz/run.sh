@@ -31,6 +31,7 @@ extra_srcs() {
 	policy) echo userspace/tracer/policy.c ;;
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
+	policy_status) echo userspace/controller/policy_status.c ;;
 	esac
 }
 
@@ -65,7 +66,7 @@ fuzz_one() {
 		-std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow \
 		-D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -Iuserspace/tracer -I"$out/../bpf" \
 		"selftests/fuzz/fuzz_$name.c" userspace/lib/*.c $(extra_srcs "$name") \
-		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 || {
+		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 -lm || {
 		fail "build failed (libFuzzer is in libclang-rt-14-dev)"
 		return 1
 	}

@@ -347,10 +347,22 @@ static void test_rate_limit_windows(void **state)
 	struct kars_gov_kv free_tier = {"tier", "free"};
 	struct kars_gov_decision d;
 
+	/* a peek is not charged */
+	req.peek = true;
+	for (int i = 0; i < 10; i++) {
+		kars_gov_profile_evaluate(p, &req, &d);
+		assert_int_equal(d.verdict, KARS_GOV_ALLOW);
+	}
+	req.peek = false;
 	for (int i = 0; i < 3; i++) {
 		kars_gov_profile_evaluate(p, &req, &d);
 		assert_int_equal(d.verdict, KARS_GOV_ALLOW); /* charged once each, not twice */
 	}
+	/* ...but sees a used-up window */
+	req.peek = true;
+	kars_gov_profile_evaluate(p, &req, &d);
+	assert_int_equal(d.verdict, KARS_GOV_RATE_LIMITED);
+	req.peek = false;
 	/* denied actions are not charged */
 	req.action = "inference:x";
 	kars_gov_profile_evaluate(p, &req, &d);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conditions.h"
+#include "inference_policy.h"
 #include "policy_compile.h"
 #include "reconcile_ip.h"
 
@@ -28,10 +29,20 @@
 	"\"schemaVersion\":1,\"tokenBudget\":{\"dailyTokens\":100000,\"monthlyTokens\":2000000}}"
 #define GOLDEN_DIGEST "sha256:c8cbbd54104c5166c11b49b73667d8b9b86a808b4f25afa51a6f84f5f06e79fa"
 
+/* allowedModels, onDisallowedModel and displayName (digest: Python hashlib) */
+#define MODELS_BYTES                                                                               \
+	"{\"allowedModels\":[\"o4-mini\",\"text-embedding-3-small\"],\"appliesTo\":{\"action\":"   \
+	"\"chat\",\"sandboxName\":\"bot\"},\"displayName\":\"Bot models\",\"kind\":"               \
+	"\"InferencePolicy\",\"modelPreference\":{\"primary\":{\"deployment\":\"gpt-4o\","         \
+	"\"provider\":\"openai\"}},\"name\":\"bot-models\",\"namespace\":\"kars-bot\","            \
+	"\"onDisallowedModel\":\"override\",\"schemaVersion\":1}"
+#define MODELS_DIGEST "sha256:78f30636cbef0adc19d11c8eac5618fd0269f9a423a9e38596b504dc2c8a52f5"
+
 static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest; /* what the fake router "reports" */
 
-static const char *loaded(void *ctx, const char *ns, const char *sandbox)
+static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
+			  const char *name, char *why, size_t why_len)
 {
 	(*(int *)ctx)++;
 	return router_digest;
@@ -113,6 +124,59 @@ static void test_golden_compile(void **state)
 	kars_store_close(s);
 }
 
+/* The CRD's model fields compile to what the router reads: the router's own
+ * parser accepts the bytes, with the same models and mode, and computes the
+ * same digest. */
+static void test_golden_models_router_agrees(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_compiled c;
+	struct kars_inference_policy *p;
+	json_t *in = json_pack(
+	    "{s:s,s:s,s:{s:s,s:s},s:{s:{s:s,s:s},s:{s:{s:s,s:s}},s:[s,s],s:s,s:s}}", "apiVersion",
+	    "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name", "bot-models",
+	    "namespace", "kars-bot", "spec", "appliesTo", "sandboxName", "bot", "action", "chat",
+	    "modelPreference", "primary", "provider", "openai", "deployment", "gpt-4o",
+	    "allowedModels", "o4-mini", "text-embedding-3-small", "onDisallowedModel", "override",
+	    "displayName", "Bot models");
+	json_t *stored = NULL;
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_create(s, in, &stored, &err));
+	MUST(kars_inferencepolicy_compile(stored, &c, &err));
+	assert_int_equal(c.len, strlen(MODELS_BYTES));
+	assert_memory_equal(c.bytes, MODELS_BYTES, c.len);
+	assert_string_equal(c.digest, MODELS_DIGEST);
+	p = kars_inference_policy_parse(c.bytes, c.len, "inference-policy.json", "openai",
+					"kars-bot/bot", &err);
+	if (!p)
+		fail_msg("the router refused the compiled policy: %s", err.msg);
+	assert_string_equal(p->digest, MODELS_DIGEST);
+	assert_int_equal(p->n_allowed, 2);
+	assert_string_equal(p->allowed[1], "text-embedding-3-small");
+	assert_true(p->override_disallowed);
+	assert_string_equal(p->display_name, "Bot models");
+	assert_true(kars_inference_policy_allows_model(p, "o4-mini"));
+	assert_false(kars_inference_policy_allows_model(p, "gpt-5-pro"));
+	kars_inference_policy_unref(p);
+	kars_compiled_free(&c);
+
+	/* "deny" is what an absent onDisallowedModel means on both sides */
+	json_object_del(json_object_get(stored, "spec"), "onDisallowedModel");
+	MUST(kars_inferencepolicy_compile(stored, &c, &err));
+	assert_null(strstr(c.bytes, "onDisallowedModel"));
+	p = kars_inference_policy_parse(c.bytes, c.len, "inference-policy.json", "openai",
+					"kars-bot/bot", &err);
+	assert_non_null(p);
+	assert_false(p->override_disallowed);
+	kars_inference_policy_unref(p);
+	kars_compiled_free(&c);
+	json_decref(in);
+	json_decref(stored);
+	kars_store_close(s);
+}
+
 static json_t *get_ip(struct kars_store *s)
 {
 	struct kars_err err = {};
@@ -139,10 +203,10 @@ static void test_reconcile_lifecycle(void **state)
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
 	int calls = 0;
-	struct kars_ip_env env = {.out_dir = out_dir,
-				  .loaded_digest = loaded,
-				  .ctx = &calls,
-				  .now = "2026-01-01T00:00:00Z"};
+	struct kars_policy_env env = {.out_dir = out_dir,
+				      .loaded_digest = loaded,
+				      .ctx = &calls,
+				      .now = "2026-01-01T00:00:00Z"};
 	json_t *ip = policy(100000), *sb = sandbox("bot"), *o = NULL;
 	char path[256], *bytes;
 	uint64_t rv;
@@ -278,7 +342,7 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
-	struct kars_ip_env env = {.out_dir = out_dir};
+	struct kars_policy_env env = {.out_dir = out_dir};
 	json_t *ip =
 	    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:s,s:s,s:s}}}", "apiVersion",
 		      "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",
@@ -301,8 +365,60 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 	kars_store_close(s);
 }
 
+/* appliesTo selects among the sandboxes that name the policy: a sandbox the
+ * router would refuse it for does not get it, and does not count. */
+static void test_applies_to_selects_sandboxes(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_reconcile_result r;
+	struct kars_policy_env env = {.out_dir = out_dir, .now = "2026-01-01T00:00:00Z"};
+	json_t *o = NULL, *sb;
+	char path[256];
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	o = policy(100000); /* appliesTo.sandboxName: bot */
+	MUST(kars_store_create(s, o, &sb, &err));
+	json_decref(sb);
+	json_decref(o);
+	sb = sandbox("other");
+	MUST(kars_store_create(s, sb, &o, &err));
+	json_decref(o);
+	json_decref(sb);
+	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), -1);
+	o = get_ip(s);
+	assert_string_equal(cond(o, "Ready", "reason"), "NoSandboxesReferencing");
+	json_decref(o);
+
+	/* by labels instead: only the sandbox carrying them */
+	o = get_ip(s);
+	json_object_set_new(json_object_get(o, "spec"), "appliesTo",
+			    json_pack("{s:{s:s}}", "sandboxMatchLabels", "team", "a"));
+	MUST(kars_store_update(s, o, &sb, &err));
+	json_decref(sb);
+	json_decref(o);
+	sb = sandbox("labelled");
+	json_object_set_new(json_object_get(sb, "metadata"), "labels",
+			    json_pack("{s:s,s:s}", "team", "a", "x", "y"));
+	MUST(kars_store_create(s, sb, &o, &err));
+	json_decref(o);
+	json_decref(sb);
+	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
+	assert_int_equal(r.files_written, 1);
+	snprintf(path, sizeof(path), "%s/kars-bot/labelled/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	assert_int_equal(access(path, F_OK), -1);
+	kars_store_close(s);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_applies_to_selects_sandboxes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_golden_compile, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_golden_models_router_agrees, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reconcile_lifecycle, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bundle_ref_is_degraded_not_silent, setup, teardown),
 };

@@ -262,11 +262,61 @@ static void test_key_file(void **state)
 	assert_err_contains(&err, "No such file");
 }
 
+/* "governance": optional; AGT's limits when absent; every field checked. */
+static void test_governance(void **state)
+{
+#define UP                                                                                         \
+	"\"sandbox\": \"a/b\", \"agentUid\": 1000, \"upstream\": {\"baseUrl\": \"http://x/v1\", "  \
+	"\"apiKeyFile\": \"" FIXED_KEY "\"}"
+	struct kars_router_config c;
+	struct kars_err err = {0};
+
+	write_file(cfg_path, "{" UP STATE "}", 0600);
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+	assert_string_equal(c.gov_profile_file, "");
+	assert_int_equal((int)c.gov_limits.principal_rate, 50);
+	assert_int_equal(c.gov_limits.principal_burst, 100);
+	assert_int_equal((int)c.gov_limits.global_rate, 500);
+	assert_int_equal(c.gov_limits.global_burst, 1000);
+	assert_false(c.gov_limits.escalate);
+	assert_string_equal(c.trust_file, "");
+
+	write_file(cfg_path,
+		   "{" UP STATE ", \"governance\": {\"profileFile\": \"/etc/agt/p.yaml\", "
+		   "\"unmatched\": \"deny\", \"rateLimit\": {\"principalPerSecond\": 0}, "
+		   "\"monitor\": {\"escalate\": true, \"blockSeconds\": 5}, \"trust\": "
+		   "{\"file\": \"/t.json\", \"decayPerHour\": 0.5}}}",
+		   0600);
+	assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+	assert_string_equal(c.gov_profile_file, "/etc/agt/p.yaml");
+	assert_int_equal(c.gov_unmatched, 1);
+	assert_int_equal((int)c.gov_limits.principal_rate, 0); /* off */
+	assert_true(c.gov_limits.escalate);
+	assert_int_equal(c.gov_limits.block_ns, 5000000000ull);
+	assert_string_equal(c.trust_file, "/t.json");
+	assert_true(c.trust_decay_per_hour == 0.5);
+
+	expect_refused("{" UP STATE ", \"governance\": {\"profile\": \"/p\"}}",
+		       "governance.profile: unknown field");
+	expect_refused("{" UP STATE ", \"governance\": {\"unmatched\": \"maybe\"}}",
+		       "governance.unmatched: Unsupported value \"maybe\"");
+	expect_refused("{" UP STATE ", \"governance\": {\"rateLimit\": {\"globalPerSecond\": -1}}}",
+		       "governance.rateLimit.globalPerSecond");
+	expect_refused("{" UP STATE ", \"governance\": {\"monitor\": {\"blockSeconds\": 0}}}",
+		       "governance.monitor.blockSeconds");
+	expect_refused("{" UP STATE ", \"governance\": {\"trust\": {\"decayPerHour\": 1.5}}}",
+		       "governance.trust.decayPerHour: expected a number in (0, 1]");
+	expect_refused("{" UP STATE ", \"governance\": {\"profileFile\": \"\"}}",
+		       "governance.profileFile");
+#undef UP
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
     cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
     cmocka_unit_test_setup_teardown(test_state_fields, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_governance, setup, teardown),
     cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
 };
 

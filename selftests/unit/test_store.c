@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -328,6 +329,156 @@ static void test_watch_resume_and_live(void **state)
 	kars_store_close(s);
 }
 
+static off_t log_size(void)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/events.log", dir);
+	return stat(path, &st) ? -1 : st.st_size;
+}
+
+/* Compaction: the log shrinks to one line, the objects and the counter
+ * stay, a resume from before it is Gone, and every reader of the old log
+ * (a watcher that is behind, a watcher that is caught up, another store
+ * handle, another process) carries on into the new one without losing an
+ * event. */
+static int create_named(struct kars_store *s, const char *name, json_t **out, struct kars_err *err)
+{
+	json_t *in = policy(name, 10);
+	int ret = kars_store_create(s, in, out, err);
+
+	json_decref(in);
+	return ret;
+}
+
+static void test_compaction(void **state)
+{
+	struct kars_store *s = open_store(), *other = open_store();
+	struct kars_err err = {};
+	struct kars_watch *behind = NULL, *live = NULL, *w = NULL;
+	struct kars_event ev = {};
+	json_t *out = NULL, *items = NULL;
+	uint64_t rv = 0;
+	pid_t pid;
+	int status;
+
+	for (int i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "p%d", i);
+		MUST(create_named(s, name, &out, &err)); /* rv 1..3 */
+		json_decref(out);
+	}
+	assert_int_equal(kars_store_watch(s, IP(), NULL, 0, &behind, &err), 0);
+	assert_int_equal(kars_store_watch(s, IP(), NULL, 0, &live, &err), 0);
+	expect_event(live, KARS_ADDED, 1, "p0");
+	expect_event(live, KARS_ADDED, 2, "p1");
+	expect_event(live, KARS_ADDED, 3, "p2");
+	MUST(kars_store_delete(s, IP(), "kars-bot", "p0", &out, &err)); /* rv 4 */
+	json_decref(out);
+	assert_true(log_size() > 1000);
+
+	MUST(kars_store_dir_compact(s, &err));
+	assert_true(log_size() < 64);
+	MUST(kars_store_list(s, IP(), NULL, &items, &rv, &err));
+	assert_int_equal(json_array_size(items), 2);
+	assert_int_equal(rv, 4);
+	json_decref(items);
+	/* another handle, opened before: its next write follows the new log */
+	MUST(create_named(other, "p3", &out, &err));
+	assert_int_equal(kars_object_rv(out), 5);
+	json_decref(out);
+	/* and another process */
+	pid = fork();
+	if (pid == 0) {
+		struct kars_store *cs = NULL;
+		json_t *co = NULL;
+
+		_exit(kars_store_open_dir(dir, &cs, &err) || create_named(cs, "p4", &co, &err) ? 1
+											       : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+
+	/* the watcher that was behind reads the old log to its end, then on */
+	expect_event(behind, KARS_ADDED, 1, "p0");
+	expect_event(behind, KARS_ADDED, 2, "p1");
+	expect_event(behind, KARS_ADDED, 3, "p2");
+	expect_event(behind, KARS_DELETED, 4, "p0");
+	expect_event(behind, KARS_ADDED, 5, "p3");
+	expect_event(behind, KARS_ADDED, 6, "p4");
+	/* the one that was caught up too */
+	expect_event(live, KARS_DELETED, 4, "p0");
+	expect_event(live, KARS_ADDED, 5, "p3");
+	expect_event(live, KARS_ADDED, 6, "p4");
+	assert_int_equal(kars_watch_next(live, 50, &ev, &err), -ETIMEDOUT);
+	kars_watch_close(behind);
+	kars_watch_close(live);
+
+	/* resume from the compaction point: fine; from before it: Gone */
+	assert_int_equal(kars_store_watch(s, IP(), NULL, 4, &w, &err), 0);
+	expect_event(w, KARS_ADDED, 5, "p3");
+	kars_watch_close(w);
+	assert_int_equal(kars_store_watch(s, IP(), NULL, 3, &w, &err), 0);
+	assert_int_equal(kars_watch_next(w, 1000, &ev, &err), -ERANGE);
+	assert_err_contains(&err, "older than the compacted log (4)");
+	kars_watch_close(w);
+	kars_err_clear(&err);
+	/* from 0: whatever the log still holds */
+	assert_int_equal(kars_store_watch(s, IP(), NULL, 0, &w, &err), 0);
+	expect_event(w, KARS_ADDED, 5, "p3");
+	kars_watch_close(w);
+	kars_store_close(other);
+	kars_store_close(s);
+
+	/* reopened: the counter goes on from the compacted log */
+	s = open_store();
+	MUST(create_named(s, "p5", &out, &err));
+	assert_int_equal(kars_object_rv(out), 7);
+	json_decref(out);
+	kars_store_close(s);
+}
+
+/* Writes compact on their own past $KARS_STORE_COMPACT_BYTES; a crash that
+ * left a half-written new log behind changes nothing. */
+static void test_compaction_automatic_and_crash(void **state)
+{
+	struct kars_store *s;
+	struct kars_err err = {};
+	json_t *out = NULL, *cur = NULL, *tmp = NULL;
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/events.log.new", dir);
+	setenv("KARS_STORE_COMPACT_BYTES", "4096", 1);
+	s = open_store();
+	unsetenv("KARS_STORE_COMPACT_BYTES");
+	MUST(create_named(s, "p", &cur, &err));
+	for (int i = 2; i < 40; i++) {
+		set_daily(cur, i);
+		MUST(kars_store_update(s, cur, &tmp, &err));
+		json_decref(cur);
+		cur = tmp;
+		assert_true(log_size() < 4096 + 1024);
+	}
+	assert_int_equal(kars_object_rv(cur), 39);
+	json_decref(cur);
+	kars_store_close(s);
+
+	f = fopen(path, "w");
+	fputs("{\"rv\":1,\"ty", f);
+	fclose(f);
+	s = open_store();
+	MUST(kars_store_get(s, IP(), "kars-bot", "p", &out, &err));
+	assert_int_equal(daily_of(out), 39);
+	json_decref(out);
+	MUST(create_named(s, "q", &out, &err));
+	assert_int_equal(kars_object_rv(out), 40);
+	json_decref(out);
+	kars_store_close(s);
+}
+
 static json_t *read_json(const char *path)
 {
 	json_t *v = json_load_file(path, 0, NULL);
@@ -487,6 +638,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_redo_after_crash_between_log_and_file, setup, teardown),
     cmocka_unit_test_setup_teardown(test_torn_log_line_is_cut, setup, teardown),
     cmocka_unit_test_setup_teardown(test_kill_during_writes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_compaction_automatic_and_crash, setup, teardown),
 };
 
 KARS_UNIT_MAIN(tests)

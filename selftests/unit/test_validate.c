@@ -41,7 +41,9 @@ static const char *const good[] = {
     "\"modelPreference\":{\"primary\":{\"provider\":\"azure-openai\",\"deployment\":\"gpt-4.1\"},"
     "\"fallback\":[{\"deployment\":\"gpt-4.1-mini\"}]},"
     "\"tokenBudget\":{\"perRequestTokens\":8000,\"dailyTokens\":100000,\"monthlyTokens\":2000000},"
-    "\"contentSafety\":{\"hate\":\"Medium\",\"requirePromptShields\":true}}}",
+    "\"contentSafety\":{\"hate\":\"Medium\",\"requirePromptShields\":true},"
+    "\"allowedModels\":[\"o4-mini\",\"text-embedding-3-small\"],"
+    "\"onDisallowedModel\":\"override\",\"displayName\":\"Bot inference\"}}",
     /* 3 */
     "{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"EgressApproval\","
     "\"metadata\":{\"name\":\"gh\",\"namespace\":\"kars-bot\"},\"spec\":{\"sandbox\":\"bot\","
@@ -245,6 +247,17 @@ static const struct bad_case bad[] = {
      "spec: Invalid value: \"object\": bundleRef and the inline modelPreference"},
     {2, "spec.appliesTo.action", "\"video\"", "spec.appliesTo.action: Unsupported value"},
     {2, "spec.tokenBudget.dailyTokens", "0", "spec.tokenBudget.dailyTokens: Invalid value: 0"},
+    {2, "spec.allowedModels", "[\"gpt 4\"]", "spec.allowedModels[0]: Invalid value: \"gpt 4\""},
+    {2, "spec.allowedModels", "[\"o4-mini\",\"o4-mini\"]",
+     "spec.allowedModels[1]: Duplicate value: \"o4-mini\""},
+    {2, "spec.allowedModels", "[\"\"]", "spec.allowedModels[0]: Invalid value: \"\""},
+    {2, "spec.onDisallowedModel", "\"redirect\"", "spec.onDisallowedModel: Unsupported value"},
+    {2, "spec.modelPreference", NULL,
+     "spec.onDisallowedModel: Invalid value: \"object\": onDisallowedModel override needs "
+     "modelPreference"},
+    {2, "spec", "{\"appliesTo\":{\"sandboxName\":\"bot\"}}",
+     "spec.modelPreference: Invalid value: \"object\": a policy must name its models"},
+    {2, "spec.displayName", LONG_513, "spec.displayName: Too long: may not be longer than 255"},
     /* EgressApproval */
     {3, "spec.hosts", "[]",
      "spec.hosts: Invalid value: 0: spec.hosts in body should have at "

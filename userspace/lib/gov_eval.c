@@ -38,6 +38,11 @@ static const char *const why_names[] = {
     [KARS_GOV_WHY_UNMATCHED_DENY] = "unmatched_deny",
     [KARS_GOV_WHY_NO_PROFILE] = "no_profile",
     [KARS_GOV_WHY_BAD_ACTION] = "bad_action",
+    [KARS_GOV_WHY_GLOBAL_RATE_LIMIT] = "global_rate_limit",
+    [KARS_GOV_WHY_PRINCIPAL_RATE_LIMIT] = "principal_rate_limit",
+    [KARS_GOV_WHY_MONITOR_BURST] = "monitor_burst",
+    [KARS_GOV_WHY_MONITOR_FAILURES] = "monitor_failures",
+    [KARS_GOV_WHY_MONITOR_DENIALS] = "monitor_denials",
 };
 
 static const char *const why_reasons[] = {
@@ -51,7 +56,21 @@ static const char *const why_reasons[] = {
     [KARS_GOV_WHY_UNMATCHED_DENY] = "no rule decides the action; the profile denies the rest",
     [KARS_GOV_WHY_NO_PROFILE] = "no governance profile is loaded",
     [KARS_GOV_WHY_BAD_ACTION] = "the action is empty, too long or holds a control byte",
+    [KARS_GOV_WHY_GLOBAL_RATE_LIMIT] = "the router-wide rate limit is used up",
+    [KARS_GOV_WHY_PRINCIPAL_RATE_LIMIT] = "the caller's rate limit is used up",
+    [KARS_GOV_WHY_MONITOR_BURST] =
+	"the caller is blocked for a while: too many calls in a short window",
+    [KARS_GOV_WHY_MONITOR_FAILURES] =
+	"the caller is blocked for a while: too many consecutive failed calls",
+    [KARS_GOV_WHY_MONITOR_DENIALS] =
+	"the caller is blocked for a while: too many denied calls in a short window",
 };
+
+const char *gov_why_reason(enum kars_gov_why why)
+{
+	return (unsigned)why < sizeof(why_reasons) / sizeof(*why_reasons) ? why_reasons[why]
+									  : "unknown";
+}
 
 const char *kars_gov_verdict_name(enum kars_gov_verdict v)
 {
@@ -214,7 +233,7 @@ static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t 
 	for (int64_t _i = (m)->prefix; _i >= 0; _i = (p)->keys[_i].parent)                         \
 		if (((kvar) = &(p)->keys[_i])->len <= (m)->lcp)
 
-static bool take_call(const struct gov_crule *r, uint64_t now_ns, uint64_t *retry_ms)
+static bool take_call(const struct gov_crule *r, uint64_t now_ns, bool peek, uint64_t *retry_ms)
 {
 	uint64_t idx = now_ns / r->window_ns;
 	uint32_t idx32 = (uint32_t)idx;
@@ -231,6 +250,8 @@ static bool take_call(const struct gov_crule *r, uint64_t now_ns, uint64_t *retr
 		} else {
 			next = cur + 1;
 		}
+		if (peek)
+			return true;
 		if (atomic_compare_exchange_weak_explicit(
 			r->window, &cur, next, memory_order_relaxed, memory_order_relaxed))
 			return true;
@@ -270,7 +291,7 @@ static bool charge_key(const struct kars_gov_profile *p, const struct gov_key *k
 			continue;
 		if (already_charged(done, p->rate_entries[key->rates + i]))
 			continue;
-		if (!take_call(r, now, &retry_ms)) {
+		if (!take_call(r, now, req->peek, &retry_ms)) {
 			set(out, KARS_GOV_RATE_LIMITED, KARS_GOV_WHY_RULE_RATE_LIMIT, p, r);
 			out->retry_after_ms = retry_ms;
 			return false;

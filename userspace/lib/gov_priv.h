@@ -183,6 +183,9 @@ int gov_compile(struct gov_ruleset *rs, struct kars_gov_profile **out,
 
 uint64_t gov_hash(uint64_t seed, const char *s, size_t len);
 
+/* The sentence of a why code (gov_eval.c), for the limiter's decisions. */
+const char *gov_why_reason(enum kars_gov_why why);
+
 /* The first 8 bytes of s as a big-endian number, zero-padded: comparing two
  * heads orders the strings as memcmp would, as long as neither holds a NUL
  * (loader and evaluator refuse those). */

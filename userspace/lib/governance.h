@@ -55,6 +55,12 @@ enum kars_gov_why {
 	KARS_GOV_WHY_UNMATCHED_DENY,	 /* no rule decided; the profile denies the rest */
 	KARS_GOV_WHY_NO_PROFILE,	 /* nothing published: fail closed */
 	KARS_GOV_WHY_BAD_ACTION,	 /* empty, too long, or holds a NUL or control byte */
+	/* from a kars_gov_limiter (gov_limits.h), before the profile is read */
+	KARS_GOV_WHY_GLOBAL_RATE_LIMIT,	   /* the global token bucket is empty */
+	KARS_GOV_WHY_PRINCIPAL_RATE_LIMIT, /* the principal's token bucket is empty */
+	KARS_GOV_WHY_MONITOR_BURST,	   /* blocked: too many calls in the burst window */
+	KARS_GOV_WHY_MONITOR_FAILURES,	   /* blocked: too many consecutive failures */
+	KARS_GOV_WHY_MONITOR_DENIALS,	   /* blocked: too many denials in the window */
 };
 
 /* A decision. Filled without allocating; rule is a copy, so the decision
@@ -81,6 +87,10 @@ struct kars_gov_request {
 	const struct kars_gov_kv *context;
 	size_t n_context;
 	uint64_t now_ns; /* CLOCK_MONOTONIC for rate-limit windows; 0 = read the clock */
+	/* Check rate_limit windows without charging them: a used-up window
+	 * still decides rate_limited. For what is not a call, e.g. a tool a
+	 * request merely advertises. */
+	bool peek;
 };
 
 /* What an action that no rule decides gets, when the profile does not say

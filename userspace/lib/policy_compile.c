@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,9 @@ void kars_policy_digest(const char *name, const void *bytes, size_t len, char ou
 int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out,
 				 struct kars_err *err)
 {
-	static const char *const fields[] = {"appliesTo", "modelPreference", "tokenBudget",
-					     "contentSafety", NULL};
+	static const char *const fields[] = {
+	    "appliesTo",     "modelPreference",	  "tokenBudget", "contentSafety",
+	    "allowedModels", "onDisallowedModel", "displayName", NULL};
 	const json_t *md = json_object_get(policy, "metadata");
 	const json_t *spec = json_object_get(policy, "spec");
 	const char *ns = json_string_value(json_object_get(md, "namespace"));
@@ -58,13 +60,59 @@ int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out
 	for (const char *const *f = fields; *f; f++)
 		if (json_object_get(spec, *f))
 			json_object_set(doc, *f, json_object_get(spec, *f));
-	out->bytes = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	return kars_compiled_set(out, doc, ns, name, err);
+}
+
+int kars_compiled_set(struct kars_compiled *out, json_t *doc, const char *ns, const char *name,
+		      struct kars_err *err)
+{
+	out->bytes = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(doc);
 	if (!out->bytes)
 		return kars_err_set(err, ENOMEM, "compile: out of memory");
 	out->len = strlen(out->bytes);
 	snprintf(out->name, sizeof(out->name), "%s/%s", ns, name);
 	kars_policy_digest(out->name, out->bytes, out->len, out->digest);
+	return 0;
+}
+
+int kars_iso_duration_s(const char *s, uint64_t *out)
+{
+	static const struct {
+		char unit;
+		uint64_t secs;
+		bool in_time;
+	} parts[] = {{'D', 86400, false}, {'H', 3600, true}, {'M', 60, true}, {'S', 1, true}};
+	uint64_t total = 0;
+	bool in_time = false;
+	size_t next = 0;
+
+	if (*s++ != 'P')
+		return -EINVAL;
+	while (*s) {
+		uint64_t n = 0;
+
+		if (*s == 'T' && !in_time) {
+			in_time = true;
+			s++;
+			continue;
+		}
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		for (; *s >= '0' && *s <= '9'; s++) {
+			if (n > (UINT64_MAX - 9) / 10)
+				return -EINVAL;
+			n = n * 10 + (uint64_t)(*s - '0');
+		}
+		while (next < 4 && parts[next].unit != *s)
+			next++;
+		if (next == 4 || parts[next].in_time != in_time ||
+		    n > (UINT64_MAX - total) / parts[next].secs)
+			return -EINVAL;
+		total += n * parts[next++].secs;
+		s++;
+	}
+	*out = total;
 	return 0;
 }
 

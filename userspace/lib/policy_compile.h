@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -30,10 +31,32 @@ void kars_policy_digest(const char *name, const void *bytes, size_t len, char ou
 
 /* An InferencePolicy object (as stored: defaults applied) compiled to
  * {"schemaVersion":1,"kind":"InferencePolicy","namespace","name",
- *  "appliesTo","modelPreference","tokenBudget","contentSafety"} (the spec
- * fields that are present). -ENOTSUP for bundleRef (not implemented yet). */
+ *  "appliesTo","modelPreference","tokenBudget","contentSafety",
+ *  "allowedModels","onDisallowedModel","displayName"} (the spec fields that
+ * are present). -ENOTSUP for bundleRef (not implemented yet). */
 int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out,
 				 struct kars_err *err);
+
+/* A ToolPolicy compiled to the AGT profile the router's governance library
+ * loads (governance.h): spec.agtProfile.inline, plus a rate_limit rule
+ * "kars-rate-limit" from spec.rateLimit; checked with the library's own
+ * loader. -ENOTSUP for what is not compiled yet (bundleRef, approval modes
+ * other than never, commerce), -EINVAL for a profile the loader refuses. */
+int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out, struct kars_err *err);
+
+/* An EgressApproval compiled to {"schemaVersion":1,"kind":"EgressApproval",
+ * "namespace","name","sandbox","hosts":[{"host","port"}],"effectiveAt",
+ * "expiresAt"}; the window comes from status (the reconciler sets it). */
+int kars_egressapproval_compile(const json_t *approval, struct kars_compiled *out,
+				struct kars_err *err);
+
+/* Canonical bytes and digest of doc (consumed) named ns/name into out. */
+int kars_compiled_set(struct kars_compiled *out, json_t *doc, const char *ns, const char *name,
+		      struct kars_err *err);
+
+/* "P1DT2H3M4S" (the schema's DURATION pattern) in seconds; -EINVAL if it
+ * is not one or overflows. */
+int kars_iso_duration_s(const char *s, uint64_t *out);
 
 void kars_compiled_free(struct kars_compiled *c);
 

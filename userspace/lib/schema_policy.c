@@ -5,8 +5,9 @@
  */
 #include "schema_common.h"
 
-#define MONEY	 "^[A-Z]{3} [0-9]+(\\.[0-9]{1,2})?$"
-#define DURATION "^P([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
+#define MONEY	   "^[A-Z]{3} [0-9]+(\\.[0-9]{1,2})?$"
+#define MODEL_NAME "^[A-Za-z0-9._:-]+$" /* the router's kars_model_name_ok() */
+#define DURATION   "^P([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
 
 #define COMPILED_STATUS                                                                            \
 	OBSERVED_GENERATION,                                                                       \
@@ -109,7 +110,21 @@ static bool ip_bundle_or_inline(const json_t *self)
 {
 	return !j_has(self, "bundleRef") ||
 	       !(j_has(self, "modelPreference") || j_has(self, "tokenBudget") ||
-		 j_has(self, "contentSafety"));
+		 j_has(self, "contentSafety") || j_has(self, "allowedModels") ||
+		 j_has(self, "onDisallowedModel"));
+}
+
+/* The router refuses a policy that names no model (docs/router.md). */
+static bool ip_names_models(const json_t *self)
+{
+	return j_has(self, "bundleRef") || j_has(self, "modelPreference") ||
+	       j_has(self, "allowedModels");
+}
+
+/* "override" sends a disallowed request to the chain, so there must be one. */
+static bool ip_override_needs_chain(const json_t *self)
+{
+	return !j_str_is(self, "onDisallowedModel", "override") || j_has(self, "modelPreference");
 }
 
 #define SEVERITY(n)                                                                                \
@@ -164,12 +179,27 @@ static const struct kars_field ip_spec = F(
 			  SEVERITY("violence"),
 			  F("requirePromptShields", KT_BOOLEAN, .dflt = "false",
 			    .desc = "Refuse prompts Prompt Shields flags."))),
+	F("allowedModels", KT_ARRAY, .flags = KF_SET, .max_items = 64,
+	  .items = ITEMS(.type = KT_STRING, .min_len = 1, .max_len = 256, .pattern = MODEL_NAME),
+	  .desc = "Models a request may name besides the modelPreference chain (at most 64)."),
+	F("onDisallowedModel", KT_STRING, .enums = ENUM("deny", "override"),
+	  .desc = "A request naming another model: deny (403, the default when absent) or "
+		  "override (sent to the modelPreference chain instead)."),
+	F("displayName", KT_STRING, .max_len = 255, .desc = "Human-readable name of the policy."),
 	OCI_REF("bundleRef", "Signed OCI bundle holding the policy instead of the inline fields.")),
     .rules = RULES({"!has(self.bundleRef) || !(has(self.modelPreference) || "
-		    "has(self.tokenBudget) || has(self.contentSafety))",
-		    "bundleRef and the inline modelPreference, tokenBudget and contentSafety are "
-		    "mutually exclusive",
-		    NULL, ip_bundle_or_inline}));
+		    "has(self.tokenBudget) || has(self.contentSafety) || "
+		    "has(self.allowedModels) || has(self.onDisallowedModel))",
+		    "bundleRef and the inline modelPreference, tokenBudget, contentSafety, "
+		    "allowedModels and onDisallowedModel are mutually exclusive",
+		    NULL, ip_bundle_or_inline},
+		   {"has(self.bundleRef) || has(self.modelPreference) || has(self.allowedModels)",
+		    "a policy must name its models: modelPreference, allowedModels or bundleRef",
+		    ".modelPreference", ip_names_models},
+		   {"!has(self.onDisallowedModel) || self.onDisallowedModel != 'override' || "
+		    "has(self.modelPreference)",
+		    "onDisallowedModel override needs modelPreference to send the request to",
+		    ".onDisallowedModel", ip_override_needs_chain}));
 
 static const struct kars_field ip_status =
     F("status", KT_OBJECT, .desc = "Observed state, written by the controller.",
@@ -238,14 +268,18 @@ static const struct kars_field ea_spec =
 
 static const struct kars_field ea_status =
     F("status", KT_OBJECT, .desc = "Observed state, written by the controller.",
-      .props = FIELDS(PHASE("Pending", "Active", "Expired"), OBSERVED_GENERATION,
-		      F("effectiveAt", KT_STRING, .format = "date-time", .desc = "Start."),
-		      F("expiresAt", KT_STRING, .format = "date-time", .desc = "End."),
-		      F("mergedDigest", KT_STRING, .desc = "Digest of the merged approvals."),
-		      F("hostCount", KT_INTEGER, .flags = KF_MIN, .min = 0, .desc = "Hosts."),
-		      F("usageCount", KT_INTEGER, .flags = KF_MIN, .min = 0,
-			.desc = "Connections made under it."),
-		      CONDITIONS));
+      .props = FIELDS(
+	  PHASE("Pending", "Active", "Expired"), OBSERVED_GENERATION,
+	  F("compiledDigest", KT_STRING, .desc = "Digest of the compiled approval."),
+	  F("loadedDigest", KT_STRING, .desc = "Digest the enforcer reports loaded."),
+	  F("lastCompiledAt", KT_STRING, .format = "date-time", .desc = "Last compile time."),
+	  F("effectiveAt", KT_STRING, .format = "date-time", .desc = "Start."),
+	  F("expiresAt", KT_STRING, .format = "date-time", .desc = "End."),
+	  F("mergedDigest", KT_STRING, .desc = "Digest of the merged approvals."),
+	  F("hostCount", KT_INTEGER, .flags = KF_MIN, .min = 0, .desc = "Hosts."),
+	  F("usageCount", KT_INTEGER, .flags = KF_MIN, .min = 0,
+	    .desc = "Connections made under it."),
+	  CONDITIONS));
 
 const struct kars_kind kars_kind_egressapproval = {
     .kind = "EgressApproval",

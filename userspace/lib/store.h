@@ -83,6 +83,13 @@ struct kars_watch {
  * and dir/events.log, the write-ahead event log watch reads. */
 int kars_store_open_dir(const char *dir, struct kars_store **out, struct kars_err *err);
 
+/* Compacts the file store's event log: the history up to the current
+ * resourceVersion is dropped (the object files are the state), so a watch
+ * from an older version is Gone (-ERANGE); watch from 0 means whatever the
+ * log still holds. Writes compact on their own once the log passes 64 MiB
+ * ($KARS_STORE_COMPACT_BYTES at open; 0: never). */
+int kars_store_dir_compact(struct kars_store *s, struct kars_err *err);
+
 /* ns NULL or "" means "default" for namespaced kinds; ignored for cluster ones.
  * For list and watch, ns NULL means all namespaces. */
 static inline int kars_store_get(struct kars_store *s, const struct kars_kind *k, const char *ns,

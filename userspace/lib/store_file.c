@@ -521,6 +521,23 @@ static void fs_close(struct kars_store *s)
 	free(fs);
 }
 
+static const struct kars_store_ops file_store_ops;
+
+int kars_store_dir_compact(struct kars_store *s, struct kars_err *err)
+{
+	struct file_store *fs = (struct file_store *)s;
+	int ret;
+
+	if (s->ops != &file_store_ops)
+		return kars_err_set(err, EOPNOTSUPP, "store: compaction is the file store's");
+	ret = store_lock(fs, err);
+	if (ret)
+		return ret;
+	ret = store_compact(fs, err);
+	store_unlock(fs);
+	return ret;
+}
+
 static const struct kars_store_ops file_store_ops = {
     .get = fs_get,
     .list = fs_list,
@@ -542,6 +559,9 @@ int kars_store_open_dir(const char *dir, struct kars_store **out, struct kars_er
 	fs->base.ops = &file_store_ops;
 	fs->dirfd = fs->lockfd = fs->logfd = -1;
 	fs->dir = strdup(dir);
+	fs->compact_bytes = STORE_COMPACT_BYTES;
+	if (getenv("KARS_STORE_COMPACT_BYTES"))
+		fs->compact_bytes = strtoull(getenv("KARS_STORE_COMPACT_BYTES"), NULL, 10);
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		ret = kars_err_set(err, errno, "store: %s: %s", dir, strerror(errno));
 		goto fail;

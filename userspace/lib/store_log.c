@@ -10,6 +10,14 @@
  * object file is ever torn and no acknowledged write is ever lost.
  * Watchers read the same log: from any resourceVersion, then live through
  * inotify, consuming only complete lines.
+ *
+ * Compaction replaces the log by a single COMPACTED line carrying the last
+ * resourceVersion (the object files are the state). A watcher or another
+ * process's store handle still reading the old log (its open fd keeps the
+ * old inode) reads it to its end, which is complete since compaction holds
+ * the lock, then notices the path names another inode and follows the new
+ * log from its start. A watch from a version older than the compaction is
+ * Gone (-ERANGE): list again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +215,10 @@ static int redo_last(struct file_store *fs, struct kars_err *err)
 	if (!fs->last_line)
 		return 0;
 	ev = json_loads(fs->last_line, 0, NULL);
+	if (!strcmp(json_string_value(json_object_get(ev, "type")) ?: "", STORE_COMPACTED)) {
+		json_decref(ev); /* nothing to apply: compaction ran after the last write */
+		return 0;
+	}
 	obj = json_object_get(ev, "object");
 	type = event_type(json_string_value(json_object_get(ev, "type")));
 	rv = (uint64_t)json_integer_value(json_object_get(ev, "rv"));
@@ -228,13 +240,68 @@ static int redo_last(struct file_store *fs, struct kars_err *err)
 	return ret;
 }
 
+/* Another handle compacted the log: reopen it and read it from the start. */
+static int follow_compaction(struct file_store *fs, struct kars_err *err)
+{
+	struct stat have, now;
+	int fd;
+
+	if (fstat(fs->logfd, &have))
+		return kars_err_set(err, errno, "store: stat %s: %s", STORE_LOG, strerror(errno));
+	if (fstatat(fs->dirfd, STORE_LOG, &now, 0) == 0 && now.st_ino == have.st_ino &&
+	    now.st_dev == have.st_dev)
+		return 0;
+	fd = openat(fs->dirfd, STORE_LOG, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return kars_err_set(err, errno, "store: %s: %s", STORE_LOG, strerror(errno));
+	close(fs->logfd);
+	fs->logfd = fd;
+	fs->log_seen = 0;
+	free(fs->last_line);
+	fs->last_line = NULL;
+	return 0;
+}
+
+int store_compact(struct file_store *fs, struct kars_err *err)
+{
+	char line[64];
+	int fd, ret, len;
+
+	len = snprintf(line, sizeof(line), "{\"rv\":%llu,\"type\":\"%s\"}\n",
+		       (unsigned long long)fs->last_rv, STORE_COMPACTED);
+	errno = 0;
+	fd = openat(fs->dirfd, STORE_LOG_NEW, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ret = fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) ? -1 : 0;
+	if (!ret && renameat(fs->dirfd, STORE_LOG_NEW, fs->dirfd, STORE_LOG))
+		ret = -1;
+	if (ret) {
+		ret = kars_err_set(err, errno ? errno : EIO, "store: compact %s: %s", STORE_LOG,
+				   strerror(errno ? errno : EIO));
+		if (fd >= 0)
+			close(fd);
+		unlinkat(fs->dirfd, STORE_LOG_NEW, 0);
+		return ret;
+	}
+	if (fsync(fs->dirfd))
+		return kars_err_set(err, errno, "store: fsync %s: %s", fs->dir, strerror(errno));
+	close(fs->logfd);
+	fs->logfd = fd;
+	fs->log_seen = len;
+	free(fs->last_line);
+	line[len - 1] = '\0';
+	fs->last_line = strdup(line);
+	return 0;
+}
+
 int store_lock(struct file_store *fs, struct kars_err *err)
 {
 	int ret;
 
 	if (flock(fs->lockfd, LOCK_EX))
 		return kars_err_set(err, errno, "store: lock: %s", strerror(errno));
-	ret = scan_tail(fs, err);
+	ret = follow_compaction(fs, err);
+	if (!ret)
+		ret = scan_tail(fs, err);
 	if (!ret)
 		ret = redo_last(fs, err);
 	if (ret)
@@ -283,7 +350,14 @@ int store_commit(struct file_store *fs, enum kars_event_type type, json_t *obj,
 	free(fs->last_line);
 	fs->last_line = text;
 	free(line);
-	return store_apply_event(fs, type, obj, err);
+	ret = store_apply_event(fs, type, obj, err);
+	if (!ret && fs->compact_bytes && (uint64_t)fs->log_seen > fs->compact_bytes) {
+		struct kars_err ignored = {0};
+
+		/* the write is done; a failed compaction only leaves a long log */
+		store_compact(fs, &ignored);
+	}
+	return ret;
 }
 
 /* --- watch ------------------------------------------------------------------ */
@@ -291,11 +365,40 @@ int store_commit(struct file_store *fs, enum kars_event_type type, json_t *obj,
 struct file_watch {
 	struct kars_watch base;
 	const struct kars_kind *kind;
-	char *ns;
+	char *ns, *path;
 	uint64_t from;
-	int logfd, infd;
+	uint64_t read_rv; /* highest resourceVersion read (or from) */
+	int logfd, infd, wd;
 	off_t offset; /* bytes of complete lines consumed */
 };
+
+/* Was the log compacted (the path names another inode)? */
+static bool log_moved(const struct file_watch *w)
+{
+	struct stat have, now;
+
+	return !fstat(w->logfd, &have) && !stat(w->path, &now) &&
+	       (now.st_ino != have.st_ino || now.st_dev != have.st_dev);
+}
+
+/* Follows the new log from its start. */
+static int switch_log(struct file_watch *w, struct kars_err *err)
+{
+	int fd;
+
+	inotify_rm_watch(w->infd, w->wd);
+	w->wd = inotify_add_watch(w->infd, w->path, IN_MODIFY);
+	fd = open(w->path, O_RDONLY | O_CLOEXEC);
+	if (w->wd < 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return kars_err_set(err, errno, "watch: %s: %s", w->path, strerror(errno));
+	}
+	close(w->logfd);
+	w->logfd = fd;
+	w->offset = 0;
+	return 0;
+}
 
 /* The next matching event in complete log lines, or -EAGAIN. */
 static int read_event(struct file_watch *w, struct kars_event *out, struct kars_err *err)
@@ -344,6 +447,22 @@ static int read_event(struct file_watch *w, struct kars_event *out, struct kars_
 		}
 		if (!ev)
 			return kars_err_set(err, EIO, "watch: corrupt event log line");
+		if (!strcmp(json_string_value(json_object_get(ev, "type")) ?: "",
+			    STORE_COMPACTED)) {
+			uint64_t rv = (uint64_t)json_integer_value(json_object_get(ev, "rv"));
+
+			json_decref(ev);
+			/* from 0: whatever the log still holds */
+			if (w->from && rv > w->read_rv)
+				return kars_err_set(err, ERANGE,
+						    "watch: resourceVersion %llu is older than the "
+						    "compacted log (%llu): list again",
+						    (unsigned long long)w->read_rv,
+						    (unsigned long long)rv);
+			continue;
+		}
+		if ((uint64_t)json_integer_value(json_object_get(ev, "rv")) > w->read_rv)
+			w->read_rv = (uint64_t)json_integer_value(json_object_get(ev, "rv"));
 		obj = json_object_get(ev, "object");
 		md = json_object_get(obj, "metadata");
 		ns = json_string_value(json_object_get(md, "namespace"));
@@ -374,6 +493,17 @@ static int watch_next(struct kars_watch *base, int timeout_ms, struct kars_event
 		int left = timeout_ms, ret;
 
 		ret = read_event(w, ev, err);
+		if (ret == -EAGAIN && log_moved(w)) {
+			/* the rename came after every append to the old log:
+			 * read what is left of it, then follow the new one */
+			ret = read_event(w, ev, err);
+			if (ret != -EAGAIN)
+				return ret;
+			ret = switch_log(w, err);
+			if (ret)
+				return ret;
+			continue;
+		}
 		if (ret != -EAGAIN)
 			return ret;
 		if (timeout_ms >= 0) {
@@ -403,6 +533,7 @@ static void watch_close(struct kars_watch *base)
 	close(w->logfd);
 	close(w->infd);
 	free(w->ns);
+	free(w->path);
 	free(w);
 }
 
@@ -422,18 +553,23 @@ int store_watch_open(struct file_store *fs, const struct kars_kind *k, const cha
 		return kars_err_set(err, ENOMEM, "watch: out of memory");
 	w->base.ops = &file_watch_ops;
 	w->kind = k;
-	w->from = from;
+	w->from = w->read_rv = from;
 	w->ns = ns && !k->cluster_scoped ? strdup(ns) : NULL;
 	snprintf(path, sizeof(path), "%s/%s", fs->dir, STORE_LOG);
+	w->path = strdup(path);
+	w->logfd = -1;
 	w->infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	/* inotify first, then the file: no append can fall between the two */
-	if (w->infd < 0 || inotify_add_watch(w->infd, path, IN_MODIFY) < 0 ||
+	/* inotify first, then the file: no append can fall between the two;
+	 * the directory too, for the rename of a compacted log */
+	if (!w->path || w->infd < 0 || (w->wd = inotify_add_watch(w->infd, path, IN_MODIFY)) < 0 ||
+	    inotify_add_watch(w->infd, fs->dir, IN_MOVED_TO) < 0 ||
 	    (w->logfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		int e = errno;
 
 		if (w->infd >= 0)
 			close(w->infd);
 		free(w->ns);
+		free(w->path);
 		free(w);
 		return kars_err_set(err, e, "watch: %s: %s", path, strerror(e));
 	}

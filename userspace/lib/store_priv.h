@@ -8,16 +8,20 @@
 
 #include "store.h"
 
-#define STORE_LOG  "events.log"
-#define STORE_LOCK ".lock"
+#define STORE_LOG	    "events.log"
+#define STORE_LOG_NEW	    "events.log.new"
+#define STORE_LOCK	    ".lock"
+#define STORE_COMPACTED	    "COMPACTED" /* the first line of a compacted log */
+#define STORE_COMPACT_BYTES (64u << 20) /* default: compact past 64 MiB */
 
 struct file_store {
 	struct kars_store base;
 	char *dir;
 	int dirfd, lockfd, logfd;
-	off_t log_seen;	  /* bytes of the log already scanned */
-	uint64_t last_rv; /* resourceVersion of the last event in the log */
-	char *last_line;  /* that event, to check it reached its object file */
+	off_t log_seen;		/* bytes of the log already scanned */
+	uint64_t last_rv;	/* resourceVersion of the last event in the log */
+	char *last_line;	/* that event, to check it reached its object file */
+	uint64_t compact_bytes; /* compact the log once it is larger; 0: never */
 };
 
 /* Takes the store lock, then makes the objects match the log: a torn last
@@ -42,5 +46,13 @@ int store_watch_open(struct file_store *fs, const struct kars_kind *k, const cha
 		     uint64_t from, struct kars_watch **out, struct kars_err *err);
 
 const char *store_event_word(enum kars_event_type t);
+
+/* Replaces the log by one line {"rv":N,"type":"COMPACTED"} (N the last
+ * resourceVersion), under the lock: the objects' files are the state, the
+ * history before N is gone (a watch from before it is Gone). Durable: the
+ * new log is written, fsynced and renamed over the old one. Watchers and
+ * other store handles holding the old log finish it, then follow the new
+ * one. */
+int store_compact(struct file_store *fs, struct kars_err *err);
 
 #endif

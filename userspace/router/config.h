@@ -19,6 +19,7 @@
 
 #include "credentials.h"
 #include "err.h"
+#include "gov_limits.h"
 
 enum kars_upstream_kind {
 	KARS_UPSTREAM_OPENAI = 0, /* Authorization: Bearer, {baseUrl}/{path} */
@@ -46,7 +47,23 @@ struct kars_router_config {
 	uint32_t checkpoint_every; /* records between signed checkpoints */
 	uid_t control_uids[16];	   /* who may use /kars/v1/ (never agentUid) */
 	size_t n_control_uids;
+
+	/* "governance" (gov_config.c, docs/router.md): the AGT profile file the
+	 * controller writes ("" = none: the default profile), its poll, the
+	 * unmatched default, rate limits and monitor, the trust state file */
+	char gov_profile_file[1024];
+	long gov_poll_ms;
+	int gov_unmatched; /* enum kars_gov_unmatched */
+	struct kars_gov_limits gov_limits;
+	char trust_file[1024]; /* "" = in memory only */
+	uint32_t trust_agents_max, trust_reward, trust_penalty;
+	double trust_decay_per_hour;
 };
+
+/* Reads the optional "governance" object of the config (gov_config.c). */
+struct json_t;
+int kars_router_gov_config_parse(const struct json_t *root, struct kars_router_config *c,
+				 struct kars_err *err);
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err);
 

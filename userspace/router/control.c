@@ -32,7 +32,7 @@
 #include "router.h"
 #include "sock_diag.h"
 
-static void reply_json(struct evhttp_request *req, int status, json_t *doc)
+void kars_router_reply_json(struct evhttp_request *req, int status, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	struct evbuffer *out = evbuffer_new();
@@ -67,10 +67,8 @@ static void audit_control(struct kars_router *r, uint32_t uid, const char *actio
 	kars_router_audit(r, &rec);
 }
 
-/* Who is calling: 0 with *uid set when allowed; otherwise the refusal is
- * sent (and audited for mutations) and -1 returned. */
-static int authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
-		     bool mutation, uint32_t *uid)
+int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
+			  bool mutation, bool agent_ok, uint32_t *uid)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
@@ -86,6 +84,8 @@ static int authorise(struct kars_router *r, struct evhttp_request *req, const ch
 		return -1;
 	}
 	*uid = peer.uid;
+	if (peer.uid == r->cfg.agent_uid && agent_ok)
+		return 0;
 	if (peer.uid == r->cfg.agent_uid) {
 		snprintf(reason, sizeof(reason), "uid %u is the sandbox's agent", peer.uid);
 	} else {
@@ -122,15 +122,15 @@ static void policy_status(struct kars_router *r, struct evhttp_request *req)
 			  p ? p->name : NULL, "digest", p ? p->digest : NULL, "sourcePath",
 			  r->cfg.policy_file, "loadedAt", p ? loaded : NULL, "lastError",
 			  r->policy_error[0] ? r->policy_error : NULL);
-	reply_json(req, 200,
-		   json_pack("{s:i,s:s,s:i,s:[o],s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}",
-			     "schemaVersion", 1, "sandbox", r->cfg.sandbox, "count", p ? 1 : 0,
-			     "entries", entry, "modelOverride",
-			     r->model_override[0] ? r->model_override : NULL, "budget", "day",
-			     r->budget.day, "dailyUsed", (json_int_t)r->budget.daily_used,
-			     "dailyLimit", (json_int_t)(p ? p->daily_tokens : 0), "month",
-			     r->budget.month, "monthlyUsed", (json_int_t)r->budget.monthly_used,
-			     "monthlyLimit", (json_int_t)(p ? p->monthly_tokens : 0)));
+	kars_router_reply_json(
+	    req, 200,
+	    json_pack("{s:i,s:s,s:i,s:[o],s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}", "schemaVersion", 1,
+		      "sandbox", r->cfg.sandbox, "count", p ? 1 : 0, "entries", entry,
+		      "modelOverride", r->model_override[0] ? r->model_override : NULL, "budget",
+		      "day", r->budget.day, "dailyUsed", (json_int_t)r->budget.daily_used,
+		      "dailyLimit", (json_int_t)(p ? p->daily_tokens : 0), "month", r->budget.month,
+		      "monthlyUsed", (json_int_t)r->budget.monthly_used, "monthlyLimit",
+		      (json_int_t)(p ? p->monthly_tokens : 0)));
 }
 
 static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
@@ -170,7 +170,7 @@ static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_
 	log_info("model override %s by uid %u", name ? name : "cleared", uid);
 	audit_control(r, uid, "control.model", "allow",
 		      name ? "model override set" : "model override cleared", name);
-	reply_json(req, 200, json_pack("{s:s?}", "modelOverride", name));
+	kars_router_reply_json(req, 200, json_pack("{s:s?}", "modelOverride", name));
 	json_decref(body);
 }
 
@@ -187,7 +187,7 @@ static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint
 		log_error("%s", err.msg);
 	log_info("%s by uid %u", reason, uid);
 	audit_control(r, uid, "control.budget.reset", "allow", reason, NULL);
-	reply_json(
+	kars_router_reply_json(
 	    req, 200,
 	    json_pack("{s:I,s:I}", "dailyUsed", (json_int_t)0, "monthlyUsed", (json_int_t)0));
 }
@@ -198,13 +198,13 @@ void kars_router_control(struct kars_router *r, struct evhttp_request *req, cons
 	uint32_t uid;
 
 	if (strcmp(path, "policy-status") == 0 && method == EVHTTP_REQ_GET) {
-		if (authorise(r, req, "control.policy-status", false, &uid) == 0)
+		if (kars_router_authorise(r, req, "control.policy-status", false, false, &uid) == 0)
 			policy_status(r, req);
 	} else if (strcmp(path, "model") == 0 && method == EVHTTP_REQ_PUT) {
-		if (authorise(r, req, "control.model", true, &uid) == 0)
+		if (kars_router_authorise(r, req, "control.model", true, false, &uid) == 0)
 			set_model(r, req, uid);
 	} else if (strcmp(path, "budget/reset") == 0 && method == EVHTTP_REQ_POST) {
-		if (authorise(r, req, "control.budget.reset", true, &uid) == 0)
+		if (kars_router_authorise(r, req, "control.budget.reset", true, false, &uid) == 0)
 			reset_budget(r, req, uid);
 	} else {
 		kars_router_send_error(req, 404, "invalid_request_error", "unknown_url",

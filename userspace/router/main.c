@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "gov_gate.h"
 #include "log.h"
 #include "policy_watch.h"
 #include "router.h"
@@ -107,6 +108,11 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		goto cleanup;
 	}
+	r.gov = kars_gov_gate_new(&r, &err);
+	if (!r.gov) {
+		log_error("%s", err.msg);
+		goto cleanup;
+	}
 	kars_router_routes_init(&r);
 	if (evhttp_bind_socket(r.http, r.cfg.listen_addr, r.cfg.listen_port)) {
 		log_error("listen: cannot bind %s:%u", r.cfg.listen_addr, r.cfg.listen_port);
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
 	ret = 0;
 cleanup:
 	kars_policy_watch_free(r.watch);
+	kars_gov_gate_free(r.gov);
 	kars_inference_policy_unref(r.policy);
 	if (r.tick)
 		event_free(r.tick);

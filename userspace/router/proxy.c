@@ -33,6 +33,7 @@
 
 #include "audit.h"
 #include "exchange.h"
+#include "gov_gate.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -276,6 +277,9 @@ static void handle_inference(struct kars_router *r, struct evhttp_request *req, 
 		refuse(r, req, id, &f, "%s", reason);
 		goto out;
 	}
+	/* ToolPolicy: inference:<route>:<model>, then the advertised tools */
+	if (kars_gov_gate_inference(r, req, id, body, xr.models, &xr.n_models))
+		goto out;
 	xr.stream = json_is_true(json_object_get(body, "stream"));
 	if (id == KARS_ROUTE_CHAT || id == KARS_ROUTE_COMPLETIONS) {
 		usage = kars_openai_inject_include_usage(body, &err);
@@ -406,6 +410,7 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	       r->policy_reload_errors);
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
+	kars_gov_gate_metrics(r, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, NULL, out);
@@ -433,6 +438,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		handle_route(r, req, KARS_ROUTE_MODELS, path + 11);
 	} else if (strncmp(path, "/kars/v1/", 9) == 0) {
 		kars_router_control(r, req, path + 9);
+	} else if (strncmp(path, "/agt/", 5) == 0) {
+		kars_gov_gate_http(r, req, path + 5);
 	} else if (strcmp(path, "/healthz") == 0) {
 		reply_text(req, 200, "text/plain", "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {

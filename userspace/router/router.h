@@ -10,11 +10,13 @@
  * Files: proxy.c (HTTP routes, the gates before the upstream), exchange.c
  * (one request's upstream attempts, failover, relaying and accounting),
  * control.c (the /kars/v1/ control endpoints), policy_watch.c (hot reload),
+ * gov_gate.c (ToolPolicy on inference and tools, the /agt/ endpoints),
  * inference_policy.c, budget.c, config.c, upstream.c (libcurl on libevent).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "budget.h"
@@ -27,6 +29,7 @@ struct evhttp;
 struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
+struct kars_gov_gate;
 struct kars_upstream;
 
 enum kars_route {
@@ -69,6 +72,7 @@ struct kars_router {
 	struct kars_audit *audit;
 	struct event *tick; /* audit group commit, budget persistence */
 	struct kars_policy_watch *watch;
+	struct kars_gov_gate *gov; /* ToolPolicy, rate limits, trust (gov_gate.c) */
 
 	/* metrics: requests by route and status class (1xx..5xx), upstream errors */
 	uint64_t requests[KARS_ROUTE__COUNT][6];
@@ -104,5 +108,13 @@ uint64_t kars_router_mono_ns(void);
 
 /* Control endpoints, under /kars/v1/. */
 void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);
+/* Who is calling (sock_diag): 0 with *uid set when allowed (a UID of
+ * control.allowedUids, or the agent's when agent_ok); otherwise the 403 is
+ * sent (and audited for mutations) and -1 returned. */
+int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
+			  bool mutation, bool agent_ok, uint32_t *uid);
+/* Sends doc (taken) as the JSON body; a NULL doc is a 500. */
+struct json_t;
+void kars_router_reply_json(struct evhttp_request *req, int status, struct json_t *doc);
 
 #endif

@@ -1,5 +1,5 @@
-/* test_controller_ip.c - the InferencePolicy controller loop
- * (controller_ip.h): watches feed the queue, the queue feeds the reconciler.
+/* test_controller.c - the controller loop (controller.h): watches feed the queue, the queue feeds
+ * the reconciler.
  *
  * Objects that exist before the controller starts are reconciled (replay
  * from resourceVersion 0); a new sandbox queues the policy it names; a burst
@@ -16,12 +16,13 @@
 #include <unistd.h>
 
 #include "conditions.h"
-#include "controller_ip.h"
+#include "controller.h"
 
 static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest;
 
-static const char *loaded(void *ctx, const char *ns, const char *sandbox)
+static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
+			  const char *name, char *why, size_t why_len)
 {
 	return router_digest;
 }
@@ -65,7 +66,7 @@ static json_t *policy(const char *name)
 {
 	return json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:{s:s}}}}", "apiVersion",
 			 "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",
-			 name, "namespace", "kars-bot", "spec", "appliesTo", "sandboxName", "bot",
+			 name, "namespace", "kars-bot", "spec", "appliesTo", "action", "chat",
 			 "modelPreference", "primary", "deployment", "gpt-4.1");
 }
 
@@ -103,46 +104,59 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
-	struct kars_ipc *c = NULL;
+	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
+	struct kars_controller *c = NULL;
 	json_t *o;
 	char path[256];
-	uint64_t rv;
+	uint64_t rv, now;
+	int64_t d, last = 0;
 
 	MUST(kars_store_open_dir(state_dir, &s, &err));
 	env.store = s;
 	create(s, policy("p")); /* exists before the controller starts */
-	MUST(kars_ipc_new(&env, 7, &c, &err));
-	assert_int_equal(kars_ipc_step(c, 1000), 300000); /* reconciled: no sandbox, 300 s */
+	MUST(kars_ctl_new(&opts, &c, &err));
+	assert_int_equal(kars_ctl_step(c, 1000), 300000); /* reconciled: no sandbox, 300 s */
 	assert_string_equal(ready_reason(s, "p"), "NoSandboxesReferencing");
 
 	create(s, sandbox("bot", "p")); /* a new sandbox queues the policy it names */
-	assert_int_equal(kars_ipc_step(c, 2000), 15000);
+	d = kars_ctl_step(c, 2000);
+	assert_true(d >= 800 && d <= 1200); /* waiting for the router: 1 s first */
 	assert_string_equal(ready_reason(s, "p"), "AwaitingRouterEnforcement");
 	/* the controller's own status write comes back as a watch event: one
 	 * more pass, which writes nothing, and then it is quiet (no hot loop) */
 	o = get_policy(s, "p");
 	rv = kars_object_rv(o);
 	json_decref(o);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(kars_ipc_step(c, 2000), 15000);
+	for (int i = 0; i < 3; i++) {
+		d = kars_ctl_step(c, 2000);
+		assert_true(d > 0 && d <= 15000);
+	}
 	o = get_policy(s, "p");
 	assert_int_equal(kars_object_rv(o), rv);
 	json_decref(o);
 	snprintf(path, sizeof(path), "%s/kars-bot/bot/inference-policy.json", out_dir);
 	assert_int_equal(access(path, R_OK), 0);
 
-	/* nothing due before 15 s; then the router has loaded it */
-	assert_int_equal(kars_ipc_step(c, 10000), 7000);
+	/* the router does not confirm: looks again with backoff, capped at 15 s */
+	now = 2000;
+	for (int i = 0; i < 8; i++) {
+		now += (uint64_t)d;
+		last = d;
+		d = kars_ctl_step(c, now);
+		assert_true(d > 0 && d <= 15000);
+	}
+	assert_true(last >= 12000); /* 16 s +-20 %, capped */
+	/* then the router has loaded it */
 	o = get_policy(s, "p");
 	router_digest = strdup(
 	    json_string_value(json_object_get(json_object_get(o, "status"), "compiledDigest")));
 	json_decref(o);
-	assert_int_equal(kars_ipc_step(c, 17000), 300000);
+	assert_int_equal(kars_ctl_step(c, now + (uint64_t)d), 300000);
 	assert_string_equal(ready_reason(s, "p"), "RouterEnforcing");
 	free((char *)router_digest);
 	router_digest = NULL;
-	kars_ipc_free(c);
+	kars_ctl_free(c);
 	kars_store_close(s);
 }
 
@@ -150,12 +164,14 @@ static void test_burst_is_one_key(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
-	struct kars_ipc *c = NULL;
+	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
+	struct kars_controller *c = NULL;
+	int64_t d;
 
 	MUST(kars_store_open_dir(state_dir, &s, &err));
 	env.store = s;
-	MUST(kars_ipc_new(&env, 7, &c, &err));
+	MUST(kars_ctl_new(&opts, &c, &err));
 	create(s, policy("p"));
 	for (int i = 0; i < 5; i++) {
 		char name[16];
@@ -164,15 +180,16 @@ static void test_burst_is_one_key(void **state)
 		create(s, sandbox(name, "p"));
 	}
 	/* six events, one key, reconciled once for all five sandboxes */
-	assert_int_equal(kars_ipc_step(c, 0), 15000);
-	assert_int_equal(kars_wq_len(kars_ipc_queue(c)), 1); /* the 15 s requeue only */
+	d = kars_ctl_step(c, 0);
+	assert_true(d >= 800 && d <= 1200);
+	assert_int_equal(kars_wq_len(kars_ctl_queue(c)), 1); /* the requeue only */
 	for (int i = 0; i < 5; i++) {
 		char path[256];
 
 		snprintf(path, sizeof(path), "%s/kars-bot/sb%d/inference-policy.json", out_dir, i);
 		assert_int_equal(access(path, R_OK), 0);
 	}
-	kars_ipc_free(c);
+	kars_ctl_free(c);
 	kars_store_close(s);
 }
 
@@ -180,8 +197,9 @@ static void test_failure_backs_off_then_recovers(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_ip_env env = {.out_dir = out_dir, .loaded_digest = loaded};
-	struct kars_ipc *c = NULL;
+	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
+	struct kars_controller *c = NULL;
 	int64_t d1, d2, d3;
 	uint64_t now = 0;
 
@@ -195,25 +213,37 @@ static void test_failure_backs_off_then_recovers(void **state)
 
 		fclose(f);
 	}
-	MUST(kars_ipc_new(&env, 7, &c, &err));
-	d1 = kars_ipc_step(c, now);
-	assert_non_null(strstr(kars_ipc_last_error(c), "kars-bot/p: deliver"));
+	MUST(kars_ctl_new(&opts, &c, &err));
+	d1 = kars_ctl_step(c, now);
+	assert_non_null(strstr(kars_ctl_last_error(c), "InferencePolicy/kars-bot/p: deliver"));
 	now += (uint64_t)d1;
-	d2 = kars_ipc_step(c, now);
+	d2 = kars_ctl_step(c, now);
 	now += (uint64_t)d2;
-	d3 = kars_ipc_step(c, now);
+	d3 = kars_ctl_step(c, now);
 	/* 1 s, 2 s, 4 s, each within +-20 % */
 	assert_true(d1 >= 800 && d1 <= 1200);
 	assert_true(d2 >= 1600 && d2 <= 2400);
 	assert_true(d3 >= 3200 && d3 <= 4800);
-	assert_int_equal(kars_wq_failures(kars_ipc_queue(c), "kars-bot/p"), 3);
-	/* fixed: the next attempt succeeds and the failures are forgotten */
+	assert_int_equal(kars_wq_failures(kars_ctl_queue(c), "InferencePolicy/kars-bot/p"), 3);
+	/* fixed: the next attempt succeeds (then waits for the router, at
+	 * most 15 s apart); once the router confirms, the failures are forgotten */
 	unlink(out_dir);
 	now += (uint64_t)d3;
-	assert_int_equal(kars_ipc_step(c, now), 15000);
-	assert_string_equal(kars_ipc_last_error(c), "");
-	assert_int_equal(kars_wq_failures(kars_ipc_queue(c), "kars-bot/p"), 0);
-	kars_ipc_free(c);
+	d1 = kars_ctl_step(c, now);
+	assert_true(d1 > 0 && d1 <= 15000);
+	assert_string_equal(kars_ctl_last_error(c), "");
+	{
+		json_t *o = get_policy(s, "p");
+
+		router_digest = strdup(json_string_value(
+		    json_object_get(json_object_get(o, "status"), "compiledDigest")));
+		json_decref(o);
+	}
+	assert_int_equal(kars_ctl_step(c, now + (uint64_t)d1), 300000);
+	assert_int_equal(kars_wq_failures(kars_ctl_queue(c), "InferencePolicy/kars-bot/p"), 0);
+	free((char *)router_digest);
+	router_digest = NULL;
+	kars_ctl_free(c);
 	kars_store_close(s);
 }
 
