@@ -33,7 +33,7 @@ struct kars_sup_child {
 	char log_file[PATH_MAX + 32];
 	pid_t pid; /* 0 while not running */
 	double started;
-	double next_start; /* when pid is 0: monotonic time of the next start */
+	double next_start;   /* when pid is 0: monotonic time of the next start */
 	unsigned backoff_ms; /* delay after the next exit */
 	unsigned restarts;
 	int last_status; /* wait status of the last exit */
