@@ -396,7 +396,7 @@ static void test_supervisor_sigterm(void **state)
 		_exit(kars_sup_run(&s, 2.0, &err) == 0 ? 0 : 1);
 	}
 	/* Until the agent runs: its pid file appears (bounded wait). */
-	for (int i = 0; i < 500 && !running; i++) {
+	for (int i = 0; i < 1500 && !running; i++) {
 		running = access(c->pid_file, F_OK) == 0 &&
 			  kars_cgroup_has_pid(f->sb.cg_agent, c->pid) == 1;
 		if (!running)

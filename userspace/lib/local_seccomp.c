@@ -304,9 +304,14 @@ static int add_rules(scmp_filter_ctx ctx, struct kars_err *err)
 	}
 	for (size_t i = 0; i < sizeof(socket_allow) / sizeof(socket_allow[0]); i++) {
 		struct scmp_arg_cmp c[3] = {
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)socket_allow[i].domain),
-		    SCMP_A1(SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, (scmp_datum_t)socket_allow[i].type),
-		    SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)socket_allow[i].protocol),
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)socket_allow[i].domain},
+		    {.arg = 1,
+		     .op = SCMP_CMP_MASKED_EQ,
+		     .datum_a = SOCK_TYPE_MASK,
+		     .datum_b = (scmp_datum_t)socket_allow[i].type},
+		    {.arg = 2,
+		     .op = SCMP_CMP_EQ,
+		     .datum_a = (scmp_datum_t)socket_allow[i].protocol},
 		};
 
 		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),
