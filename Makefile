@@ -18,11 +18,11 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
-	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash
+	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
-LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml -lidn2 -lm
+LDLIBS := -lbpf -lelf -lz -ljansson -lsodium -lcrypto -lyaml -lidn2 -lm -lseccomp
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -150,6 +150,14 @@ $(BUILD)/bin/kars: $(patsubst userspace/%.c,$(BUILD)/%.o,$(wildcard userspace/cl
 $(BUILD)/tests/unit/%: selftests/unit/%.c $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) $(wildcard selftests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iuserspace/tracer -Iuserspace/router -Iselftests/unit $(LDFLAGS) $< $(KARSD_LIB_OBJS) $(ROUTER_LIB_OBJS) $(LIBKARS) -o $@ $(LDLIBS) -levent -levent_openssl -lssl -lcurl -lcmocka
+
+# What the local sandbox tests run inside a sandbox: no sanitizer, since it
+# runs under the kars-strict seccomp profile.
+LOCAL_PROBE := $(BUILD)/tests/local_probe
+$(LOCAL_PROBE): selftests/local/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE $< -o $@
+$(BUILD)/tests/unit/test_local_sandbox: $(LOCAL_PROBE)
 
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)

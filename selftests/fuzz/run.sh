@@ -66,7 +66,7 @@ fuzz_one() {
 		-std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow \
 		-D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -Iuserspace/tracer -I"$out/../bpf" \
 		"selftests/fuzz/fuzz_$name.c" userspace/lib/*.c $(extra_srcs "$name") \
-		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 -lm || {
+		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 -lm -lseccomp || {
 		fail "build failed (libFuzzer is in libclang-rt-14-dev)"
 		return 1
 	}

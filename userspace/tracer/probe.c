@@ -16,26 +16,6 @@
 #define BPF_FS_MAGIC_NUMBER 0xcafe4a11
 #define SECURITYFS_MAGIC    0x73636673
 
-int kars_cgroup2_find(char *out, size_t len, struct kars_err *err)
-{
-	FILE *f = setmntent("/proc/mounts", "r");
-	struct mntent *m;
-	int ret = kars_err_set(err, ENOENT, "no cgroup2 mount in /proc/mounts");
-
-	if (!f)
-		return kars_err_set(err, errno, "/proc/mounts: %s", strerror(errno));
-	while ((m = getmntent(f))) {
-		if (strcmp(m->mnt_type, "cgroup2") == 0 && strlen(m->mnt_dir) < len) {
-			strcpy(out, m->mnt_dir);
-			kars_err_clear(err);
-			ret = 0;
-			break;
-		}
-	}
-	endmntent(f);
-	return ret;
-}
-
 static bool is_fs(const char *path, long magic)
 {
 	struct statfs st;

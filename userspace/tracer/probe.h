@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "cgroup2.h"
 #include "err.h"
 
 struct kars_probe {
@@ -28,9 +29,6 @@ struct kars_probe {
 	char cgroup2[PATH_MAX];
 };
 
-/* Finds the cgroup v2 mount in /proc/mounts (/sys/fs/cgroup on most hosts,
- * /sys/fs/cgroup/unified on hybrid ones). */
-int kars_cgroup2_find(char *out, size_t len, struct kars_err *err);
 /* Mounts bpffs at /sys/fs/bpf when nothing is mounted there. */
 int kars_bpffs_ensure(struct kars_err *err);
 /* Runs every probe; fails only when the data plane cannot work at all. */
