@@ -38,6 +38,9 @@
 
 static char probe[PATH_MAX + 16];
 static char host_tmp[64];
+/* A supervisor a test forked: teardown kills it when the test failed before
+ * stopping it, so no orphan keeps running (and holding the runner's pipe). */
+static pid_t sup_pid;
 static struct sock_fprog strict;
 
 struct fixture {
@@ -138,6 +141,11 @@ static int teardown(void **state)
 
 	if (!f)
 		return 0;
+	if (sup_pid > 0) {
+		kill(sup_pid, SIGKILL);
+		waitpid(sup_pid, NULL, 0);
+		sup_pid = 0;
+	}
 	if (kars_local_sandbox_remove(&f->sb, &err))
 		fprintf(stderr, "remove: %s\n", err.msg);
 	kars_local_env_free(f->env);
@@ -417,6 +425,7 @@ static void test_supervisor_sigterm(void **state)
 
 		_exit(kars_sup_run(&s, 2.0, &err) == 0 ? 0 : 1);
 	}
+	sup_pid = sup;
 	/* Until the agent runs: its pid file appears (bounded wait). */
 	for (int i = 0; i < 1500 && !running; i++) {
 		running = access(c->pid_file, F_OK) == 0 &&
@@ -428,6 +437,7 @@ static void test_supervisor_sigterm(void **state)
 	agent = c->pid;
 	assert_int_equal(kill(sup, SIGTERM), 0);
 	assert_int_equal(waitpid(sup, &st, 0), sup);
+	sup_pid = 0;
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_int_equal(access(c->pid_file, F_OK), -1);
