@@ -167,20 +167,23 @@ struct match {
 
 static int64_t find_exact(const struct kars_gov_profile *p, const char *a, size_t len)
 {
-	uint64_t h;
+	uint64_t h, tag;
 
 	if (p->n_exact == 0)
 		return -1;
 	h = gov_hash(p->hash_seed, a, len);
+	tag = h & 0xffffffff00000000ull;
 	for (;;) {
-		uint32_t slot = p->exact_table[h & p->exact_mask];
+		uint64_t slot = p->exact_table[h & p->exact_mask];
 		const struct gov_key *k;
 
 		if (slot == 0)
 			return -1;
-		k = &p->keys[slot - 1];
-		if (k->len == len && memcmp(p->strings + k->str, a, len) == 0)
-			return slot - 1;
+		if ((slot & 0xffffffff00000000ull) == tag) {
+			k = &p->keys[(uint32_t)slot - 1];
+			if (k->len == len && memcmp(p->strings + k->str, a, len) == 0)
+				return (uint32_t)slot - 1;
+		}
 		h++;
 	}
 }
@@ -188,7 +191,7 @@ static int64_t find_exact(const struct kars_gov_profile *p, const char *a, size_
 static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t len,
 			struct match *m)
 {
-	size_t lo = p->n_exact, hi = p->n_exact + p->n_prefix, n;
+	size_t lo = 0, hi = p->n_prefix, n;
 	const struct gov_key *k;
 	uint64_t head;
 
@@ -196,32 +199,36 @@ static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t 
 	m->lcp = 0;
 	if (p->n_prefix == 0 || (len < p->prefix_min_len && !p->has_empty_prefix))
 		return;
-	/* greatest key <= action; heads decide most steps without touching
-	 * the string arena */
+	/* greatest key <= action; the dense heads array decides most steps
+	 * without touching keys[] or the string arena */
 	head = gov_head(a, len);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct gov_key *km = &p->keys[mid];
+		uint64_t km_head = p->prefix_heads[mid];
 		bool le;
 
-		if (km->head != head) {
-			le = km->head < head;
-		} else if (km->len <= 8 || len <= 8) {
-			le = km->len <= len;
+		if (km_head != head) {
+			le = km_head < head;
 		} else {
-			size_t l = km->len < len ? km->len : len;
-			int c = memcmp(p->strings + km->str + 8, a + 8, l - 8);
+			const struct gov_key *km = &p->keys[p->n_exact + mid];
 
-			le = c < 0 || (c == 0 && km->len <= len);
+			if (km->len <= 8 || len <= 8) {
+				le = km->len <= len;
+			} else {
+				size_t l = km->len < len ? km->len : len;
+				int c = memcmp(p->strings + km->str + 8, a + 8, l - 8);
+
+				le = c < 0 || (c == 0 && km->len <= len);
+			}
 		}
 		if (le)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == p->n_exact)
+	if (lo == 0)
 		return;
-	m->prefix = (int64_t)lo - 1;
+	m->prefix = (int64_t)(p->n_exact + lo) - 1;
 	k = &p->keys[m->prefix];
 	n = k->len < len ? k->len : len;
 	while (m->lcp < n && p->strings[k->str + m->lcp] == a[m->lcp])

@@ -160,8 +160,9 @@ struct kars_gov_profile {
 	struct gov_key *keys; /* exact keys, then prefix keys (sorted) */
 	size_t n_exact;
 	size_t n_prefix;
-	uint32_t *exact_table; /* open addressing, key index + 1, 0 = empty */
+	uint64_t *exact_table; /* open addressing, gov_exact_slot(), 0 = empty */
 	uint64_t exact_mask;
+	uint64_t *prefix_heads; /* keys[n_exact + i].head: the search reads these */
 	uint64_t hash_seed;
 	struct gov_entry *entries;
 	size_t n_entries;
@@ -185,6 +186,13 @@ uint64_t gov_hash(uint64_t seed, const char *s, size_t len);
 
 /* The sentence of a why code (gov_eval.c), for the limiter's decisions. */
 const char *gov_why_reason(enum kars_gov_why why);
+
+/* An exact-table slot: the key index + 1 in the low half, the hash's high
+ * half as a tag, so that a probe that does not match rarely touches keys[]. */
+static inline uint64_t gov_exact_slot(uint64_t hash, size_t key_index)
+{
+	return (hash & 0xffffffff00000000ull) | (uint32_t)(key_index + 1);
+}
 
 /* The first 8 bytes of s as a big-endian number, zero-padded: comparing two
  * heads orders the strings as memcmp would, as long as neither holds a NUL
