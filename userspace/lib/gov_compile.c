@@ -267,7 +267,7 @@ void kars_gov_profile_free(struct kars_gov_profile *p)
 	free(p->strings);
 	free(p->keys);
 	free(p->exact_table);
-	free(p->prefix_heads);
+	free(p->prefix_pkeys);
 	free(p->entries);
 	free(p->rate_entries);
 	free(p->conds);
@@ -375,7 +375,6 @@ static int build_keys(struct builder *b, struct kars_gov_profile *p)
 				return ret;
 			}
 			key->len = t->len;
-			key->head = gov_head(t->s, t->len);
 			key->entries = (uint32_t)p->n_entries;
 			key->rates = (uint32_t)p->n_rate_entries;
 			key->parent = -1;
@@ -392,9 +391,14 @@ static int build_keys(struct builder *b, struct kars_gov_profile *p)
 			p->rate_entries[p->n_rate_entries++] = t->rule;
 			key->n_rates++;
 		} else {
-			p->entries[p->n_entries++] =
-			    (struct gov_entry){.rule = t->rule, .kind = t->kind};
-			key->n_entries++;
+			p->entries[p->n_entries] = (struct gov_entry){
+			    .rule = t->rule,
+			    .kind = t->kind,
+			    .has_conds = p->rules[t->rule].n_conds != 0,
+			};
+			if (key->n_entries++ == 0)
+				key->first = p->entries[p->n_entries];
+			p->n_entries++;
 		}
 	}
 
@@ -424,11 +428,15 @@ static int build_keys(struct builder *b, struct kars_gov_profile *p)
 	while (tsize < p->n_exact * 2)
 		tsize *= 2;
 	p->exact_table = calloc(tsize, sizeof(*p->exact_table));
-	p->prefix_heads = calloc(p->n_prefix ? p->n_prefix : 1, sizeof(*p->prefix_heads));
-	if (!p->exact_table || !p->prefix_heads)
+	p->prefix_pkeys = calloc(p->n_prefix ? p->n_prefix : 1, sizeof(*p->prefix_pkeys));
+	if (!p->exact_table || !p->prefix_pkeys)
 		return kars_err_set(b->err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < p->n_prefix; i++)
-		p->prefix_heads[i] = p->keys[p->n_exact + i].head;
+	for (size_t i = 0; i < p->n_prefix; i++) {
+		const struct gov_key *key = &p->keys[p->n_exact + i];
+
+		gov_pkey_words(b->strings + key->str, key->len, p->prefix_pkeys[i].w);
+		p->prefix_pkeys[i].len = key->len;
+	}
 	p->exact_mask = tsize - 1;
 	for (size_t i = 0; i < p->n_exact; i++) {
 		const struct gov_key *key = &p->keys[i];

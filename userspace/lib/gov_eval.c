@@ -14,7 +14,7 @@
  * whose pattern matches and whose conditions hold takes one call from its
  * current window; the first that has none left turns the decision into
  * rate_limited. A window is a fixed, clock-aligned interval of window_ns
- * (CLOCK_MONOTONIC / window); its index and count share one 64-bit atomic.
+ * (CLOCK_MONOTONIC_COARSE / window); its index and count share one 64-bit atomic.
  */
 #include <string.h>
 #include <time.h>
@@ -148,12 +148,12 @@ static uint64_t best_of_key(const struct kars_gov_profile *p, const struct gov_k
 			    const struct kars_gov_request *req, uint64_t best)
 {
 	for (uint32_t i = 0; i < key->n_entries; i++) {
-		const struct gov_entry *e = &p->entries[key->entries + i];
+		const struct gov_entry *e = i ? &p->entries[key->entries + i] : &key->first;
 		uint64_t code = ((uint64_t)e->rule << 2) | e->kind;
 
 		if (code >= best)
 			break;
-		if (p->rules[e->rule].n_conds == 0 || conds_hold(p, &p->rules[e->rule], req))
+		if (!e->has_conds || conds_hold(p, &p->rules[e->rule], req))
 			return code;
 	}
 	return best;
@@ -188,40 +188,45 @@ static int64_t find_exact(const struct kars_gov_profile *p, const char *a, size_
 	}
 }
 
+/* Is prefix key i <= the action (a, len, its words aw)? */
+static bool pkey_le(const struct kars_gov_profile *p, size_t i, const char *a, size_t len,
+		    const uint64_t aw[GOV_PKEY_WORDS])
+{
+	const struct gov_pkey *pk = &p->prefix_pkeys[i];
+	const struct gov_key *k;
+	size_t l;
+	int c;
+
+	for (size_t j = 0; j < GOV_PKEY_WORDS; j++) {
+		if (pk->w[j] != aw[j])
+			return pk->w[j] < aw[j];
+	}
+	/* equal so far: past the words only when both are longer */
+	if (pk->len <= GOV_PKEY_BYTES || len <= GOV_PKEY_BYTES)
+		return pk->len <= len;
+	k = &p->keys[p->n_exact + i];
+	l = k->len < len ? k->len : len;
+	c = memcmp(p->strings + k->str + GOV_PKEY_BYTES, a + GOV_PKEY_BYTES, l - GOV_PKEY_BYTES);
+	return c < 0 || (c == 0 && k->len <= len);
+}
+
 static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t len,
 			struct match *m)
 {
 	size_t lo = 0, hi = p->n_prefix, n;
+	uint64_t aw[GOV_PKEY_WORDS];
 	const struct gov_key *k;
-	uint64_t head;
 
 	m->prefix = -1;
 	m->lcp = 0;
 	if (p->n_prefix == 0 || (len < p->prefix_min_len && !p->has_empty_prefix))
 		return;
-	/* greatest key <= action; the dense heads array decides most steps
-	 * without touching keys[] or the string arena */
-	head = gov_head(a, len);
+	/* greatest key <= action */
+	gov_pkey_words(a, len, aw);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		uint64_t km_head = p->prefix_heads[mid];
-		bool le;
 
-		if (km_head != head) {
-			le = km_head < head;
-		} else {
-			const struct gov_key *km = &p->keys[p->n_exact + mid];
-
-			if (km->len <= 8 || len <= 8) {
-				le = km->len <= len;
-			} else {
-				size_t l = km->len < len ? km->len : len;
-				int c = memcmp(p->strings + km->str + 8, a + 8, l - 8);
-
-				le = c < 0 || (c == 0 && km->len <= len);
-			}
-		}
-		if (le)
+		if (pkey_le(p, mid, a, len, aw))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -313,7 +318,9 @@ static uint64_t now_ns(const struct kars_gov_request *req)
 
 	if (req->now_ns)
 		return req->now_ns;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* windows are 1 s or longer: the coarse clock (a tick behind at most)
+	 * is exact enough and costs a fraction of CLOCK_MONOTONIC's read */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
