@@ -518,6 +518,53 @@ static void test_many_rules_agree(void **state)
 	free(yaml);
 }
 
+/* Prefix keys that agree on far more than the search's inline words (24
+ * bytes): the search must fall back to the strings and still find every
+ * matching prefix, checked against a brute-force scan of the rules. */
+#define LONG_NS "tool.invoke:enterprise.github.repos.team:"
+
+static void test_long_shared_prefixes(void **state)
+{
+	size_t cap = 1 << 18, len = 0;
+	char *yaml = malloc(cap);
+	struct kars_gov_profile *p;
+	char action[128], want[16];
+
+	len += (size_t)snprintf(yaml + len, cap - len, HDR "policies:\n");
+	for (int i = 1; i <= 300; i++)
+		len += (size_t)snprintf(yaml + len, cap - len,
+					"  - {name: r%d, type: capability, denied_actions: "
+					"[\"" LONG_NS "t%d*\"]}\n",
+					i, i);
+	p = load(yaml);
+	for (int j = 0; j <= 3100; j += 7) {
+		struct kars_gov_request req = {.action = action};
+		struct kars_gov_decision d;
+		char probe[32];
+		int first = 0;
+
+		snprintf(action, sizeof(action), LONG_NS "t%d_x", j);
+		snprintf(probe, sizeof(probe), "t%d_x", j);
+		for (int i = 1; i <= 300 && !first; i++) {
+			char pat[16];
+
+			snprintf(pat, sizeof(pat), "t%d", i);
+			if (strncmp(probe, pat, strlen(pat)) == 0)
+				first = i;
+		}
+		kars_gov_profile_evaluate(p, &req, &d);
+		if (first) {
+			snprintf(want, sizeof(want), "r%d", first);
+			assert_int_equal(d.verdict, KARS_GOV_DENY);
+			assert_string_equal(d.rule, want);
+		} else {
+			assert_string_equal(d.rule, "");
+		}
+	}
+	kars_gov_profile_free(p);
+	free(yaml);
+}
+
 /* --- reload under concurrent evaluation ------------------------------------ */
 
 struct reload_ctx {
@@ -637,6 +684,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_kars_default_profile),
     cmocka_unit_test(test_json_profile),
     cmocka_unit_test(test_many_rules_agree),
+    cmocka_unit_test(test_long_shared_prefixes),
     cmocka_unit_test(test_reload_concurrent),
     cmocka_unit_test(test_reader_slots_bounded),
 };

@@ -14,7 +14,7 @@
  * whose pattern matches and whose conditions hold takes one call from its
  * current window; the first that has none left turns the decision into
  * rate_limited. A window is a fixed, clock-aligned interval of window_ns
- * (CLOCK_MONOTONIC / window); its index and count share one 64-bit atomic.
+ * (CLOCK_MONOTONIC_COARSE / window); its index and count share one 64-bit atomic.
  */
 #include <string.h>
 #include <time.h>
@@ -148,12 +148,12 @@ static uint64_t best_of_key(const struct kars_gov_profile *p, const struct gov_k
 			    const struct kars_gov_request *req, uint64_t best)
 {
 	for (uint32_t i = 0; i < key->n_entries; i++) {
-		const struct gov_entry *e = &p->entries[key->entries + i];
+		const struct gov_entry *e = i ? &p->entries[key->entries + i] : &key->first;
 		uint64_t code = ((uint64_t)e->rule << 2) | e->kind;
 
 		if (code >= best)
 			break;
-		if (p->rules[e->rule].n_conds == 0 || conds_hold(p, &p->rules[e->rule], req))
+		if (!e->has_conds || conds_hold(p, &p->rules[e->rule], req))
 			return code;
 	}
 	return best;
@@ -167,61 +167,73 @@ struct match {
 
 static int64_t find_exact(const struct kars_gov_profile *p, const char *a, size_t len)
 {
-	uint64_t h;
+	uint64_t h, tag;
 
 	if (p->n_exact == 0)
 		return -1;
 	h = gov_hash(p->hash_seed, a, len);
+	tag = h & 0xffffffff00000000ull;
 	for (;;) {
-		uint32_t slot = p->exact_table[h & p->exact_mask];
+		uint64_t slot = p->exact_table[h & p->exact_mask];
 		const struct gov_key *k;
 
 		if (slot == 0)
 			return -1;
-		k = &p->keys[slot - 1];
-		if (k->len == len && memcmp(p->strings + k->str, a, len) == 0)
-			return slot - 1;
+		if ((slot & 0xffffffff00000000ull) == tag) {
+			k = &p->keys[(uint32_t)slot - 1];
+			if (k->len == len && memcmp(p->strings + k->str, a, len) == 0)
+				return (uint32_t)slot - 1;
+		}
 		h++;
 	}
+}
+
+/* Is prefix key i <= the action (a, len, its words aw)? */
+static bool pkey_le(const struct kars_gov_profile *p, size_t i, const char *a, size_t len,
+		    const uint64_t aw[GOV_PKEY_WORDS])
+{
+	const struct gov_pkey *pk = &p->prefix_pkeys[i];
+	const struct gov_key *k;
+	size_t l;
+	int c;
+
+	for (size_t j = 0; j < GOV_PKEY_WORDS; j++) {
+		if (pk->w[j] != aw[j])
+			return pk->w[j] < aw[j];
+	}
+	/* equal so far: past the words only when both are longer */
+	if (pk->len <= GOV_PKEY_BYTES || len <= GOV_PKEY_BYTES)
+		return pk->len <= len;
+	k = &p->keys[p->n_exact + i];
+	l = k->len < len ? k->len : len;
+	c = memcmp(p->strings + k->str + GOV_PKEY_BYTES, a + GOV_PKEY_BYTES, l - GOV_PKEY_BYTES);
+	return c < 0 || (c == 0 && k->len <= len);
 }
 
 static void find_prefix(const struct kars_gov_profile *p, const char *a, size_t len,
 			struct match *m)
 {
-	size_t lo = p->n_exact, hi = p->n_exact + p->n_prefix, n;
+	size_t lo = 0, hi = p->n_prefix, n;
+	uint64_t aw[GOV_PKEY_WORDS];
 	const struct gov_key *k;
-	uint64_t head;
 
 	m->prefix = -1;
 	m->lcp = 0;
 	if (p->n_prefix == 0 || (len < p->prefix_min_len && !p->has_empty_prefix))
 		return;
-	/* greatest key <= action; heads decide most steps without touching
-	 * the string arena */
-	head = gov_head(a, len);
+	/* greatest key <= action */
+	gov_pkey_words(a, len, aw);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct gov_key *km = &p->keys[mid];
-		bool le;
 
-		if (km->head != head) {
-			le = km->head < head;
-		} else if (km->len <= 8 || len <= 8) {
-			le = km->len <= len;
-		} else {
-			size_t l = km->len < len ? km->len : len;
-			int c = memcmp(p->strings + km->str + 8, a + 8, l - 8);
-
-			le = c < 0 || (c == 0 && km->len <= len);
-		}
-		if (le)
+		if (pkey_le(p, mid, a, len, aw))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == p->n_exact)
+	if (lo == 0)
 		return;
-	m->prefix = (int64_t)lo - 1;
+	m->prefix = (int64_t)(p->n_exact + lo) - 1;
 	k = &p->keys[m->prefix];
 	n = k->len < len ? k->len : len;
 	while (m->lcp < n && p->strings[k->str + m->lcp] == a[m->lcp])
@@ -306,7 +318,9 @@ static uint64_t now_ns(const struct kars_gov_request *req)
 
 	if (req->now_ns)
 		return req->now_ns;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* windows are 1 s or longer: the coarse clock (a tick behind at most)
+	 * is exact enough and costs a fraction of CLOCK_MONOTONIC's read */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 

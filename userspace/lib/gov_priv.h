@@ -113,18 +113,19 @@ enum gov_entry_kind {
 };
 
 struct gov_entry {
-	uint32_t rule; /* index in evaluation order */
-	uint8_t kind;  /* enum gov_entry_kind; approval rules use GOV_E_APPROVAL */
+	uint32_t rule;	   /* index in evaluation order */
+	uint8_t kind;	   /* enum gov_entry_kind; approval rules use GOV_E_APPROVAL */
+	uint8_t has_conds; /* the rule has conditions: only then is rules[] read */
 };
 
 /* A distinct pattern string, exact or prefix, and what it triggers. */
 struct gov_key {
-	uint64_t head; /* first 8 bytes, big-endian, zero-padded: most comparisons end here */
-	uint32_t str;  /* offset in strings */
+	uint32_t str; /* offset in strings */
 	uint32_t len;
 	uint32_t entries; /* first in entries[] (terminal rules), sorted */
 	uint32_t n_entries;
-	uint32_t rates; /* first in rate_entries[] */
+	struct gov_entry first; /* entries[entries], kept here: most keys have one */
+	uint32_t rates;		/* first in rate_entries[] */
 	uint32_t n_rates;
 	int32_t
 	    parent; /* prefix keys: the longest other prefix key that is a prefix of this, or -1 */
@@ -160,8 +161,10 @@ struct kars_gov_profile {
 	struct gov_key *keys; /* exact keys, then prefix keys (sorted) */
 	size_t n_exact;
 	size_t n_prefix;
-	uint32_t *exact_table; /* open addressing, key index + 1, 0 = empty */
+	uint64_t *exact_table; /* open addressing, gov_exact_slot(), 0 = empty */
 	uint64_t exact_mask;
+	struct gov_pkey
+	    *prefix_pkeys; /* prefix key i is keys[n_exact + i]: the search reads these */
 	uint64_t hash_seed;
 	struct gov_entry *entries;
 	size_t n_entries;
@@ -186,16 +189,35 @@ uint64_t gov_hash(uint64_t seed, const char *s, size_t len);
 /* The sentence of a why code (gov_eval.c), for the limiter's decisions. */
 const char *gov_why_reason(enum kars_gov_why why);
 
-/* The first 8 bytes of s as a big-endian number, zero-padded: comparing two
- * heads orders the strings as memcmp would, as long as neither holds a NUL
- * (loader and evaluator refuse those). */
-static inline uint64_t gov_head(const char *s, size_t len)
+/* An exact-table slot: the key index + 1 in the low half, the hash's high
+ * half as a tag, so that a probe that does not match rarely touches keys[]. */
+static inline uint64_t gov_exact_slot(uint64_t hash, size_t key_index)
 {
-	uint64_t h = 0;
+	return (hash & 0xffffffff00000000ull) | (uint32_t)(key_index + 1);
+}
 
-	for (size_t i = 0; i < 8; i++)
-		h = (h << 8) | (i < len ? (unsigned char)s[i] : 0);
-	return h;
+/* The first GOV_PKEY_WORDS * 8 bytes of a prefix key, as big-endian words,
+ * zero-padded, with its length: comparing words orders the strings as memcmp
+ * would (neither holds a NUL: loader and evaluator refuse those), so the
+ * binary search reads this dense array and touches the string arena only
+ * when two strings agree on all of it. */
+#define GOV_PKEY_WORDS 3
+#define GOV_PKEY_BYTES (GOV_PKEY_WORDS * 8)
+
+struct gov_pkey {
+	uint64_t w[GOV_PKEY_WORDS];
+	uint64_t len;
+};
+
+static inline void gov_pkey_words(const char *s, size_t len, uint64_t w[GOV_PKEY_WORDS])
+{
+	for (size_t j = 0; j < GOV_PKEY_WORDS; j++) {
+		uint64_t h = 0;
+
+		for (size_t i = j * 8; i < j * 8 + 8; i++)
+			h = (h << 8) | (i < len ? (unsigned char)s[i] : 0);
+		w[j] = h;
+	}
 }
 
 #endif
