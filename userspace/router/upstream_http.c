@@ -714,7 +714,11 @@ static int send_now(struct conn *k, struct evbuffer *wire)
 		n = 0;
 	if ((size_t)n == len)
 		return 0;
-	if (evbuffer_add(bufferevent_get_output(k->bev), p + n, len - (size_t)n))
+	/* The rest by reference, not copied: q->wire (which holds the
+	 * credential, wiped in req_free) outlives the connection's use of it,
+	 * since every path frees the connection before the request. */
+	if (evbuffer_add_reference(bufferevent_get_output(k->bev), p + n, len - (size_t)n, NULL,
+				   NULL))
 		return -1;
 	return bufferevent_enable(k->bev, EV_WRITE);
 }
