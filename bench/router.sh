@@ -34,8 +34,9 @@
 #                      that other work on the machine does not delay their
 #                      wake-ups; RT=0 runs them as ordinary processes
 #   AUDIT_REPS=3       rounds of `bench/audit run`
-#   PROFILE=perf|callgrind   afterwards, profile kars-router under the same
-#                      load and print its hot spots on stderr
+#   PROFILE=perf|callgrind|strace   afterwards, profile kars-router under the
+#                      same load and print its hot spots (strace: its system
+#                      calls per request) on stderr
 #
 # The run happens in a network namespace of its own (unshare -n), so its TCP
 # counters count only its own connections (how many upstream connections each
@@ -96,8 +97,8 @@ for cmd in nginx wrk curl taskset chrt ss; do
 done
 [ -r "$lua" ] || die "$lua is missing"
 case $PROFILE in
-"" | perf | callgrind) ;;
-*) die "PROFILE=$PROFILE: expected perf or callgrind" ;;
+"" | perf | callgrind | strace) ;;
+*) die "PROFILE=$PROFILE: expected perf, callgrind or strace" ;;
 esac
 
 tmp=$(mktemp -d /tmp/kars-bench-router.XXXXXX)
@@ -450,6 +451,19 @@ if [ "$PROFILE" = perf ]; then
 		grep -E '^ +[0-9.]+%' | sed -n '1,40p' | sed 's/^/router.sh: perf: /' >&2
 	perf report -i "$tmp/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
 		grep -E '^ +[0-9.]+%' | sed -n '1,40p' | sed 's/^/router.sh: perf: inclusive: /' >&2
+elif [ "$PROFILE" = strace ]; then
+	command -v strace >/dev/null || die "strace not found"
+	log "strace: counting kars-router's system calls for ${DURATION}s at $CONNS connections"
+	strace -c -f -o "$tmp/strace.out" -p "$router_pid" >"$tmp/strace.log" 2>&1 &
+	strace_pid=$!
+	sleep 0.5 # attached before the load starts
+	read -r _ _ _ n _ <<<"$(measure router "$DURATION" 0)"
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	log "strace: $n requests (strace slows the router: only the counts mean something)"
+	awk -v n="$n" '$1 ~ /^[0-9.]+$/ && NF >= 5 { c = $4; name = $NF;
+		printf "router.sh: strace: %-16s %6.2f per request\n", name, c / n }' \
+		"$tmp/strace.out" >&2
 elif [ "$PROFILE" = callgrind ]; then
 	command -v valgrind >/dev/null || die "valgrind not found"
 	log "callgrind: kars-router under valgrind, ${DURATION}s at $CONNS connections"

@@ -32,6 +32,14 @@ extra_srcs() {
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
 	policy_status) echo userspace/controller/policy_status.c ;;
+	upstream_http) echo userspace/router/upstream_http.c ;;
+	esac
+}
+
+# Libraries a target needs beyond libkars's.
+extra_libs() {
+	case $1 in
+	upstream_http) echo -levent -levent_openssl -lssl ;;
 	esac
 }
 
@@ -61,12 +69,12 @@ fuzz_one() {
 		fail "cannot create $out/corpus/$name"
 		return 1
 	}
-	# shellcheck disable=SC2046 # extra_srcs is a list of paths
+	# shellcheck disable=SC2046 # extra_srcs and extra_libs are lists
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow \
 		-D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -Iuserspace/tracer -I"$out/../bpf" \
 		"selftests/fuzz/fuzz_$name.c" userspace/lib/*.c $(extra_srcs "$name") \
-		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 -lm -lseccomp || {
+		-o "$bin" -ljansson -lbpf -lsodium -lcrypto -lyaml -lidn2 -lm -lseccomp $(extra_libs "$name") || {
 		fail "build failed (libFuzzer is in libclang-rt-14-dev)"
 		return 1
 	}

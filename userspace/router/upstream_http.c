@@ -18,6 +18,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -326,14 +327,13 @@ static bool resend(struct kars_uhttp_req *q)
 }
 
 /* The next CRLF- (or LF-) ended line, or NULL when it is not all here. */
-static char *read_line(struct kars_uhttp_req *q, struct evbuffer *in, bool *too_long)
+static char *read_line(struct kars_uhttp_req *q, struct evbuffer *in, size_t *len, bool *too_long)
 {
-	size_t n;
-	char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+	char *line = evbuffer_readln(in, len, EVBUFFER_EOL_CRLF);
 
 	*too_long = !line && evbuffer_get_length(in) > MAX_LINE;
 	if (line)
-		q->header_bytes += n + 2;
+		q->header_bytes += *len + 2;
 	return line;
 }
 
@@ -346,8 +346,13 @@ static int parse_status(struct kars_uhttp_req *q, const char *line)
 {
 	int status;
 
+	/* HTTP/1.x, a space, three digits, then a space or the end. */
 	if (strncmp(line, "HTTP/1.", 7) || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
-	    sscanf(line + 9, "%3d", &status) != 1 || status < 100 || status > 599)
+	    !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
+	    !isdigit((unsigned char)line[11]) || (line[12] && line[12] != ' '))
+		return -1;
+	status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	if (status < 100 || status > 599)
 		return -1;
 	q->status = status;
 	q->close_after = line[7] == '0';
@@ -355,12 +360,33 @@ static int parse_status(struct kars_uhttp_req *q, const char *line)
 	return 0;
 }
 
-static int parse_header(struct kars_uhttp_req *q, char *line)
+/* A header name is an RFC 9110 token. */
+static bool is_token_char(unsigned char ch)
 {
-	char *colon = strchr(line, ':'), *value, *end;
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
 
-	if (!colon || colon == line || strpbrk(line, " \t") < colon)
+/* A header value: visible bytes, spaces and tabs; no bare CR, NUL or other
+ * control byte (RFC 9112 5.5), which could split the header where the
+ * router passes it on. */
+static bool is_value_char(unsigned char ch)
+{
+	return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+}
+
+static int parse_header(struct kars_uhttp_req *q, char *line, size_t len)
+{
+	char *colon = memchr(line, ':', len), *value, *end;
+
+	if (!colon || colon == line)
 		return -1;
+	for (const char *p = line; p < colon; p++)
+		if (!is_token_char((unsigned char)*p))
+			return -1;
+	for (const char *p = colon + 1; p < line + len; p++)
+		if (!is_value_char((unsigned char)*p))
+			return -1;
 	*colon = '\0';
 	for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
 		;
@@ -419,7 +445,7 @@ static bool process(struct kars_uhttp_req *q)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	bool too_long;
 	char *line;
-	size_t n;
+	size_t n, line_len = 0;
 
 	if (evbuffer_get_length(in))
 		q->got_bytes = true;
@@ -430,7 +456,7 @@ static bool process(struct kars_uhttp_req *q)
 		case ST_CHUNK_SIZE:
 		case ST_CHUNK_END:
 		case ST_TRAILERS:
-			line = read_line(q, in, &too_long);
+			line = read_line(q, in, &line_len, &too_long);
 			if (!line) {
 				if (too_long)
 					goto bad;
@@ -456,7 +482,7 @@ static bool process(struct kars_uhttp_req *q)
 			break;
 		case ST_HEADERS:
 			if (*line) {
-				int bad = parse_header(q, line);
+				int bad = parse_header(q, line, line_len);
 
 				free(line);
 				if (bad)
@@ -688,7 +714,11 @@ static int send_now(struct conn *k, struct evbuffer *wire)
 		n = 0;
 	if ((size_t)n == len)
 		return 0;
-	if (evbuffer_add(bufferevent_get_output(k->bev), p + n, len - (size_t)n))
+	/* The rest by reference, not copied: q->wire (which holds the
+	 * credential, wiped in req_free) outlives the connection's use of it,
+	 * since every path frees the connection before the request. */
+	if (evbuffer_add_reference(bufferevent_get_output(k->bev), p + n, len - (size_t)n, NULL,
+				   NULL))
 		return -1;
 	return bufferevent_enable(k->bev, EV_WRITE);
 }
