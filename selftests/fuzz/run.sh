@@ -32,6 +32,7 @@ extra_srcs() {
 	token_response) echo userspace/router/token_response.c ;;
 	inference_policy) echo userspace/router/inference_policy.c ;;
 	policy_status) echo userspace/controller/policy_status.c ;;
+	tool_policy_file) echo userspace/router/tool_policy_file.c ;;
 	esac
 }
 

@@ -79,12 +79,39 @@ static int unwrap(json_t *root, const char *path, const char *sandbox,
 	return 0;
 }
 
+int kars_tool_policy_file_parse(const char *buf, size_t len, const char *path, const char *sandbox,
+				struct kars_tool_policy_file *out, struct kars_err *err)
+{
+	json_t *root;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	root = compiled_doc(buf, len);
+	if (!root) {
+		out->profile = malloc(len + 1);
+		if (!out->profile)
+			return kars_err_set(err, ENOMEM, "out of memory");
+		memcpy(out->profile, buf, len);
+		out->profile[len] = '\0';
+		out->profile_len = len;
+		return 0;
+	}
+	ret = unwrap(root, path, sandbox, out, err);
+	json_decref(root);
+	if (ret) {
+		kars_tool_policy_file_free(out);
+		return ret;
+	}
+	/* Over the bytes as read, never a re-encoding: the controller's digest. */
+	kars_policy_digest(out->name, buf, len, out->digest);
+	return 0;
+}
+
 int kars_tool_policy_file_read(const char *path, const char *sandbox,
 			       struct kars_tool_policy_file *out, struct kars_err *err)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	json_t *root;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -94,20 +121,8 @@ int kars_tool_policy_file_read(const char *path, const char *sandbox,
 				    KARS_TOOL_POLICY_MAX_BYTES);
 	if (ret)
 		return kars_err_set(err, -ret, "%s: %s", path, strerror(-ret));
-	root = compiled_doc(buf, len);
-	if (!root) {
-		out->profile = buf;
-		out->profile_len = len;
-		return 0;
-	}
-	ret = unwrap(root, path, sandbox, out, err);
-	json_decref(root);
-	if (!ret)
-		/* Over the bytes as read, never a re-encoding: the controller's digest. */
-		kars_policy_digest(out->name, buf, len, out->digest);
+	ret = kars_tool_policy_file_parse(buf, len, path, sandbox, out, err);
 	free(buf);
-	if (ret)
-		kars_tool_policy_file_free(out);
 	return ret;
 }
 

@@ -29,6 +29,10 @@ struct kars_tool_policy_file {
 	char digest[KARS_DIGEST_LEN]; /* "" for a hand-written profile */
 };
 
+/* Parses the len bytes of buf read from path (named in errors). */
+int kars_tool_policy_file_parse(const char *buf, size_t len, const char *path, const char *sandbox,
+				struct kars_tool_policy_file *out, struct kars_err *err);
+
 /* Reads path. sandbox is the router's ("ns/name" or "name"): a compiled
  * ToolPolicy of another namespace is refused (delivered to the wrong
  * router). 0, or -errno with err naming the file and the field. */
