@@ -75,7 +75,8 @@ JSON
 
 start_controller() {
 	"$controller" --state-dir "$state" --out-dir "$out" --router "team-a/bot=$base" \
-		--router "team-a/bot2=$base" --log-level debug 2>>"$tmp/controller.log" &
+		--router "team-a/bot2=$base" --dns-resolver 127.0.0.53 --dns-max-qps 50 \
+		--dns-max-name-length 100 --log-level debug 2>>"$tmp/controller.log" &
 	ctl_pid=$!
 }
 
@@ -147,6 +148,12 @@ spec:
   tokenBudget: {perRequestTokens: 500}
 YAML
 }
+
+# --- karsd egress options: a bad value is refused, naming the flag ------------
+check "--dns-max-qps 0 is refused" 1 '--dns-max-qps: "0" is not a number from 1 to 1000000' -- "$controller" --state-dir "$state" --dns-max-qps 0
+check "--dns-max-name-length 254 is refused" 1 '--dns-max-name-length: "254"' -- "$controller" --state-dir "$state" --dns-max-name-length 254
+check "--dns-resolver that is not IPv4 is refused" 1 '--dns-resolver: "::1" is not an IPv4 address' -- "$controller" --state-dir "$state" --dns-resolver ::1
+check "--dns-resolver-port 70000 is refused" 1 '--dns-resolver-port: "70000"' -- "$controller" --state-dir "$state" --dns-resolver-port 70000
 
 # --- the controller before the router: not Ready, with the reason ------------
 start_controller
