@@ -11,7 +11,13 @@
 # digest enforced by the same router process; a change made while the
 # controller is stopped is reconciled after its restart (list, then watch);
 # SIGTERM exits 0; the KarsSandbox says plainly it is not run (NoBackend);
-# deletion removes the delivered file, then the object.
+# deletion removes the delivered file, then the object. ToolPolicy: compiled
+# to tool-policy.json (the router's governance.profileFile), Ready only once
+# the router reports its digest, enforced by the router (/agt/evaluate); a
+# profile the governance loader refuses is Degraded, never delivered, and the
+# router keeps the good one; a sandbox without the policy's labels is not
+# given it. EgressApproval: compiled and delivered, but no enforcer reports
+# it (karsd applies hosts), so it stays Pending, never Active.
 #
 # Usage: selftests/e2e/controller.sh [BUILD_DIR]
 # Prints "e2e/controller: N passed, N failed".
@@ -55,19 +61,22 @@ base=http://127.0.0.1:$port
 state=$tmp/state
 out=$tmp/out
 policy_file=$out/team-a/bot/inference-policy.json
+tp_file=$out/team-a/bot/tool-policy.json
 printf 'sk-router-secret\n' >"$tmp/api-key"
 chmod 600 "$tmp/api-key"
 cat >"$tmp/router.json" <<JSON
 {"sandbox": "team-a/bot", "listen": "127.0.0.1:$port", "agentUid": 1000,
  "upstream": {"kind": "openai", "baseUrl": "$upstream/v1", "apiKeyFile": "$tmp/api-key"},
  "policy": {"file": "$policy_file", "pollMs": 100},
+ "governance": {"profileFile": "$tp_file", "pollMs": 100},
  "budget": {"file": "$tmp/budget.json", "persistIntervalMs": 50},
  "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key", "checkpointEvery": 64}}
 JSON
 
 start_controller() {
 	"$controller" --state-dir "$state" --out-dir "$out" --router "team-a/bot=$base" \
-		--router "team-a/bot2=$base" --log-level debug 2>>"$tmp/controller.log" &
+		--router "team-a/bot2=$base" --dns-resolver 127.0.0.53 --dns-max-qps 50 \
+		--dns-max-name-length 100 --log-level debug 2>>"$tmp/controller.log" &
 	ctl_pid=$!
 }
 
@@ -119,11 +128,12 @@ manifests() { # MODEL
 	cat <<YAML
 apiVersion: kars.azure.com/v1alpha1
 kind: KarsSandbox
-metadata: {name: bot, namespace: team-a}
+metadata: {name: bot, namespace: team-a, labels: {app: bot}}
 spec:
   runtime: {kind: OpenAIAgents}
   sandbox: {isolation: standard}
   inferenceRef: {name: bot-inference}
+  governance: {toolPolicyRef: {name: bot-tools}}
   networkPolicy:
     egressMode: Strict
     allowedEndpoints: [{host: api.github.com}]
@@ -139,6 +149,12 @@ spec:
 YAML
 }
 
+# --- karsd egress options: a bad value is refused, naming the flag ------------
+check "--dns-max-qps 0 is refused" 1 '--dns-max-qps: "0" is not a number from 1 to 1000000' -- "$controller" --state-dir "$state" --dns-max-qps 0
+check "--dns-max-name-length 254 is refused" 1 '--dns-max-name-length: "254"' -- "$controller" --state-dir "$state" --dns-max-name-length 254
+check "--dns-resolver that is not IPv4 is refused" 1 '--dns-resolver: "::1" is not an IPv4 address' -- "$controller" --state-dir "$state" --dns-resolver ::1
+check "--dns-resolver-port 70000 is refused" 1 '--dns-resolver-port: "70000"' -- "$controller" --state-dir "$state" --dns-resolver-port 70000
+
 # --- the controller before the router: not Ready, with the reason ------------
 start_controller
 check "apply the sandbox and its InferencePolicy" 0 'created' -- \
@@ -151,6 +167,33 @@ check "the KarsSandbox says it is not run: NoBackend" 0 '^False NoBackend$' -- \
 	bash -c "'$kars' get cs bot -n team-a --state '$state' -o json | jq -r '.status.conditions[] | select(.type==\"RuntimeReady\") | \"\\(.status) \\(.reason)\"'"
 check "(and what was not run is not called Running)" 0 '^Pending$' -- \
 	bash -c "'$kars' get cs bot -n team-a --state '$state' -o json | jq -r .status.phase"
+
+tp_json() { "$kars" get tp bot-tools -n team-a --state "$state" -o json; }
+tp_cond() { tp_json | jq -r ".status.conditions[] | select(.type == \"$1\") | .$2"; }
+tp_manifest() { # DENIED-KEY (denied_actions, or a typo the loader refuses)
+	cat <<YAML
+apiVersion: kars.azure.com/v1alpha1
+kind: ToolPolicy
+metadata: {name: bot-tools, namespace: team-a}
+spec:
+  appliesTo: {tool: shell_exec, sandboxMatchLabels: {app: bot}}
+  agtProfile:
+    inline:
+      version: "1.0"
+      agent: bot
+      policies:
+        - {name: no-shell, type: capability, $1: ["tool.invoke:shell*"]}
+YAML
+}
+evaluate() { curl -s -H 'Content-Type: application/json' --data-binary "{\"action\":\"$1\"}" "$base/agt/evaluate"; }
+router_entry() { # KIND FIELD
+	curl -s "$base/kars/v1/policy-status" | jq -r ".entries[] | select(.kind == \"$1\") | .$2"
+}
+check "apply a ToolPolicy for the sandbox's labels" 0 'created' -- \
+	bash -c "$(declare -f tp_manifest); tp_manifest denied_actions | '$kars' apply --state '$state' -f -"
+check "it is compiled to the router's governance.profileFile" 0 '' -- until_ok test -s "$tp_file"
+check "no router yet: the ToolPolicy is not Ready (AwaitingRouterEnforcement)" 0 '' -- until_ok \
+	bash -c "$(declare -f tp_json tp_cond); kars='$kars' state='$state'; [ \"\$(tp_cond Ready reason)\" = AwaitingRouterEnforcement ]"
 
 # --- the router starts: it loads the file, the controller sees the digest -------
 "$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
@@ -165,6 +208,39 @@ check "the controller turns Ready=True with the router's digest" 0 '' -- \
 check "phase Ready, reason RouterEnforcing" 0 '^Ready RouterEnforcing$' -- \
 	bash -c "'$kars' get ip bot-inference -n team-a --state '$state' -o json | jq -r '\"\\(.status.phase) \" + (.status.conditions[] | select(.type==\"Ready\") | .reason)'"
 check "the agent's chat goes to the policy's model" 0 '"model": ?"gpt-4o"' -- chat
+
+tp1=$(digest "$tp_file" team-a/bot-tools)
+check "the router reports the ToolPolicy's digest (as computed here)" 0 '' -- \
+	until_ok bash -c "$(declare -f router_entry); base='$base'; [ \"\$(router_entry ToolPolicy digest)\" = sha256:$tp1 ]"
+check "(under its name)" 0 '^team-a/bot-tools$' -- router_entry ToolPolicy name
+check "the ToolPolicy turns Ready=True with that digest" 0 '' -- until_ok \
+	bash -c "$(declare -f tp_json tp_cond); kars='$kars' state='$state'; [ \"\$(tp_cond Ready status)\" = True ] && [ \"\$(tp_json | jq -r .status.loadedDigest)\" = sha256:$tp1 ]"
+check "the router enforces it: a denied tool" 0 '"allowed":false,"decision":"deny","matched_rule":"no-shell"' -- evaluate tool.invoke:shell_exec
+check "(another tool is not matched by it)" 0 '"allowed":true' -- evaluate tool.invoke:web_search
+
+# --- a ToolPolicy the governance loader refuses: Degraded, never delivered -------
+check "apply a ToolPolicy with a key the AGT loader refuses" 0 'configured' -- \
+	bash -c "$(declare -f tp_manifest); tp_manifest denied_action | '$kars' apply --state '$state' -f -"
+check "it is Degraded, SpecInvalid, not Ready" 0 '' -- until_ok \
+	bash -c "$(declare -f tp_json tp_cond); kars='$kars' state='$state'; [ \"\$(tp_json | jq -r .status.phase)\" = Degraded ] && [ \"\$(tp_cond Ready status)\" = False ] && [ \"\$(tp_cond Degraded reason)\" = SpecInvalid ]"
+check "the message is the loader's" 0 'denied_action' -- tp_cond Degraded message
+check "the good file stays: same digest on the router" 0 "^sha256:$tp1\$" -- router_entry ToolPolicy digest
+check "(and the deny still holds)" 0 '"allowed":false' -- evaluate tool.invoke:shell_exec
+check "fixed again: Ready=True with the first digest" 0 '' -- bash -c "$(declare -f tp_manifest); tp_manifest denied_actions | '$kars' apply --state '$state' -f - >/dev/null && for i in \$(seq 200); do [ \"\$('$kars' get tp bot-tools -n team-a --state '$state' -o json | jq -r '.status.conditions[] | select(.type==\"Ready\") | .status')\" = True ] && exit 0; sleep 0.05; done; exit 1"
+
+# --- an EgressApproval: delivered, but nothing reports it enforced ---------------
+check "apply an EgressApproval for the sandbox" 0 'created' -- bash -c "'$kars' apply --state '$state' -f - <<'YAML'
+apiVersion: kars.azure.com/v1alpha1
+kind: EgressApproval
+metadata: {name: gh, namespace: team-a}
+spec:
+  sandbox: bot
+  hosts: [{host: api.github.com, port: 443}]
+  ttl: PT1H
+  reason: e2e
+YAML"
+check "its file is delivered" 0 '' -- until_ok test -s "$out/team-a/bot/egress-approvals/gh.json"
+check "not reported by any enforcer: Pending, never Active" 0 '' -- until_ok bash -c "[ \"\$('$kars' get egressapproval gh -n team-a --state '$state' -o json | jq -r '.status.phase + \" \" + (.status.conditions[] | select(.type==\"Ready\") | .reason)')\" = 'Pending AwaitingRouterEnforcement' ]"
 
 # --- a model change: new digest, same router process -----------------------------
 check "apply a new model" 0 'configured' -- \

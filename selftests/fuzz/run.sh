@@ -33,6 +33,7 @@ extra_srcs() {
 	inference_policy) echo userspace/router/inference_policy.c ;;
 	policy_status) echo userspace/controller/policy_status.c ;;
 	upstream_http) echo userspace/router/upstream_http.c ;;
+	tool_policy_file) echo userspace/router/tool_policy_file.c ;;
 	esac
 }
 

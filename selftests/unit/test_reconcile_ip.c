@@ -20,6 +20,7 @@
 #include "inference_policy.h"
 #include "policy_compile.h"
 #include "reconcile_ip.h"
+#include "validate.h"
 
 #define GOLDEN_BYTES                                                                               \
 	"{\"appliesTo\":{\"action\":\"*\",\"sandboxName\":\"bot\"},\"contentSafety\":{\"hate\":"   \
@@ -172,6 +173,40 @@ static void test_golden_models_router_agrees(void **state)
 	assert_false(p->override_disallowed);
 	kars_inference_policy_unref(p);
 	kars_compiled_free(&c);
+
+	/* appliesTo.action: one value, the same set on both sides. Every value
+	 * the CRD accepts is compiled and read by the router as exactly that
+	 * route (completions included: the router serves the legacy route);
+	 * one the router does not know is refused by the CRD too */
+	{
+		static const char *const actions[] = {"chat",  "responses",  "completions",
+						      "image", "embeddings", "*"};
+		const struct kars_kind *k = kars_kind_find("ip");
+		json_t *applies = json_object_get(json_object_get(stored, "spec"), "appliesTo");
+		struct kars_problems probs;
+
+		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+			json_object_set_new(applies, "action", json_string(actions[i]));
+			memset(&probs, 0, sizeof(probs));
+			assert_int_equal(kars_validate(k, stored, &probs), 0);
+			MUST(kars_inferencepolicy_compile(stored, &c, &err));
+			p = kars_inference_policy_parse(c.bytes, c.len, "inference-policy.json",
+							"openai", "kars-bot/bot", &err);
+			if (!p)
+				fail_msg("the router refused action %s: %s", actions[i], err.msg);
+			for (int a = 0; a < KARS_ACTION__COUNT; a++)
+				assert_int_equal(
+				    kars_inference_policy_covers(p, a),
+				    !strcmp(actions[i], "*") ||
+					!strcmp(actions[i], kars_policy_action_name(a)));
+			kars_inference_policy_unref(p);
+			kars_compiled_free(&c);
+		}
+		json_object_set_new(applies, "action", json_string("images"));
+		memset(&probs, 0, sizeof(probs));
+		assert_int_equal(kars_validate(k, stored, &probs), 1);
+		assert_non_null(strstr(probs.msg[0], "spec.appliesTo.action: Unsupported value"));
+	}
 	json_decref(in);
 	json_decref(stored);
 	kars_store_close(s);

@@ -21,13 +21,18 @@
 #include "deliver.h"
 #include "governance.h"
 #include "reconcile_policy.h"
+#include "tool_policy_file.h"
 
-#define TP_BYTES                                                                                   \
+#define TP_PROFILE                                                                                 \
 	"{\"agent\":\"bot\",\"policies\":[{\"denied_actions\":[\"shell:rm\"],\"name\":\"no-rm\","  \
 	"\"type\":\"capability\"},{\"actions\":[\"tool.invoke:web_search\"],\"max_calls\":300,"    \
 	"\"name\":\"kars-rate-limit\",\"type\":\"rate_limit\",\"window\":\"60s\"}],"               \
 	"\"version\":\"1.0\"}"
-#define TP_DIGEST "sha256:a659cc551a726d5d66bdc02e493ef3dd8f542758a31245782e2138b3e04cb377"
+#define TP_BYTES                                                                                             \
+	"{\"kind\":\"ToolPolicy\",\"name\":\"bot-tools\",\"namespace\":\"kars-bot\",\"profile\":" TP_PROFILE \
+	",\"schemaVersion\":1}"
+/* computed with Python's hashlib over be64(len(name)) name be64(len) bytes */
+#define TP_DIGEST "sha256:2518dd2baf230e539cc03424e545d316558fb0dd0e2d0cacdd4377608bea37f4"
 #define EA_BYTES                                                                                   \
 	"{\"effectiveAt\":\"2026-01-01T00:00:00Z\",\"expiresAt\":\"2026-01-01T02:00:00Z\","        \
 	"\"hosts\":[{\"host\":\"api.github.com\",\"port\":443},{\"host\":"                         \
@@ -122,9 +127,11 @@ static bool file_is(const char *path, const char *want)
 	"\"policies\":[{\"name\":\"no-rm\",\"type\":\"capability\",\"denied_actions\":"            \
 	"[\"shell:rm\"]}]}}" extra "}}"
 
-#define SANDBOX(name, gov)                                                                         \
+#define SANDBOX(name, gov) SANDBOX_L(name, "{\"app\":\"bot\",\"team\":\"x\"}", gov)
+#define SANDBOX_L(name, labels, gov)                                                               \
 	"{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"KarsSandbox\",\"metadata\":"       \
-	"{\"name\":\"" name "\",\"namespace\":\"kars-bot\"},\"spec\":{\"runtime\":{\"kind\":"      \
+	"{\"name\":\"" name "\",\"namespace\":\"kars-bot\",\"labels\":" labels                     \
+	"},\"spec\":{\"runtime\":{\"kind\":"                                                       \
 	"\"OpenClaw\"},\"sandbox\":{},\"inferenceRef\":{\"name\":\"x\"},\"governance\":" gov "}}"
 
 static void test_toolpolicy_golden_and_enforced_by_the_library(void **state)
@@ -135,6 +142,8 @@ static void test_toolpolicy_golden_and_enforced_by_the_library(void **state)
 	struct kars_gov_profile *p = NULL;
 	struct kars_gov_decision d;
 	struct kars_gov_request req = {.action = "tool.invoke:web_search", .now_ns = 1};
+	struct kars_tool_policy_file f;
+	char path[160];
 	json_t *o;
 	int allowed = 0;
 
@@ -144,8 +153,21 @@ static void test_toolpolicy_golden_and_enforced_by_the_library(void **state)
 	assert_int_equal(c.len, strlen(TP_BYTES));
 	assert_memory_equal(c.bytes, TP_BYTES, c.len);
 	assert_string_equal(c.digest, TP_DIGEST);
-	/* the router's library loads it as is and enforces both rules */
-	MUST(kars_gov_profile_load_buf(c.bytes, c.len, "bot-tools.json", NULL, &p, NULL, &err));
+	/* the router's reader takes the profile out and computes the same
+	 * digest; the library loads that profile and enforces both rules */
+	snprintf(path, sizeof(path), "%s/tool-policy.json", dir);
+	MUST(kars_deliver_file(path, c.bytes, c.len, &err) < 0);
+	MUST(kars_tool_policy_file_read(path, "kars-bot/a", &f, &err));
+	assert_string_equal(f.digest, TP_DIGEST);
+	assert_string_equal(f.name, "kars-bot/bot-tools");
+	assert_int_equal(f.profile_len, strlen(TP_PROFILE));
+	assert_memory_equal(f.profile, TP_PROFILE, f.profile_len);
+	MUST(kars_gov_profile_load_buf(f.profile, f.profile_len, path, NULL, &p, NULL, &err));
+	kars_tool_policy_file_free(&f);
+	/* a router of another namespace refuses it (delivered to the wrong one) */
+	assert_int_equal(kars_tool_policy_file_read(path, "other/a", &f, &err), -EINVAL);
+	assert_err_contains(&err, "namespace: the ToolPolicy is of namespace \"kars-bot\"");
+	kars_err_clear(&err);
 	for (int i = 0; i < 400; i++) {
 		kars_gov_profile_evaluate(p, &req, &d);
 		allowed += d.verdict == KARS_GOV_ALLOW;
@@ -180,7 +202,7 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 	struct kars_reconcile_result r;
 	struct kars_policy_env env = {
 	    .out_dir = out_dir, .loaded_digest = loaded, .now = "2026-01-01T00:00:00Z"};
-	char a[256], b[256];
+	char a[256], b[256], c[256];
 	json_t *o;
 
 	MUST(kars_store_open_dir(state_dir, &s, &err));
@@ -189,12 +211,17 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 	json_decref(create(s, SANDBOX("a", "{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
 	json_decref(create(s, SANDBOX("b", "{\"enabled\":false,\"toolPolicyRef\":"
 					   "{\"name\":\"bot-tools\"}}")));
+	/* names the policy, but lacks a label of appliesTo.sandboxMatchLabels */
+	json_decref(create(s, SANDBOX_L("c", "{\"app\":\"other\",\"team\":\"x\"}",
+					"{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
 	MUST(kars_reconcile_policy(&kars_policy_toolpolicy, &env, "kars-bot", "bot-tools", &r,
 				   &err));
-	snprintf(a, sizeof(a), "%s/kars-bot/a/agt/bot-tools.json", out_dir);
-	snprintf(b, sizeof(b), "%s/kars-bot/b/agt/bot-tools.json", out_dir);
+	snprintf(a, sizeof(a), "%s/kars-bot/a/tool-policy.json", out_dir);
+	snprintf(b, sizeof(b), "%s/kars-bot/b/tool-policy.json", out_dir);
 	assert_true(file_is(a, TP_BYTES));
 	assert_int_equal(access(b, F_OK), -1); /* governance off: not delivered */
+	snprintf(c, sizeof(c), "%s/kars-bot/c/tool-policy.json", out_dir);
+	assert_int_equal(access(c, F_OK), -1); /* labels do not match: not delivered */
 	assert_string_equal(asked_kind, "ToolPolicy");
 	assert_string_equal(asked_name, "kars-bot/bot-tools");
 	o = get(s, "tp", "bot-tools");
@@ -210,7 +237,7 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 	json_decref(o);
 
 	/* sandbox a switches to another policy: the old profile is taken back
-	 * (two files in agt/ would be merged into one profile) */
+	 * (one file per sandbox: it must not keep the old policy) */
 	o = get(s, "cs", "a");
 	json_object_set_new(
 	    json_object_get(json_object_get(json_object_get(o, "spec"), "governance"),
@@ -227,6 +254,12 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 				   &err));
 	assert_int_equal(r.files_removed, 1);
 	assert_int_equal(access(a, F_OK), -1);
+	/* the file the new policy delivers there is not ours to take back */
+	MUST(kars_deliver_file(a, "{\"kind\":\"ToolPolicy\",\"name\":\"other\"}", 36, &err) < 0);
+	MUST(kars_reconcile_policy(&kars_policy_toolpolicy, &env, "kars-bot", "bot-tools", &r,
+				   &err));
+	assert_int_equal(r.files_removed, 0);
+	assert_int_equal(access(a, F_OK), 0);
 	o = get(s, "tp", "bot-tools");
 	assert_string_equal(cond(o, "Ready", "reason"), "NoSandboxesReferencing");
 	json_decref(o);

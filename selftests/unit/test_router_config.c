@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "router_paths.h"
 
 static char dir[64];
 static char cfg_path[256], key_path[256];
@@ -308,6 +309,30 @@ static void test_governance(void **state)
 		       "governance.trust.decayPerHour: expected a number in (0, 1]");
 	expect_refused("{" UP STATE ", \"governance\": {\"profileFile\": \"\"}}",
 		       "governance.profileFile");
+
+	/* the controller's helper points the router at the files the
+	 * InferencePolicy and ToolPolicy reconcilers deliver */
+	{
+		json_t *cfg = json_loads("{" UP STATE "}", 0, NULL);
+		char *text, longdir[1100];
+
+		assert_non_null(cfg);
+		assert_int_equal(kars_router_config_set_policy_files(cfg, "/srv/team-a/bot", &err),
+				 0);
+		text = json_dumps(cfg, 0);
+		write_file(cfg_path, text, 0600);
+		free(text);
+		assert_int_equal(kars_router_config_load(cfg_path, &c, &err), 0);
+		assert_string_equal(c.policy_file, "/srv/team-a/bot/" KARS_IP_FILE);
+		assert_string_equal(c.gov_profile_file, "/srv/team-a/bot/" KARS_TP_FILE);
+		memset(longdir, 'd', sizeof(longdir) - 1);
+		longdir[0] = '/';
+		longdir[sizeof(longdir) - 1] = '\0';
+		assert_int_equal(kars_router_config_set_policy_files(cfg, longdir, &err),
+				 -ENAMETOOLONG);
+		assert_err_contains(&err, "policy.file: ");
+		json_decref(cfg);
+	}
 #undef UP
 }
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "controller.h"
+#include "egress_flags.h"
 #include "log.h"
 #include "reconcile_sandbox.h"
 #include "router_status.h"
@@ -38,14 +39,14 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: kars-controller [--state-dir DIR] [--out-dir DIR] [--router NS/NAME=URL]...\n"
-	    "                       [--log-level LEVEL] [--log-json]\n"
+	    "                       [--log-level LEVEL] [--log-json] [--dns-... (below)]\n"
 	    "  --state-dir DIR        the local store (default $KARS_STATE_DIR, else %s)\n"
 	    "  --out-dir DIR          where compiled policies are delivered, per sandbox\n"
 	    "                         (default %s)\n"
 	    "  --router NS/NAME=URL   the kars-router of sandbox NS/NAME (repeatable); a\n"
 	    "                         policy is Ready only when its routers report its digest\n"
 	    "  --log-level LEVEL      error, warn, info (default) or debug\n"
-	    "  --log-json             log JSON objects, one per line\n"
+	    "  --log-json             log JSON objects, one per line\n" KARS_EGRESS_USAGE
 	    "KarsSandbox objects are not run: no backend exists yet (status reason NoBackend).\n",
 	    DEFAULT_STATE_DIR, DEFAULT_OUT_DIR);
 }
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    KARS_EGRESS_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	const char *state_dir = getenv("KARS_STATE_DIR") ?: DEFAULT_STATE_DIR;
@@ -121,6 +123,7 @@ int main(int argc, char **argv)
 	struct kars_store *store = NULL;
 	struct kars_controller *c = NULL;
 	struct kars_sandbox_env sandbox_env = {0};
+	struct kars_egress_opts egress = {0};
 	struct kars_policy_env env = {0};
 	struct kars_ctl_opts copts = {0};
 	struct kars_err err = {0};
@@ -150,6 +153,16 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			kars_log_set_json(true);
+			break;
+		case KARS_FLAG_DNS_RESOLVER:
+		case KARS_FLAG_DNS_RESOLVER6:
+		case KARS_FLAG_DNS_PORT:
+		case KARS_FLAG_DNS_MAX_NAME:
+		case KARS_FLAG_DNS_MAX_QPS:
+			if (kars_egress_flag_set(&egress, opt, optarg, &err)) {
+				fprintf(stderr, "kars-controller: %s\n", err.msg);
+				goto out;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -181,8 +194,8 @@ int main(int argc, char **argv)
 				       .out_dir = out_dir,
 				       .loaded_digest = kars_routers_loaded,
 				       .ctx = routers};
-	sandbox_env =
-	    (struct kars_sandbox_env){.store = store, .backend = NULL, .out_dir = out_dir};
+	sandbox_env = (struct kars_sandbox_env){
+	    .store = store, .backend = NULL, .out_dir = out_dir, .egress = egress};
 	copts = (struct kars_ctl_opts){.env = &env,
 				       .reconcile_sandbox = kars_reconcile_sandbox_fn,
 				       .sandbox_ctx = &sandbox_env,

@@ -37,10 +37,11 @@ void kars_policy_digest(const char *name, const void *bytes, size_t len, char ou
 int kars_inferencepolicy_compile(const json_t *policy, struct kars_compiled *out,
 				 struct kars_err *err);
 
-/* A ToolPolicy compiled to the AGT profile the router's governance library
- * loads (governance.h): spec.agtProfile.inline, plus a rate_limit rule
- * "kars-rate-limit" from spec.rateLimit; checked with the library's own
- * loader. -ENOTSUP for what is not compiled yet (bundleRef, approval modes
+/* A ToolPolicy compiled to {"schemaVersion":1,"kind":"ToolPolicy",
+ * "namespace","name","profile"}, profile being the AGT profile the router's
+ * governance library loads (governance.h): spec.agtProfile.inline, plus a
+ * rate_limit rule "kars-rate-limit" from spec.rateLimit; checked with the
+ * library's own loader. -ENOTSUP for what is not compiled yet (bundleRef, approval modes
  * other than never, commerce), -EINVAL for a profile the loader refuses. */
 int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out, struct kars_err *err);
 

@@ -8,9 +8,9 @@
 #define KARS_RECONCILE_IP_H
 
 #include "reconcile_policy.h"
+#include "router_paths.h"
 
 #define KARS_IP_FINALIZER "kars.azure.com/inferencepolicy-cleanup"
-#define KARS_IP_FILE	  "inference-policy.json"
 
 int kars_reconcile_inferencepolicy(const struct kars_policy_env *env, const char *ns,
 				   const char *name, struct kars_reconcile_result *res,

@@ -1,14 +1,19 @@
 /* reconcile_tp.c - ToolPolicy: compiled to the AGT profile the router's
- * governance library loads (docs/governance.md), delivered as
- * <out_dir>/<namespace>/<sandbox>/agt/<policy>.json to every KarsSandbox
- * that uses it: spec.governance enabled and governance.toolPolicyRef naming
- * it (a sandbox without a ref uses "kars-default").
+ * governance library loads (docs/governance.md), wrapped with its identity,
+ * and delivered as <out_dir>/<namespace>/<sandbox>/tool-policy.json (the
+ * router's governance.profileFile, router_config.h) to every KarsSandbox
+ * that uses it: spec.governance enabled, governance.toolPolicyRef naming it
+ * (a sandbox without a ref uses "kars-default"), and every
+ * appliesTo.sandboxMatchLabels entry one of the sandbox's labels.
  *
- * The router loads the agt/ directory (kars_gov_profile_load_dir). One
- * sandbox uses one ToolPolicy, so the directory holds one file, whose name
- * is the policy's: the digest's name is "<namespace>/<file name without
- * .json>", as the router can tell from the path alone (an AGT profile has
- * no room for it: the loader refuses unknown keys).
+ *   {"kind":"ToolPolicy","name":N,"namespace":NS,"profile":{...},
+ *    "schemaVersion":1}
+ *
+ * The router takes the profile out, loads it, and reports the digest over
+ * "<namespace>/<name>" and the file's bytes (router/tool_policy_file.c),
+ * like the InferencePolicy's: one file per sandbox, whichever policy it
+ * uses, so a switch replaces it and the old policy takes back only a file
+ * that still names it.
  *
  * What is compiled: agtProfile.inline as written (the loader checks it, so
  * a profile the router would refuse is Degraded here, with the loader's
@@ -24,6 +29,7 @@
 
 #include "governance.h"
 #include "reconcile_policy.h"
+#include "router_paths.h"
 
 #define TP_FINALIZER	  "kars.azure.com/toolpolicy-cleanup"
 #define TP_DEFAULT_POLICY "kars-default"
@@ -75,6 +81,7 @@ int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out, str
 	    json_string_value(json_object_get(json_object_get(spec, "approval"), "mode"));
 	struct kars_gov_profile *gp = NULL;
 	json_t *doc, *rule = NULL;
+	char *text;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -111,12 +118,21 @@ int kars_toolpolicy_compile(const json_t *policy, struct kars_compiled *out, str
 		}
 		json_array_append_new(rules, rule);
 	}
-	ret = kars_compiled_set(out, doc, ns, name, err);
-	if (ret)
-		return ret;
-	ret = kars_gov_profile_load_buf(out->bytes, out->len, "spec.agtProfile.inline", NULL, &gp,
-					NULL, err);
+	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ret = text ? kars_gov_profile_load_buf(text, strlen(text), "spec.agtProfile.inline", NULL,
+					       &gp, NULL, err)
+		   : kars_err_set(err, ENOMEM, "compile: out of memory");
+	free(text);
 	kars_gov_profile_free(gp);
+	if (ret) {
+		json_decref(doc);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	doc = json_pack("{s:i,s:s,s:s,s:s,s:o}", "schemaVersion", KARS_COMPILED_SCHEMA_VERSION,
+			"kind", "ToolPolicy", "namespace", ns, "name", name, "profile", doc);
+	if (!doc)
+		return kars_err_set(err, ENOMEM, "compile: out of memory");
+	ret = kars_compiled_set(out, doc, ns, name, err);
 	if (ret) {
 		kars_compiled_free(out);
 		return ret < 0 ? ret : -EINVAL;
@@ -129,16 +145,35 @@ static bool tp_uses(const json_t *policy, const json_t *sandbox)
 	const json_t *gov = json_object_get(json_object_get(sandbox, "spec"), "governance");
 	const char *ref =
 	    json_string_value(json_object_get(json_object_get(gov, "toolPolicyRef"), "name"));
-	const json_t *enabled = json_object_get(gov, "enabled");
+	const json_t *labels = json_object_get(json_object_get(sandbox, "metadata"), "labels");
+	const json_t *want = json_object_get(
+	    json_object_get(json_object_get(policy, "spec"), "appliesTo"), "sandboxMatchLabels");
+	const json_t *v;
+	const char *k;
 
-	if (json_is_false(enabled))
+	if (json_is_false(json_object_get(gov, "enabled")) ||
+	    strcmp(ref ? ref : TP_DEFAULT_POLICY, name_of(policy)))
 		return false;
-	return !strcmp(ref ? ref : TP_DEFAULT_POLICY, name_of(policy));
+	json_object_foreach((json_t *)want, k,
+			    v) if (!json_equal(json_object_get(labels, k), v)) return false;
+	return true;
 }
 
 static void tp_file(const json_t *policy, char *buf, size_t len)
 {
-	snprintf(buf, len, "agt/%s.json", name_of(policy));
+	snprintf(buf, len, "%s", KARS_TP_FILE);
+}
+
+/* One file per sandbox, whichever policy it uses: ours if it names us. */
+static bool tp_owns(const char *path, const json_t *policy)
+{
+	json_t *doc = json_load_file(path, 0, NULL);
+	const char *name = name_of(policy);
+	bool ours =
+	    doc && name && !strcmp(json_string_value(json_object_get(doc, "name")) ?: "", name);
+
+	json_decref(doc);
+	return ours;
 }
 
 const struct kars_policy_kind kars_policy_toolpolicy = {
@@ -150,4 +185,5 @@ const struct kars_policy_kind kars_policy_toolpolicy = {
     .compile = kars_toolpolicy_compile,
     .uses = tp_uses,
     .file = tp_file,
+    .owns = tp_owns,
 };

@@ -148,10 +148,11 @@ static const struct kars_field ip_spec = F(
 		.desc = "One sandbox by name."),
 	      F("sandboxMatchLabels", KT_MAP, .max_items = 32,
 		.items = ITEMS(.type = KT_STRING, .max_len = 63), .desc = "Sandboxes by label."),
-	      F("action", KT_STRING, .enums = ENUM("chat", "responses", "image", "embeddings", "*"),
+	      F("action", KT_STRING,
+		.enums = ENUM("chat", "responses", "completions", "image", "embeddings", "*"),
 		.dflt = "\"*\"",
-		.desc = "Which calls: chat, responses, image, "
-			"embeddings or * for all."))),
+		.desc = "Which calls: chat, responses, completions (the legacy "
+			"route), image, embeddings or * for all."))),
 	F("modelPreference", KT_OBJECT, .desc = "Model to use, and fallbacks.",
 	  .props = FIELDS(
 	      MODEL("primary", KF_REQUIRED, "The model calls go to."),

@@ -101,31 +101,16 @@ int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, con
 	return -1;
 }
 
-static void rfc3339(uint64_t ns, char *buf, size_t len)
-{
-	time_t secs = (time_t)(ns / 1000000000ull);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void policy_status(struct kars_router *r, struct evhttp_request *req)
 {
 	const struct kars_inference_policy *p = r->policy;
-	char loaded[32] = "";
-	json_t *entry;
+	int loaded = 0;
+	json_t *entries = kars_router_policy_entries(r, &loaded);
 
-	if (p)
-		rfc3339(p->loaded_at_ns, loaded, sizeof(loaded));
-	entry = json_pack("{s:s,s:s?,s:s?,s:s,s:s?,s:s?}", "kind", "InferencePolicy", "name",
-			  p ? p->name : NULL, "digest", p ? p->digest : NULL, "sourcePath",
-			  r->cfg.policy_file, "loadedAt", p ? loaded : NULL, "lastError",
-			  r->policy_error[0] ? r->policy_error : NULL);
 	kars_router_reply_json(
 	    req, 200,
-	    json_pack("{s:i,s:s,s:i,s:[o],s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}", "schemaVersion", 1,
-		      "sandbox", r->cfg.sandbox, "count", p ? 1 : 0, "entries", entry,
+	    json_pack("{s:i,s:s,s:i,s:o,s:s?,s:{s:s,s:I,s:I,s:s,s:I,s:I}}", "schemaVersion", 1,
+		      "sandbox", r->cfg.sandbox, "count", loaded, "entries", entries,
 		      "modelOverride", r->model_override[0] ? r->model_override : NULL, "budget",
 		      "day", r->budget.day, "dailyUsed", (json_int_t)r->budget.daily_used,
 		      "dailyLimit", (json_int_t)(p ? p->daily_tokens : 0), "month", r->budget.month,

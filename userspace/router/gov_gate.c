@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "file_watch.h"
@@ -34,6 +35,7 @@
 #include "gov_trust.h"
 #include "governance.h"
 #include "log.h"
+#include "tool_policy_file.h"
 
 static const char *const route_action[KARS_ROUTE__COUNT] = {
     [KARS_ROUTE_CHAT] = "chat_completions",   [KARS_ROUTE_RESPONSES] = "responses",
@@ -72,6 +74,17 @@ static int default_profile(struct kars_gov_gate *g, struct kars_gov_profile **ou
 	return kars_gov_profile_load_buf(yaml, sizeof(yaml) - 1, "default", &opts, out, NULL, err);
 }
 
+/* What policy-status reports: the compiled ToolPolicy in force, if any. */
+static void set_loaded(struct kars_gov_gate *g, const char *name, const char *digest)
+{
+	struct timespec now;
+
+	snprintf(g->policy_name, sizeof(g->policy_name), "%s", name);
+	snprintf(g->digest, sizeof(g->digest), "%s", digest);
+	clock_gettime(CLOCK_REALTIME, &now);
+	g->loaded_at_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
 static void check(void *arg)
 {
 	struct kars_gov_gate *g = arg;
@@ -79,6 +92,7 @@ static void check(void *arg)
 	const char *path = r->cfg.gov_profile_file;
 	struct kars_gov_load_opts opts = {.unmatched = r->cfg.gov_unmatched};
 	struct kars_gov_load_notes notes = {0};
+	struct kars_tool_policy_file tpf = {0};
 	struct kars_gov_profile *p = NULL;
 	struct kars_err err = {0};
 	char reason[1024];
@@ -100,13 +114,18 @@ static void check(void *arg)
 			 r->cfg.gov_unmatched == KARS_GOV_UNMATCHED_DENY ? "deny" : "allow");
 		log_info("governance: %s", reason);
 		publish(g, p, true);
+		set_loaded(g, "", "");
 		g->error[0] = '\0';
 		audit(r, "controller", "governance.reload", "default", reason, NULL);
 		return;
 	}
 	if (!kars_file_sig_changed(&st, &g->sig, &g->seen))
 		return;
-	if (kars_gov_profile_load_files(&path, 1, &opts, &p, &notes, &err)) {
+	if (kars_tool_policy_file_read(path, r->cfg.sandbox, &tpf, &err) == 0)
+		kars_gov_profile_load_buf(tpf.profile, tpf.profile_len, path, &opts, &p, &notes,
+					  &err);
+	kars_tool_policy_file_free(&tpf);
+	if (!p) {
 		g->reload_errors++;
 		snprintf(g->error, sizeof(g->error), "%s", err.msg);
 		log_error("governance: profile not loaded, %s: %s",
@@ -128,8 +147,10 @@ static void check(void *arg)
 	g->error[0] = '\0';
 	snprintf(reason, sizeof(reason), "%.600s: agent %.128s, %zu rules", path,
 		 kars_gov_profile_agent(p), kars_gov_profile_rule_count(p));
-	log_info("governance: profile loaded from %s", reason);
+	log_info("governance: profile loaded from %s%s%s", reason, tpf.digest[0] ? ", " : "",
+		 tpf.digest);
 	publish(g, p, false);
+	set_loaded(g, tpf.name, tpf.digest);
 	audit(r, "controller", "governance.reload", "allow", reason, NULL);
 }
 

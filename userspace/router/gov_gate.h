@@ -51,6 +51,11 @@ struct kars_gov_gate {
 	bool seen;			    /* sig is of a file we looked at */
 	struct stat sig;
 	char error[512]; /* the last refused load, "" when the last one loaded */
+	/* The compiled ToolPolicy in force (tool_policy_file.h): "" when the
+	 * profile in force is the default or a hand-written one. */
+	char policy_name[256];
+	char digest[80];
+	uint64_t loaded_at_ns;
 	uint64_t reloads, reload_errors;
 	uint64_t denied, tools_stripped, evaluations;
 };

@@ -135,4 +135,8 @@ int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, con
 struct json_t;
 void kars_router_reply_json(struct evhttp_request *req, int status, struct json_t *doc);
 
+/* entries[] of /kars/v1/policy-status (policy_entries.c): one per policy
+ * kind the router loads; *loaded counts those with a digest. */
+struct json_t *kars_router_policy_entries(const struct kars_router *r, int *loaded);
+
 #endif
