@@ -433,12 +433,72 @@ static void test_refused_plan_hands_nothing_over(void **state)
 	kars_store_close(s);
 }
 
+/* spec.a2a.expiresAt within 30 days of when the generation was first seen */
+static void test_a2a_expiry_cap(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_reconcile_result r;
+	struct recorder rec = {.seen = {.running = true, .router_answers = true}};
+	struct kars_sandbox_backend backend = {.ops = &rec_ops, .ctx = &rec};
+	struct kars_sandbox_env env = {.backend = &backend, .now = "2026-01-01T00:00:00Z"};
+	json_t *sb = sandbox_with("{\"kind\":\"OpenClaw\"}", NULL), *o = NULL, *out = NULL;
+
+	MUST(kars_store_open_dir(state_dir, &s, &err));
+	env.store = s;
+	create_text(s, IP_TEXT);
+	/* exactly 30 days, written with an offset: accepted */
+	json_object_set_new(
+	    json_object_get(sb, "spec"), "a2a",
+	    json_pack("{s:b,s:s}", "enabled", 1, "expiresAt", "2026-01-31T01:00:00+01:00"));
+	create_obj(s, sb);
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Running");
+	assert_int_equal(rec.applies, 1);
+
+	/* a new generation one second over 30 days, seen on Jan 20: refused */
+	env.now = "2026-01-20T00:00:00Z";
+	MUST(kars_store_get(s, kars_kind_find("cs"), "team-a", "bot", &o, &err));
+	json_object_set_new(json_object_get(json_object_get(o, "spec"), "a2a"), "expiresAt",
+			    json_string("2026-02-19T00:00:01Z"));
+	MUST(kars_store_update(s, o, &out, &err));
+	json_decref(o);
+	json_decref(out);
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Degraded");
+	assert_string_equal(cond_of(s, "Ready", "reason"), "SpecInvalid");
+	assert_non_null(strstr(cond_of(s, "Ready", "message"), "spec.a2a.expiresAt"));
+	assert_int_equal(rec.applies, 1); /* nothing handed over */
+
+	/* the window is measured from when the generation was first seen: later
+	 * passes do not let it in as the clock moves on */
+	env.now = "2026-01-25T00:00:00Z";
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Degraded");
+	assert_int_equal(rec.applies, 1);
+
+	/* a new generation exactly 30 days after Jan 25: accepted again */
+	MUST(kars_store_get(s, kars_kind_find("cs"), "team-a", "bot", &o, &err));
+	json_object_set_new(json_object_get(json_object_get(o, "spec"), "a2a"), "expiresAt",
+			    json_string("2026-02-24T00:00:00Z"));
+	MUST(kars_store_update(s, o, &out, &err));
+	json_decref(o);
+	json_decref(out);
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Running");
+	assert_int_equal(rec.applies, 2);
+	json_decref(rec.plan);
+	json_decref(rec.egress);
+	kars_store_close(s);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_runtime_plans),
     cmocka_unit_test(test_plan_env_and_byo),
     cmocka_unit_test(test_egress_golden),
     cmocka_unit_test_setup_teardown(test_reconcile_with_and_without_backend, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refused_plan_hands_nothing_over, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_a2a_expiry_cap, setup, teardown),
 };
 
 KARS_UNIT_MAIN(tests)
