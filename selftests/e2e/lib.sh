@@ -22,6 +22,14 @@ check() {
 	fi
 }
 
+# wait_grep FILE REGEX: until FILE has a line matching REGEX (something
+# written asynchronously, like the audit chain's group commit), at most 10 s.
+# The check after it says what was missing.
+wait_grep() {
+	for _ in $(seq 200); do grep -qE -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+	return 1
+}
+
 # Set-up failed: one failure with the reason, and stop.
 e2e_abort() {
 	echo "$E2E_NAME: $*"

@@ -315,6 +315,7 @@ JSON
 	sleep 2.2
 	check "the token expired and AAD refuses: 502, no AAD text for the agent" 0 '"upstream_credential_unavailable".*status=502' -- chat ',"model":"gpt-4o"'
 	check "(the service's error is in the router's log)" 0 'AADSTS' -- cat "$tmp/router.log"
+	check "(and readyz: not ready, no valid credential, with the service's error)" 0 '"ready":false,"reason":"no valid upstream credential: .*AADSTS.*status=503' -- call GET /readyz
 	stop_router
 	kill "$idp_pid" 2>/dev/null
 	wait "$idp_pid" 2>/dev/null
