@@ -33,13 +33,10 @@ kars=$build/bin/kars
 agent_uid=1000
 tmp=$(mktemp -d /tmp/kars-router-gov.XXXXXX) || exit 2
 chmod 755 "$tmp"
-fake_pid= router_pid=
+fake_pid='' router_pid=''
 
 cleanup() {
-	for pid in $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
+	e2e_stop "$router_pid" "$fake_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,16 +47,11 @@ done
 [ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
 command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
 
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
-upstream=http://127.0.0.1:$(cat "$tmp/fake.port")
+start_fake_upstream
 
-port=$((21000 + ($$ + 7) % 20000))
+port=$(e2e_port 7)
 base=http://127.0.0.1:$port
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_api_key
 printf '%s\n' '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "responses"]}, "modelPreference": {"primary": {"deployment": "gpt-4o"}, "fallback": [{"deployment": "gpt-4.1"}, {"deployment": "gpt-4o-mini"}]}}' >"$tmp/inference-policy.json"
 # The profile: a ConfigMap-style mount, agt/agt-profile.yaml -> ..data/...
 mkdir -p "$tmp/agt"
@@ -76,23 +68,6 @@ write_config() {
  "governance": {"profileFile": "$tmp/agt/agt-profile.yaml", "pollMs": 200,
                 "trust": {"file": "$tmp/trust.json"}$1}}
 JSON
-}
-
-start_router() {
-	"$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
-	router_pid=$!
-	for _ in $(seq 100); do
-		curl -s "$base/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$router_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	e2e_abort "kars-router did not start: $(tail -5 "$tmp/router.log")"
-}
-
-stop_router() {
-	kill "$router_pid" 2>/dev/null
-	wait "$router_pid" 2>/dev/null
-	router_pid=
 }
 
 as_agent() { setpriv --reuid "$agent_uid" --regid "$agent_uid" --clear-groups -- "$@"; }

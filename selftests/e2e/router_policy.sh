@@ -29,13 +29,10 @@ kars=$build/bin/kars
 agent_uid=1000
 tmp=$(mktemp -d /tmp/kars-router-policy.XXXXXX) || exit 2
 chmod 755 "$tmp"
-fake_pid= router_pid=
+fake_pid='' router_pid=''
 
 cleanup() {
-	for pid in $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
+	e2e_stop "$router_pid" "$fake_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -46,16 +43,11 @@ done
 [ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
 command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
 
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
-upstream=http://127.0.0.1:$(cat "$tmp/fake.port")
+start_fake_upstream
 
-port=$((21000 + $$ % 20000))
+port=$(e2e_port 0)
 base=http://127.0.0.1:$port
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_api_key
 # A ConfigMap-style mount: policy/inference-policy.json -> ..data/..., with
 # ..data a symlink the "kubelet" swaps.
 mkdir -p "$tmp/policy"
@@ -67,22 +59,6 @@ cat >"$tmp/router.json" <<JSON
  "budget": {"file": "$tmp/budget.json", "persistIntervalMs": 50},
  "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key", "checkpointEvery": 64}}
 JSON
-
-start_router() {
-	"$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
-	router_pid=$!
-	for _ in $(seq 100); do
-		curl -s "$base/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	e2e_abort "kars-router did not start: $(cat "$tmp/router.log")"
-}
-
-stop_router() {
-	kill "$router_pid" 2>/dev/null
-	wait "$router_pid" 2>/dev/null
-	router_pid=
-}
 
 # flat CMD...: CMD's output on one line.
 flat() {
