@@ -89,21 +89,6 @@ until_ok() {
 	return 1
 }
 
-# The digest as docs/compiled-policy.md defines it, computed here.
-be64() {
-	local n=$1 i out=
-	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
-	printf '%b' "$out"
-}
-digest() { # FILE NAMESPACE/NAME
-	{
-		be64 ${#2}
-		printf '%s' "$2"
-		be64 "$(stat -L -c %s "$1")"
-		cat "$1"
-	} | sha256sum | cut -c1-64
-}
-
 ip_json() { "$kars" get ip bot-inference -n team-a --state "$state" -o json; }
 cond() { # TYPE FIELD: of the InferencePolicy
 	ip_json | jq -r ".status.conditions[] | select(.type == \"$1\") | .$2"

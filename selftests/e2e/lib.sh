@@ -102,3 +102,47 @@ stop_router() {
 	e2e_stop "$router_pid"
 	router_pid=
 }
+
+# digest FILE NAMESPACE/NAME: a compiled policy's digest as the controller
+# computes it (docs/compiled-policy.md), computed here to check it:
+# sha256(u64be(len name) name u64be(len body) body), in hex.
+be64() {
+	local n=$1 i out=''
+	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
+	printf '%b' "$out"
+}
+digest() {
+	{
+		be64 ${#2}
+		printf '%s' "$2"
+		be64 "$(stat -L -c %s "$1")"
+		cat "$1"
+	} | sha256sum | cut -c1-64
+}
+
+# router_test_init BUILD NAME PORT-N: the set-up router_policy.sh and
+# router_governance.sh share. Sets fake, router and kars (from BUILD),
+# agent_uid (1000), tmp (a fresh /tmp/kars-NAME.XXXXXX the agent's UID may
+# enter), port (e2e_port PORT-N) and base; on EXIT stops router_pid and
+# fake_pid and removes tmp; aborts unless the binaries exist and it runs as
+# root with setpriv (the agent is UID 1000); starts the fake upstream and
+# writes the router's API key.
+router_test_init() {
+	fake=$1/bin/fake-upstream
+	router=$1/bin/kars-router
+	kars=$1/bin/kars
+	agent_uid=1000
+	tmp=$(mktemp -d "/tmp/kars-$2.XXXXXX") || exit 2
+	chmod 755 "$tmp"
+	fake_pid='' router_pid=''
+	trap 'e2e_stop "$router_pid" "$fake_pid"; rm -rf "$tmp"' EXIT
+	for bin in "$fake" "$router" "$kars"; do
+		[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
+	done
+	[ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
+	command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
+	start_fake_upstream
+	port=$(e2e_port "$3")
+	base=http://127.0.0.1:$port
+	router_api_key
+}

@@ -27,31 +27,7 @@ E2E_NAME=e2e/router-governance
 
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
-fake=$build/bin/fake-upstream
-router=$build/bin/kars-router
-kars=$build/bin/kars
-agent_uid=1000
-tmp=$(mktemp -d /tmp/kars-router-gov.XXXXXX) || exit 2
-chmod 755 "$tmp"
-fake_pid='' router_pid=''
-
-cleanup() {
-	e2e_stop "$router_pid" "$fake_pid"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-for bin in "$fake" "$router" "$kars"; do
-	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
-done
-[ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
-command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
-
-start_fake_upstream
-
-port=$(e2e_port 7)
-base=http://127.0.0.1:$port
-router_api_key
+router_test_init "$build" router-gov 7
 printf '%s\n' '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "responses"]}, "modelPreference": {"primary": {"deployment": "gpt-4o"}, "fallback": [{"deployment": "gpt-4.1"}, {"deployment": "gpt-4o-mini"}]}}' >"$tmp/inference-policy.json"
 # The profile: a ConfigMap-style mount, agt/agt-profile.yaml -> ..data/...
 mkdir -p "$tmp/agt"

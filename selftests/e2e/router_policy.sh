@@ -23,31 +23,7 @@ E2E_NAME=e2e/router-policy
 
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
-fake=$build/bin/fake-upstream
-router=$build/bin/kars-router
-kars=$build/bin/kars
-agent_uid=1000
-tmp=$(mktemp -d /tmp/kars-router-policy.XXXXXX) || exit 2
-chmod 755 "$tmp"
-fake_pid='' router_pid=''
-
-cleanup() {
-	e2e_stop "$router_pid" "$fake_pid"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-for bin in "$fake" "$router" "$kars"; do
-	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
-done
-[ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
-command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
-
-start_fake_upstream
-
-port=$(e2e_port 0)
-base=http://127.0.0.1:$port
-router_api_key
+router_test_init "$build" router-policy 0
 # A ConfigMap-style mount: policy/inference-policy.json -> ..data/..., with
 # ..data a symlink the "kubelet" swaps.
 mkdir -p "$tmp/policy"
@@ -89,22 +65,6 @@ chat() { # chat BODY-JSON-FIELDS: a chat request with these extra fields
 }
 
 last_upstream() { curl -s "$upstream/_fake/last-request"; }
-
-# The controller's digest (docs/compiled-policy.md):
-# sha256(u64be(len name) name u64be(len body) body), name "namespace/name".
-be64() {
-	local n=$1 i out=
-	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
-	printf '%b' "$out"
-}
-digest() { # FILE NAMESPACE/NAME
-	{
-		be64 ${#2}
-		printf '%s' "$2"
-		be64 "$(stat -L -c %s "$1")"
-		cat "$1"
-	} | sha256sum | cut -c1-64
-}
 
 # install_policy JSON: a new ..data directory, swapped in atomically.
 generation=0
