@@ -85,6 +85,7 @@ help:
 	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
+	@echo "make format-check clang-format of the C sources, shellcheck of selftests/e2e/*.sh"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.

@@ -319,30 +319,18 @@ static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char
 	return n;
 }
 
-/* Whether the agent may be forced to call the tool tc names (a tool_choice
- * or function_call object; allowed_tools: each tool of its list): peeked as
- * tool.invoke:<name>. false with *d and the action of the first refused
- * one; a choice that names no tool is refused too (what cannot be named
- * cannot be allowed). */
-static bool forced_allowed(struct kars_gov_gate *g, const json_t *tc, char *action, size_t len,
-			   struct kars_gov_decision *d)
+/* Whether the agent may be forced to call the tool t names: peeked as
+ * tool.invoke:<name>; false with *d and action when refused. A choice that
+ * names no tool is refused (what cannot be named cannot be allowed). */
+static bool named_allowed(struct kars_gov_gate *g, const json_t *t, char *action, size_t len,
+			  struct kars_gov_decision *d)
 {
 	static const struct kars_gov_decision unnamed = {.verdict = KARS_GOV_DENY,
 							 .why = KARS_GOV_WHY_BAD_ACTION,
 							 .reason = "tool_choice names no tool"};
-	const char *type = json_string_value(json_object_get(tc, "type"));
-	const json_t *t;
 	char name[KARS_GOV_ACTION_MAX - 16];
-	size_t i;
 
-	if (!json_is_object(tc))
-		return true; /* "auto", "none", "required" */
-	if (type && strcmp(type, "allowed_tools") == 0) {
-		json_array_foreach(json_object_get(tc, "tools"), i,
-				   t) if (!forced_allowed(g, t, action, len, d)) return false;
-		return true;
-	}
-	if (!tool_name(tc, name, sizeof(name))) {
+	if (!tool_name(t, name, sizeof(name))) {
 		snprintf(action, len, "tool_choice");
 		*d = unnamed;
 		return false;
@@ -350,6 +338,28 @@ static bool forced_allowed(struct kars_gov_gate *g, const json_t *tc, char *acti
 	snprintf(action, len, "tool.invoke:%s", name);
 	kars_gov_evaluate(g->reader, &(struct kars_gov_request){.action = action, .peek = true}, d);
 	return d->verdict == KARS_GOV_ALLOW;
+}
+
+/* The same for a tool_choice or function_call: a string ("auto", "none",
+ * "required") forces nothing; allowed_tools: each tool of its list (one
+ * level: an allowed_tools inside is judged by its type, like any tool). */
+static bool forced_allowed(struct kars_gov_gate *g, const json_t *tc, char *action, size_t len,
+			   struct kars_gov_decision *d)
+{
+	const char *type = json_string_value(json_object_get(tc, "type"));
+	const json_t *t;
+	size_t i;
+
+	if (!json_is_object(tc))
+		return true;
+	if (!type || strcmp(type, "allowed_tools") != 0)
+		return named_allowed(g, tc, action, len, d);
+	json_array_foreach(json_object_get(tc, "tools"), i, t)
+	{
+		if (!named_allowed(g, t, action, len, d))
+			return false;
+	}
+	return true;
 }
 
 static bool requires_a_tool(const json_t *tc)
@@ -364,8 +374,8 @@ static bool requires_a_tool(const json_t *tc)
  * ToolPolicy denies, or requiring a tool call when every advertised tool was
  * removed, cannot be served as asked: refused (-1, with *d and action, the
  * tool named), never quietly turned into a request that does something
- * else. Otherwise, when no tool is left, tool_choice, function_call and
- * parallel_tool_calls go (the upstream refuses them without tools). */
+ * else. Otherwise, when the strip left no tool, tool_choice, function_call
+ * and parallel_tool_calls go (the upstream refuses them without tools). */
 static int check_tool_choice(struct kars_gov_gate *g, json_t *body, size_t removed,
 			     const char *list, char *action, size_t len,
 			     struct kars_gov_decision *d, bool *changed)
@@ -388,7 +398,7 @@ static int check_tool_choice(struct kars_gov_gate *g, json_t *body, size_t remov
 			return -1;
 		}
 	}
-	if (!json_object_get(body, "tools") && !json_object_get(body, "functions")) {
+	if (removed && !json_object_get(body, "tools") && !json_object_get(body, "functions")) {
 		for (size_t k = 0; k < 3; k++) {
 			if (json_object_get(body, keys[k])) {
 				json_object_del(body, keys[k]);
