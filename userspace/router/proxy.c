@@ -456,6 +456,10 @@ static void handle_readyz(struct kars_router *r, struct evhttp_request *req)
 	const char *gov = kars_gov_gate_unready(r);
 	char *text;
 
+	if (!reasons) {
+		reply_text(req, 503, "application/json", "{\"ready\":false}"); /* fail closed */
+		return;
+	}
 	if (!r->policy)
 		json_array_append_new(reasons, json_string("no InferencePolicy loaded"));
 	if (gov)
