@@ -219,20 +219,19 @@ stop_router
 start_router
 check "after a restart the trust scores are back" 0 '"agent":"peer-a","score":900,"tier":"sovereign","known":true' -- call -a GET '/agt/trust?agent=peer-a'
 stop_router
+# refused_start: the router, expected to exit at once; its stderr in refused.log.
+refused_start() {
+	"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
+	local pid=$!
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	e2e_stop "$pid"
+}
 cp "$tmp/trust.json" "$tmp/trust.good"
 sed -i 's/"milli":900000/"milli":100000/' "$tmp/trust.json"
-"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
-pid=$!
-for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
-kill $pid 2>/dev/null
-wait $pid
+refused_start
 check "an edited trust file: the router refuses to start, saying why" 0 'sha256 does not match.*torn or corrupt' -- cat "$tmp/refused.log"
 head -c 40 "$tmp/trust.good" >"$tmp/trust.json"
-"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
-pid=$!
-for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
-kill $pid 2>/dev/null
-wait $pid
+refused_start
 check "a torn trust file: refused too" 0 'invalid JSON.*torn or corrupt' -- cat "$tmp/refused.log"
 cp "$tmp/trust.good" "$tmp/trust.json"
 
