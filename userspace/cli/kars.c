@@ -10,6 +10,8 @@
  *   kars apply | get | delete                        (store_cmd.c)
  *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *   kars migrate | convert                           (migrate_cmd.c)
+ *   kars egress | model | credentials | connect NAME, trace NAME --network,
+ *   audit verify|tail NAME                           (sandbox_ops_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -27,6 +29,7 @@
 #include "blocklist_cmd.h"
 #include "control_client.h"
 #include "migrate_cmd.h"
+#include "sandbox_ops_cmd.h"
 #include "schema_cmd.h"
 #include "store_cmd.h"
 #include "json.h"
@@ -54,6 +57,7 @@ static void usage(FILE *f)
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
 	kars_cli_migrate_usage(f);
+	kars_cli_sandbox_ops_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -386,6 +390,8 @@ static int trace(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (network && optind == argc - 1 && !sandbox) /* kars trace NAME --network */
+		return kars_cli_trace_sandbox(socket_path, argc, argv);
 	if (!network || optind != argc) {
 		fprintf(stderr, "kars: trace: only --network is implemented\n");
 		return 2;
@@ -432,6 +438,15 @@ int main(int argc, char **argv)
 		return kars_cli_convert(argc - i, argv + i);
 	if (strcmp(argv[i], "blocklist") == 0)
 		return kars_cli_blocklist(socket_path, argc - i - 1, argv + i + 1);
+	/* per-sandbox verbs of local mode (sandbox_ops_cmd.c) */
+	if (strcmp(argv[i], "egress") == 0)
+		return kars_cli_egress(socket_path, argc - i, argv + i);
+	if (strcmp(argv[i], "model") == 0)
+		return kars_cli_model(argc - i, argv + i);
+	if (strcmp(argv[i], "credentials") == 0)
+		return kars_cli_credentials(argc - i, argv + i);
+	if (strcmp(argv[i], "connect") == 0)
+		return kars_cli_connect(argc - i, argv + i);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;
