@@ -159,6 +159,13 @@ $(LOCAL_PROBE): selftests/local/probe.c
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE $< -o $@
 $(BUILD)/tests/unit/test_local_sandbox: $(LOCAL_PROBE)
 
+# A local sandbox made with the library, for selftests/e2e/sandbox_ops.sh.
+SANDBOX_TOOL := $(BUILD)/tests/sandbox_tool
+$(SANDBOX_TOOL): selftests/local/sandbox_tool.c $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBKARS) -o $@ $(LDLIBS)
+all: $(SANDBOX_TOOL)
+
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread -lresolv
@@ -214,6 +221,7 @@ check: deps
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
+		"selftests/e2e/sandbox_ops.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"

@@ -247,7 +247,7 @@ static int egress_apply(json_t *sb, void *arg)
 			return 0;
 		fprintf(stderr,
 			"kars: egress: %s%s%.0ld is not in the allowlist of %s; nothing changed "
-			"(kars get sandbox %s -n %s -o yaml shows it)\n",
+			"(kars get karssandbox %s -n %s -o yaml shows it)\n",
 			e->ep->host, e->ep->port ? ":" : "", e->ep->port, e->ref->owner,
 			e->ref->name, e->ref->ns);
 		return -1;
@@ -368,7 +368,7 @@ int kars_cli_egress(const char *socket_path, int argc, char **argv)
 		       ref.owner, ep.host, ep.port ? ":" : "", ep.port, e.removed,
 		       e.removed == 1 ? "y" : "ies");
 	if (ret == 0)
-		printf("the controller applies it in karsd (kars get sandbox %s -n %s)\n", ref.name,
+		printf("the controller applies it in karsd (kars get karssandbox %s -n %s)\n", ref.name,
 		       ref.ns);
 	return 0;
 }
