@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 	pid_t pid = 0;
 
 	if (argc < 8 || strcmp(argv[6], "--")) {
-		fprintf(stderr, "usage: sandbox_tool STATE NS NAME FIRST_UID INFO_FILE -- ARGV...\n");
+		fprintf(stderr,
+			"usage: sandbox_tool STATE NS NAME FIRST_UID INFO_FILE -- ARGV...\n");
 		return 2;
 	}
 	r.first = (uid_t)strtoul(argv[4], NULL, 10);

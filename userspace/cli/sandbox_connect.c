@@ -78,9 +78,8 @@ static void __attribute__((noreturn)) shell_main(const struct connect_ctx *c)
 	signal(SIGTSTP, SIG_DFL);
 	if (setsid() < 0)
 		die(c->err_fd, "setsid");
-	if (c->tty_fd >= 0 &&
-	    (ioctl(c->tty_fd, TIOCSCTTY, 0) || dup2(c->tty_fd, 0) < 0 || dup2(c->tty_fd, 1) < 0 ||
-	     dup2(c->tty_fd, 2) < 0))
+	if (c->tty_fd >= 0 && (ioctl(c->tty_fd, TIOCSCTTY, 0) || dup2(c->tty_fd, 0) < 0 ||
+			       dup2(c->tty_fd, 1) < 0 || dup2(c->tty_fd, 2) < 0))
 		die(c->err_fd, "the terminal");
 	if (chdir("/sandbox"))
 		die(c->err_fd, "chdir /sandbox");
@@ -185,8 +184,9 @@ static int agent_pidfd(const struct kars_sbref *ref, const struct kars_sbrun *ru
 	int fd;
 
 	if (run->agent_pid <= 0) {
-		fprintf(stderr, "kars: connect: sandbox %s: no agentPid in its run file: is the "
-				"agent running? (kars status %s)\n",
+		fprintf(stderr,
+			"kars: connect: sandbox %s: no agentPid in its run file: is the "
+			"agent running? (kars status %s)\n",
 			ref->owner, ref->owner);
 		return -1;
 	}

@@ -22,24 +22,25 @@
 
 void kars_cli_sandbox_ops_usage(FILE *f)
 {
-	fprintf(f,
-		"\n"
-		"Per-sandbox commands (local mode; NAME or NS/NAME, -n NS, docs/cli.md):\n"
-		"  egress NAME --learned [-o json|yaml]   destinations karsd recorded in learn mode\n"
-		"  egress NAME --approve HOST[:PORT]      add to the sandbox's allowlist (port 443)\n"
-		"  egress NAME --deny HOST[:PORT]         take it off the allowlist\n"
-		"  egress NAME --enforce                  egress mode Learn -> Strict\n"
-		"  model set NAME MODEL                   the primary model of its InferencePolicy\n"
-		"  credentials update NAME --api-key-file FILE\n"
-		"                                         replace the router's upstream key\n"
-		"  trace NAME --network [-o json]         live verdicts of this sandbox\n"
-		"  audit verify NAME [--pubkey FILE]      check the router's audit chain\n"
-		"  audit tail NAME [--lines N] [-f] [-o json]\n"
-		"                                         its last records (-f: follow)\n"
-		"  connect NAME [-- COMMAND [ARG...]]     a shell as the agent, inside its sandbox\n"
-		"  (the store: --state DIR, $KARS_STATE_DIR or " KARS_CLI_DEFAULT_STORE
-		"; the sandboxes:\n"
-		"   --state-dir DIR, else the store's parent directory)\n");
+	fprintf(
+	    f,
+	    "\n"
+	    "Per-sandbox commands (local mode; NAME or NS/NAME, -n NS, docs/cli.md):\n"
+	    "  egress NAME --learned [-o json|yaml]   destinations karsd recorded in learn mode\n"
+	    "  egress NAME --approve HOST[:PORT]      add to the sandbox's allowlist (port 443)\n"
+	    "  egress NAME --deny HOST[:PORT]         take it off the allowlist\n"
+	    "  egress NAME --enforce                  egress mode Learn -> Strict\n"
+	    "  model set NAME MODEL                   the primary model of its InferencePolicy\n"
+	    "  credentials update NAME --api-key-file FILE\n"
+	    "                                         replace the router's upstream key\n"
+	    "  trace NAME --network [-o json]         live verdicts of this sandbox\n"
+	    "  audit verify NAME [--pubkey FILE]      check the router's audit chain\n"
+	    "  audit tail NAME [--lines N] [-f] [-o json]\n"
+	    "                                         its last records (-f: follow)\n"
+	    "  connect NAME [-- COMMAND [ARG...]]     a shell as the agent, inside its sandbox\n"
+	    "  (the store: --state DIR, $KARS_STATE_DIR or " KARS_CLI_DEFAULT_STORE
+	    "; the sandboxes:\n"
+	    "   --state-dir DIR, else the store's parent directory)\n");
 }
 
 /* --- the store --------------------------------------------------------------- */
@@ -51,8 +52,8 @@ void kars_cli_sandbox_ops_usage(FILE *f)
  * unchanged). */
 typedef int (*edit_fn)(json_t *obj, void *arg);
 
-static int edit_object(const struct kars_sbref *ref, const char *kind, const char *name,
-		       edit_fn fn, void *arg, json_t **out)
+static int edit_object(const struct kars_sbref *ref, const char *kind, const char *name, edit_fn fn,
+		       void *arg, json_t **out)
 {
 	const struct kars_kind *k = kars_kind_find(kind);
 	struct kars_store *s = NULL;
@@ -64,7 +65,8 @@ static int edit_object(const struct kars_sbref *ref, const char *kind, const cha
 	*out = NULL;
 	if (stat(ref->store, &st) || !S_ISDIR(st.st_mode)) {
 		/* opening would create an empty store: say where we looked instead */
-		fprintf(stderr, "kars: no store at %s (kars up --local creates it; or --state DIR)\n",
+		fprintf(stderr,
+			"kars: no store at %s (kars up --local creates it; or --state DIR)\n",
 			ref->store);
 		return -1;
 	}
@@ -231,9 +233,11 @@ static int egress_apply(json_t *sb, void *arg)
 
 		item = json_array_get(list, i);
 		host = json_string_value(json_object_get(item, "host"));
-		port = json_object_get(item, "port") ? json_integer_value(json_object_get(item, "port"))
-						     : 443;
-		if (host && !strcasecmp(host, e->ep->host) && (!e->ep->port || port == e->ep->port)) {
+		port = json_object_get(item, "port")
+			   ? json_integer_value(json_object_get(item, "port"))
+			   : 443;
+		if (host && !strcasecmp(host, e->ep->host) &&
+		    (!e->ep->port || port == e->ep->port)) {
 			if (e->action == 'a')
 				return 1; /* already there */
 			json_array_remove(list, i);
@@ -252,8 +256,8 @@ static int egress_apply(json_t *sb, void *arg)
 			e->ref->name, e->ref->ns);
 		return -1;
 	}
-	json_array_append_new(list, json_pack("{s:s,s:I}", "host", e->ep->host, "port",
-					      (json_int_t)e->ep->port));
+	json_array_append_new(
+	    list, json_pack("{s:s,s:I}", "host", e->ep->host, "port", (json_int_t)e->ep->port));
 	return 0;
 }
 
@@ -266,8 +270,7 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
 
 /* karsd's learned list, each address named when a learned FQDN entry holds
  * it (the router resolved that name to it). */
-static int egress_learned(const char *socket_path, const struct kars_sbref *ref,
-			  const char *output)
+static int egress_learned(const char *socket_path, const struct kars_sbref *ref, const char *output)
 {
 	struct kars_err err = {};
 	json_t *req, *resp = NULL, *fq = NULL, *e, *f;
@@ -324,8 +327,9 @@ static int egress_learned(const char *socket_path, const struct kars_sbref *ref,
 int kars_cli_egress(const char *socket_path, int argc, char **argv)
 {
 	struct sbopts o;
-	struct sbref_cmd cmd = {"egress", "NAME --learned | --approve HOST[:PORT] | "
-					  "--deny HOST[:PORT] | --enforce",
+	struct sbref_cmd cmd = {"egress",
+				"NAME --learned | --approve HOST[:PORT] | "
+				"--deny HOST[:PORT] | --enforce",
 				SBOPT_LEARNED | SBOPT_APPROVE | SBOPT_DENY | SBOPT_ENFORCE |
 				    SBOPT_OUTPUT};
 	struct kars_sbref ref;
@@ -359,7 +363,9 @@ int kars_cli_egress(const char *socket_path, int argc, char **argv)
 	if (e.action == 'e')
 		printf("karssandbox %s: egress mode %s%s\n", ref.owner,
 		       ret == 1 ? "is already Strict" : "Strict (was ",
-		       ret == 1 ? "" : strcmp(e.was, "Strict") ? "Learn)" : "Strict)");
+		       ret == 1			 ? ""
+		       : strcmp(e.was, "Strict") ? "Learn)"
+						 : "Strict)");
 	else if (e.action == 'a')
 		printf("karssandbox %s: %s:%ld %s\n", ref.owner, ep.host, ep.port,
 		       ret == 1 ? "is already allowed" : "allowed");
@@ -368,8 +374,8 @@ int kars_cli_egress(const char *socket_path, int argc, char **argv)
 		       ref.owner, ep.host, ep.port ? ":" : "", ep.port, e.removed,
 		       e.removed == 1 ? "y" : "ies");
 	if (ret == 0)
-		printf("the controller applies it in karsd (kars get karssandbox %s -n %s)\n", ref.name,
-		       ref.ns);
+		printf("the controller applies it in karsd (kars get karssandbox %s -n %s)\n",
+		       ref.name, ref.ns);
 	return 0;
 }
 
@@ -404,8 +410,9 @@ static int model_apply(json_t *ip, void *arg)
 	const char *cur;
 
 	if (json_object_get(spec, "bundleRef")) {
-		fprintf(stderr, "kars: model: InferencePolicy %s comes from a signed bundle "
-				"(spec.bundleRef): change the bundle instead\n",
+		fprintf(stderr,
+			"kars: model: InferencePolicy %s comes from a signed bundle "
+			"(spec.bundleRef): change the bundle instead\n",
 			m->policy);
 		return -1;
 	}
@@ -526,8 +533,9 @@ static int audit_file(const struct kars_sbref *ref, char *out, size_t len)
 	if (ret == -ENOENT && access(out, F_OK) == 0)
 		return 0;
 	if (ret == -ENOENT)
-		fprintf(stderr, "kars: audit: no audit log for sandbox %s: %s does not exist "
-				"(kars list shows the sandboxes of this host)\n",
+		fprintf(stderr,
+			"kars: audit: no audit log for sandbox %s: %s does not exist "
+			"(kars list shows the sandboxes of this host)\n",
 			ref->owner, out);
 	else
 		fprintf(stderr, "kars: audit: %s\n", err.msg);
@@ -609,8 +617,9 @@ static int audit_tail(const struct sbopts *o, const char *file)
 
 int kars_cli_audit_sandbox(int argc, char **argv)
 {
-	struct sbref_cmd cmd = {"audit", "verify NAME [--pubkey FILE] | tail NAME [--lines N] "
-					 "[-f] [-o json]",
+	struct sbref_cmd cmd = {"audit",
+				"verify NAME [--pubkey FILE] | tail NAME [--lines N] "
+				"[-f] [-o json]",
 				SBOPT_PUBKEY | SBOPT_LINES | SBOPT_FOLLOW | SBOPT_OUTPUT};
 	char file[PATH_MAX], pub[PATH_MAX + 16];
 	struct kars_sbref ref;

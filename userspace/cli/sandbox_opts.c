@@ -81,7 +81,8 @@ int sbopts_parse(const struct sbref_cmd *cmd, int argc, char **argv, struct sbop
 			return sbopts_usage_error(cmd, msg);
 		}
 		for (size_t i = 0; i < N_OPTS; i++)
-			if (table[i].opt.val == c && table[i].bit && !(table[i].bit & cmd->allowed)) {
+			if (table[i].opt.val == c && table[i].bit &&
+			    !(table[i].bit & cmd->allowed)) {
 				snprintf(msg, sizeof(msg), "--%s is not an option of %s",
 					 name_of(c), cmd->verb);
 				return sbopts_usage_error(cmd, msg);

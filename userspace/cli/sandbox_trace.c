@@ -80,10 +80,11 @@ static void print_row(const json_t *e, const char *name)
 			 str(e, "hook"));
 	else if (strcmp(d, nd) || dport != ndport)
 		snprintf(dst, sizeof(dst), "%s%s%s%s:%lld -> %s:%lld %s", name ? name : "",
-			 name ? " (" : "", d, name ? ")" : "", dport, nd, ndport, str(e, "protocol"));
+			 name ? " (" : "", d, name ? ")" : "", dport, nd, ndport,
+			 str(e, "protocol"));
 	else
-		snprintf(dst, sizeof(dst), "%s%s%s%s:%lld %s", name ? name : "", name ? " (" : "", d,
-			 name ? ")" : "", dport, str(e, "protocol"));
+		snprintf(dst, sizeof(dst), "%s%s%s%s:%lld %s", name ? name : "", name ? " (" : "",
+			 d, name ? ")" : "", dport, str(e, "protocol"));
 	printf("%-8s %-24s %-6s %-22s %-44s %-8s %s\n", when, str(e, "sandbox"), str(e, "role"),
 	       proc, dst, str(e, "verdict"), str(e, "reason"));
 }
