@@ -187,7 +187,7 @@ check "connect: writes the agent's /sandbox" 0 '' -- c /bin/sh -c 'echo hi >/san
 check "... which is the sandbox's directory" 0 "^$agent_uid hi\$" -- bash -c "echo \$(stat -c %u '$sdir/from-connect') \$(cat '$sdir/from-connect')"
 check "connect: the router's key is not there" 1 'No such file' -- c /bin/cat "$rdir/api-key"
 check "connect: nor the run file" 1 'No such file' -- c /bin/cat "$root/sandboxes/$sb/run/router.json"
-check "connect: a raw socket is refused (seccomp)" 1 'Operation not permitted' -- c /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'
+check "connect: a sock_diag netlink socket is refused (seccomp)" 1 'Operation not permitted' -- c /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)'
 check "connect: the command's exit status" 7 '' -- c /bin/sh -c 'exit 7'
 check "connect: on a pty when stdin is a terminal" 0 '/dev/pts/' -- script -qec "'$kars' connect '$sb' --state-dir '$root' -- /usr/bin/tty" /dev/null
 check "connect: a relative command: exit 2" 2 'must be an absolute path' -- "$kars" connect "$sb" -- sh
