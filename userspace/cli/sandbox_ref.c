@@ -99,41 +99,18 @@ static int get_path(const json_t *o, const char *file, const char *key, const ch
 	return put(out, len, err, "%s/%s", ref->router_dir, v ? v : dflt);
 }
 
-int kars_sbref_run(const struct kars_sbref *ref, struct kars_sbrun *run, struct kars_err *err)
+int kars_sbrun_parse(const char *buf, size_t len, const char *file, const struct kars_sbref *ref,
+		     struct kars_sbrun *run, struct kars_err *err)
 {
-	char file[PATH_MAX + 16], *buf = NULL;
 	struct kars_err e = {};
 	uint64_t v[6];
-	json_t *o = NULL;
-	size_t len = 0;
-	FILE *f;
-	int ret;
+	json_t *o;
+	int ret = -EINVAL;
 
 	memset(run, 0, sizeof(*run));
-	snprintf(file, sizeof(file), "%s/router.json", ref->run_dir);
-	f = fopen(file, "r");
-	if (!f) {
-		if (errno == ENOENT)
-			return kars_err_set(err, ENOENT,
-					    "sandbox %s is not running locally: %s does not exist "
-					    "(kars status %s; start it with kars up --local)",
-					    ref->owner, file, ref->owner);
-		return kars_err_set(err, errno, "sandbox %s: %s: %s", ref->owner, file,
-				    strerror(errno));
-	}
-	buf = malloc(RUN_FILE_MAX + 1);
-	if (buf)
-		len = fread(buf, 1, RUN_FILE_MAX + 1, f);
-	fclose(f);
-	if (!buf || len > RUN_FILE_MAX) {
-		free(buf);
-		return kars_err_set(err, EFBIG, "%s: unreadable or larger than 64 KiB", file);
-	}
 	o = kars_json_parse(buf, len, &e);
-	free(buf);
 	if (!o)
 		return kars_err_set(err, EINVAL, "%s: %s", file, e.msg);
-	ret = -EINVAL;
 	if (!json_is_object(o)) {
 		kars_err_set(err, EINVAL, "%s: expected a JSON object", file);
 		goto cleanup;
@@ -162,5 +139,37 @@ int kars_sbref_run(const struct kars_sbref *ref, struct kars_sbrun *run, struct 
 	run->agent_pid = (pid_t)v[5];
 cleanup:
 	json_decref(o);
+	return ret;
+}
+
+int kars_sbref_run(const struct kars_sbref *ref, struct kars_sbrun *run, struct kars_err *err)
+{
+	char file[PATH_MAX + 16], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int ret;
+
+	memset(run, 0, sizeof(*run));
+	snprintf(file, sizeof(file), "%s/router.json", ref->run_dir);
+	f = fopen(file, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return kars_err_set(err, ENOENT,
+					    "sandbox %s is not running locally: %s does not exist "
+					    "(kars status %s; start it with kars up --local)",
+					    ref->owner, file, ref->owner);
+		return kars_err_set(err, errno, "sandbox %s: %s: %s", ref->owner, file,
+				    strerror(errno));
+	}
+	buf = malloc(RUN_FILE_MAX + 1);
+	if (buf)
+		len = fread(buf, 1, RUN_FILE_MAX + 1, f);
+	fclose(f);
+	if (!buf || len > RUN_FILE_MAX) {
+		free(buf);
+		return kars_err_set(err, EFBIG, "%s: unreadable or larger than 64 KiB", file);
+	}
+	ret = kars_sbrun_parse(buf, len, file, ref, run, err);
+	free(buf);
 	return ret;
 }

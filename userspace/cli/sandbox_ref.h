@@ -21,6 +21,7 @@
 #define KARS_CLI_SANDBOX_REF_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -56,5 +57,8 @@ int kars_sbref_resolve(const char *arg, const char *ns, const char *store, const
 /* Reads run/router.json. A missing file: -ENOENT, "sandbox NS/NAME is not
  * running locally: ..."; a malformed one names the file and the field. */
 int kars_sbref_run(const struct kars_sbref *ref, struct kars_sbrun *run, struct kars_err *err);
+/* The same on bytes (file names them in errors); fuzz/run_file. */
+int kars_sbrun_parse(const char *buf, size_t len, const char *file, const struct kars_sbref *ref,
+		     struct kars_sbrun *run, struct kars_err *err);
 
 #endif
