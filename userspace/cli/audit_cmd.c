@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "names.h"
 #include "sandbox_ops_cmd.h"
 
 void kars_cli_audit_usage(FILE *f)
@@ -106,8 +107,21 @@ int kars_cli_audit_verify_file(const char *file, const char *keyfile)
 	return 0;
 }
 
-/* verify's argument is a FILE when one exists by that name, else a local
- * sandbox NAME (sandbox_ops_cmd.c). */
+/* NAME or NS/NAME, as Kubernetes names them. */
+static bool looks_like_sandbox(const char *arg)
+{
+	struct kars_err err = {0};
+	char owner[KARS_SANDBOX_NAME_MAX + 16];
+
+	if (snprintf(owner, sizeof(owner), "%s%s", strchr(arg, '/') ? "" : "default/", arg) >=
+	    (int)sizeof(owner))
+		return false;
+	return kars_sandbox_name_check(owner, "sandbox", &err) == 0;
+}
+
+/* verify's argument is a FILE when one exists by that name or when it cannot
+ * be a sandbox's name (a path), else a local sandbox NAME
+ * (sandbox_ops_cmd.c). */
 static bool names_sandbox(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -117,7 +131,7 @@ static bool names_sandbox(int argc, char **argv)
 		}
 		if (argv[i][0] == '-')
 			continue;
-		return access(argv[i], F_OK) != 0;
+		return access(argv[i], F_OK) != 0 && looks_like_sandbox(argv[i]);
 	}
 	return false;
 }

@@ -535,7 +535,8 @@ static int audit_file(const struct kars_sbref *ref, char *out, size_t len)
 	if (ret == -ENOENT)
 		fprintf(stderr,
 			"kars: audit: no audit log for sandbox %s: %s does not exist "
-			"(kars list shows the sandboxes of this host)\n",
+			"(kars list shows the sandboxes of this host; a log FILE is taken when it "
+			"exists)\n",
 			ref->owner, out);
 	else
 		fprintf(stderr, "kars: audit: %s\n", err.msg);
