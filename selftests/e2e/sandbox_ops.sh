@@ -198,15 +198,19 @@ check "connect: a sandbox not running locally: exit 1" 1 "sandbox $ns/nope is no
 trace_pid=$!
 "$kars" trace "$sb" --network >"$tmp/trace.txt" 2>&1 &
 trace2_pid=$!
+"$kars" trace --network -o json >"$tmp/trace-all.json" 2>&1 & # every sandbox, as before
+trace3_pid=$!
 until_ok test -s "$tmp/trace.txt" # the header: subscribed
 c /usr/bin/curl -s -o /dev/null "http://127.0.0.1:$fport/" # learn mode: allowed, recorded
 until_ok grep -q "\"dport\":$fport" "$tmp/trace.json"
 until_ok grep -q ":$fport" "$tmp/trace.txt"
-kill "$trace_pid" "$trace2_pid"
-wait "$trace_pid" "$trace2_pid" 2>/dev/null
+until_ok grep -q "\"dport\":$fport" "$tmp/trace-all.json"
+kill "$trace_pid" "$trace2_pid" "$trace3_pid"
+wait "$trace_pid" "$trace2_pid" "$trace3_pid" 2>/dev/null
 check "trace -o json: this sandbox's connect, as the agent, by curl" 0 '^agent curl 127.0.0.1$' -- \
 	bash -c "grep '\"dport\":$fport' '$tmp/trace.json' | head -1 | jq -r '\"\\(.role) \\(.comm) \\(.dst)\"'"
 check "trace -o json: no other sandbox" 0 '^0$' -- bash -c "jq -r .sandbox '$tmp/trace.json' | grep -vcx '$sb'; true"
+check "trace --network without NAME still streams every sandbox" 0 "\"sandbox\":\"$sb\"" -- grep "\"dport\":$fport" "$tmp/trace-all.json"
 check "trace: the columns" 0 'TIME +SANDBOX +ROLE +PID/COMM +DESTINATION +VERDICT +REASON' -- cat "$tmp/trace.txt"
 check "trace: a row" 0 "$sb +agent +[0-9]+/curl +127.0.0.1:$fport tcp +[a-z]+ +[a-z_]+" -- cat "$tmp/trace.txt"
 check "egress --learned: the destination" 0 "agent +tcp +127.0.0.1 +$fport" -- "$kars" egress "$sb" --learned

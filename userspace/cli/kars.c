@@ -275,24 +275,11 @@ static void print_event(const json_t *e)
 static int cmd_trace(const char *sandbox, bool as_json)
 {
 	struct kars_err err = {};
-	json_t *req = json_pack("{s:s}", "op", "subscribe"), *line = NULL;
-	int fd = kars_control_connect(socket_path, &err), ret;
+	json_t *line = NULL;
+	int fd = kars_control_subscribe(socket_path, &err), ret;
 
-	if (fd < 0) {
-		json_decref(req);
+	if (fd < 0)
 		return fail("", &err);
-	}
-	ret = kars_control_send(fd, req, &err);
-	json_decref(req);
-	if (!ret)
-		ret = kars_control_recv(fd, 30000, &line, &err);
-	if (!ret && !json_is_true(json_object_get(line, "ok")))
-		ret = kars_err_set(&err, EPROTO, "karsd: %s", str(line, "error"));
-	json_decref(line);
-	if (ret) {
-		close(fd);
-		return fail("", &err);
-	}
 	if (!as_json)
 		printf("%-8s %-24s %-6s %-8s %-14s %-4s %s\n", "TIME", "SANDBOX", "ROLE", "VERDICT",
 		       "REASON", "PROTO", "DESTINATION  PROCESS");

@@ -93,23 +93,10 @@ static int stream(const char *socket_path, const struct kars_sbref *ref, json_t 
 		  bool as_json)
 {
 	struct kars_err err = {};
-	json_t *req = json_pack("{s:s}", "op", "subscribe"), *line = NULL;
-	int fd = kars_control_connect(socket_path, &err), ret;
+	json_t *line = NULL;
+	int fd = kars_control_subscribe(socket_path, &err);
 
 	if (fd < 0) {
-		json_decref(req);
-		fprintf(stderr, "kars: trace: %s\n", err.msg);
-		return 1;
-	}
-	ret = kars_control_send(fd, req, &err);
-	json_decref(req);
-	if (!ret)
-		ret = kars_control_recv(fd, 30000, &line, &err);
-	if (!ret && !json_is_true(json_object_get(line, "ok")))
-		ret = kars_err_set(&err, EPROTO, "karsd: %s", str(line, "error"));
-	json_decref(line);
-	if (ret) {
-		close(fd);
 		fprintf(stderr, "kars: trace: %s\n", err.msg);
 		return 1;
 	}
