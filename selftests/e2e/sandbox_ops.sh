@@ -258,6 +258,14 @@ sed -i '2s/"allow"/"deny"/; 2s/"new"/"old"/' "$rdir/audit.jsonl"
 check "a tampered chain: exit 1" 1 'INVALID' -- "$kars" audit verify "$sb" --state-dir "$root"
 cp "$tmp/audit.bak" "$rdir/audit.jsonl"
 
+run_file=$root/sandboxes/$sb/run/router.json
+cp "$run_file" "$tmp/run.bak"
+sed -i 's/"routerPort": [0-9]*/"routerPort": 0/' "$run_file"
+check "a malformed run file is named, with its field" 1 'router.json: routerPort: expected an integer in \[1, 65535\]' -- "$kars" connect "$sb" --state-dir "$root" -- /bin/true
+printf '{"routerPort": 1, "proxyPort": 2, "routerUid": 5, "agentUid": 5}' >"$run_file"
+check "a run file with one UID for both: refused" 1 'routerUid and agentUid are both 5' -- "$kars" credentials update "$sb" --state-dir "$root" --api-key-file "$tmp/key"
+cp "$tmp/run.bak" "$run_file"
+
 check "--help: exit 0" 0 'usage: kars connect NAME' -- "$kars" connect --help
 check "kars --help lists the verbs" 0 'credentials update NAME --api-key-file FILE' -- "$kars" --help
 

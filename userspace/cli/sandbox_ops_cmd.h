@@ -11,6 +11,9 @@
  * store: the controller stays the only writer of the router's and karsd's
  * configuration, and the change survives restarts. The credential goes
  * straight into the router's directory, which only the router UID reads.
+ * Files: sandbox_egress.c, sandbox_audit.c, sandbox_trace.c,
+ * sandbox_connect.c, with sandbox_opts.c (options), sandbox_ref.c (naming,
+ * the run file), sandbox_store.c (store edits), key_install.c.
  * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 bad
  * usage.
  */
