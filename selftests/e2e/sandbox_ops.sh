@@ -266,7 +266,10 @@ printf '{"routerPort": 1, "proxyPort": 2, "routerUid": 5, "agentUid": 5}' >"$run
 check "a run file with one UID for both: refused" 1 'routerUid and agentUid are both 5' -- "$kars" credentials update "$sb" --state-dir "$root" --api-key-file "$tmp/key"
 cp "$tmp/run.bak" "$run_file"
 
-check "--help: exit 0" 0 'usage: kars connect NAME' -- "$kars" connect --help
+for verb in egress model credentials connect trace "audit verify" "audit tail"; do
+	# shellcheck disable=SC2086 # "audit verify" is two words
+	check "$verb --help: usage, exit 0" 0 'usage: kars' -- "$kars" $verb --help
+done
 check "kars --help lists the verbs" 0 'credentials update NAME --api-key-file FILE' -- "$kars" --help
 
 e2e_summary

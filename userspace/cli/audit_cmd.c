@@ -138,6 +138,11 @@ static bool names_sandbox(int argc, char **argv)
 
 int kars_cli_audit(int argc, char **argv)
 {
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			kars_cli_audit_usage(stdout);
+			return 0;
+		}
 	if (argc >= 1 && (strcmp(argv[0], "tail") == 0 ||
 			  (strcmp(argv[0], "verify") == 0 && names_sandbox(argc, argv))))
 		return kars_cli_audit_sandbox(argc + 1, argv - 1); /* argv[-1]: "audit" */

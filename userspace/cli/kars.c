@@ -349,6 +349,7 @@ static int trace(int argc, char **argv)
 	    {"network", no_argument, NULL, 'n'},
 	    {"sandbox", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *sandbox = NULL;
@@ -356,7 +357,7 @@ static int trace(int argc, char **argv)
 	int opt;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			network = true;
@@ -364,6 +365,11 @@ static int trace(int argc, char **argv)
 		case 's':
 			sandbox = optarg;
 			break;
+		case 'h':
+			printf("usage: kars trace --network [--sandbox NS/NAME] [-o json|wide]\n"
+			       "       kars trace NAME --network [-o json]   (one local sandbox, "
+			       "docs/cli.md)\n");
+			return 0;
 		case 'o':
 			if (strcmp(optarg, "json") && strcmp(optarg, "wide")) {
 				fprintf(stderr, "kars: trace: -o: \"%s\" is not json or wide\n",

@@ -58,14 +58,15 @@ static void print_audit(const char *line, bool raw)
 	}
 	if (!strcmp(kars_json_str_or(r, "kind", ""), "checkpoint"))
 		printf("%-6lld %-20s %-22s %-9s key %.16s...\n",
-		       json_integer_value(json_object_get(r, "seq")), kars_json_str_or(r, "time", "-"),
-		       "(checkpoint)", "signed", kars_json_str_or(r, "key", "-"));
+		       json_integer_value(json_object_get(r, "seq")),
+		       kars_json_str_or(r, "time", "-"), "(checkpoint)", "signed",
+		       kars_json_str_or(r, "key", "-"));
 	else
 		printf("%-6lld %-20s %-22s %-9s %-10s %-14s %s\n",
-		       json_integer_value(json_object_get(r, "seq")), kars_json_str_or(r, "time", "-"),
-		       kars_json_str_or(r, "action", "-"), kars_json_str_or(r, "decision", "-"),
-		       kars_json_str_or(r, "principal", "-"), kars_json_str_or(r, "model", "-"),
-		       kars_json_str_or(r, "reason", ""));
+		       json_integer_value(json_object_get(r, "seq")),
+		       kars_json_str_or(r, "time", "-"), kars_json_str_or(r, "action", "-"),
+		       kars_json_str_or(r, "decision", "-"), kars_json_str_or(r, "principal", "-"),
+		       kars_json_str_or(r, "model", "-"), kars_json_str_or(r, "reason", ""));
 	json_decref(r);
 }
 

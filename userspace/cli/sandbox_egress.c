@@ -187,7 +187,8 @@ static int egress_learned(const char *socket_path, const struct kars_sbref *ref,
 		printf("%-7s %-5s %-40s %5lld %8lld  %s\n", kars_json_str_or(e, "role", "-"),
 		       kars_json_str_or(e, "protocol", "-"), kars_json_str_or(e, "ip", "-"),
 		       json_integer_value(json_object_get(e, "port")),
-		       json_integer_value(json_object_get(e, "count")), kars_json_str_or(e, "name", "-"));
+		       json_integer_value(json_object_get(e, "count")),
+		       kars_json_str_or(e, "name", "-"));
 	}
 	json_decref(resp);
 	return 0;

@@ -18,7 +18,7 @@
  * unchanged). */
 
 int kars_sbstore_edit(const struct kars_sbref *ref, const char *kind, const char *name, edit_fn fn,
-		       void *arg, json_t **out)
+		      void *arg, json_t **out)
 {
 	const struct kars_kind *k = kars_kind_find(kind);
 	struct kars_store *s = NULL;

@@ -16,8 +16,8 @@ typedef int (*edit_fn)(json_t *obj, void *arg);
 /* Edits object KIND NAME of ref's namespace in ref's store. Returns 0
  * written, 1 unchanged, -1 refused or failed (printed; a missing store is
  * not created). *out: the object as stored, or as read when unchanged. */
-int kars_sbstore_edit(const struct kars_sbref *ref, const char *kind, const char *name,
-		      edit_fn fn, void *arg, json_t **out);
+int kars_sbstore_edit(const struct kars_sbref *ref, const char *kind, const char *name, edit_fn fn,
+		      void *arg, json_t **out);
 
 /* Prints o as output ("json" or "yaml"); 0, or 1 out of memory. */
 int kars_cli_print_data(json_t *o, const char *output);
