@@ -190,6 +190,12 @@ check "connect: nor the run file" 1 'No such file' -- c /bin/cat "$root/sandboxe
 check "connect: a sock_diag netlink socket is refused (seccomp)" 1 'Operation not permitted' -- c /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)'
 check "connect: the command's exit status" 7 '' -- c /bin/sh -c 'exit 7'
 check "connect: on a pty when stdin is a terminal" 0 '/dev/pts/' -- script -qec "'$kars' connect '$sb' --state-dir '$root' -- /usr/bin/tty" /dev/null
+# The caller's terminal is out of reach: with stdin not a terminal the command
+# has no controlling terminal, so TIOCSTI cannot push keystrokes into the
+# caller's shell through the inherited stdout (dev.tty.legacy_tiocsti=1 allows
+# it on one's own controlling terminal).
+check "connect: TIOCSTI into the caller's terminal is refused" 1 'PermissionError' -- \
+	script -qec "'$kars' connect '$sb' --state-dir '$root' -- /usr/bin/python3 -c 'import fcntl, termios; fcntl.ioctl(1, termios.TIOCSTI, b\"X\")' </dev/null" /dev/null
 check "connect: a relative command: exit 2" 2 'must be an absolute path' -- "$kars" connect "$sb" -- sh
 check "connect: a sandbox not running locally: exit 1" 1 "sandbox $ns/nope is not running locally: .*run/router.json does not exist" -- "$kars" connect "$ns/nope" --state-dir "$root"
 
