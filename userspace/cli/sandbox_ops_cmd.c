@@ -26,9 +26,9 @@ void kars_cli_sandbox_ops_usage(FILE *f)
 	    "  audit tail NAME [--lines N] [-f] [-o json]\n"
 	    "                                         its last records (-f: follow)\n"
 	    "  connect NAME [-- COMMAND [ARG...]]     a shell as the agent, inside its sandbox\n"
-	    "  (the store: --state DIR, $KARS_STATE_DIR or " KARS_CLI_DEFAULT_STORE
-	    "; the sandboxes:\n"
-	    "   --state-dir DIR, else the store's parent directory)\n");
+	    "  (--state-dir DIR: kars up --local's directory, $KARS_LOCAL_DIR or the store's\n"
+	    "   parent; --state DIR: the store, DIR/state, $KARS_STATE_DIR or\n"
+	    "   " KARS_CLI_DEFAULT_STORE ")\n");
 }
 
 /* --- model ------------------------------------------------------------------------ */

@@ -34,8 +34,10 @@ static void usage(const struct sbref_cmd *cmd, FILE *f)
 		"usage: kars %s %s\n"
 		"       [-n NS] [--state DIR] [--state-dir DIR]\n"
 		"  NAME or NS/NAME names the sandbox (namespace default unless -n NS).\n"
-		"  --state DIR      the store (default $KARS_STATE_DIR, else %s)\n"
-		"  --state-dir DIR  where the sandboxes run (default: the store's parent)\n"
+		"  --state-dir DIR  kars up --local's directory (default $KARS_LOCAL_DIR, else\n"
+		"                   the store's parent: /var/lib/kars)\n"
+		"  --state DIR      the store (default DIR/state of --state-dir, else\n"
+		"                   $KARS_STATE_DIR, else %s)\n"
 		"Exit status: 0 done, 1 refused or failed, 2 bad usage (docs/cli.md).\n",
 		cmd->verb, cmd->synopsis, KARS_CLI_DEFAULT_STORE);
 }

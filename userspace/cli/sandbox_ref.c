@@ -47,13 +47,23 @@ int kars_sbref_resolve(const char *arg, const char *ns, const char *store, const
 	if ((ret = kars_sandbox_name_check(ref->owner, "sandbox", err)))
 		return ret;
 
-	if (!store || !*store)
-		store = getenv("KARS_STATE_DIR");
-	if (!store || !*store)
-		store = KARS_CLI_DEFAULT_STORE;
-	if (put(ref->store, sizeof(ref->store), err, "%s%s", store, ""))
-		return -ENAMETOOLONG;
-	if (!root || !*root) {
+	if (!root || !*root)
+		root = getenv("KARS_LOCAL_DIR");
+	if (root && !*root)
+		root = NULL;
+	if ((!store || !*store) && root) {
+		/* the layout kars up --local makes: ROOT/state */
+		if (put(ref->store, sizeof(ref->store), err, "%s/%s", root, "state"))
+			return -ENAMETOOLONG;
+	} else {
+		if (!store || !*store)
+			store = getenv("KARS_STATE_DIR");
+		if (!store || !*store)
+			store = KARS_CLI_DEFAULT_STORE;
+		if (put(ref->store, sizeof(ref->store), err, "%s%s", store, ""))
+			return -ENAMETOOLONG;
+	}
+	if (!root) {
 		snprintf(tmp, sizeof(tmp), "%s", ref->store);
 		root = dirname(tmp);
 	}

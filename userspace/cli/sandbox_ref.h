@@ -3,11 +3,12 @@
  * are on this host.
  *
  * NAME or NS/NAME (namespace "default", or -n NS). Two directories:
- *   the store       --state DIR, else $KARS_STATE_DIR, else /var/lib/kars/state
- *                   (exactly as kars apply/get/delete);
- *   the local root  --state-dir DIR, else the store's parent directory
- *                   (/var/lib/kars: `kars up --local` keeps the store in
- *                   DIR/state and the sandboxes in DIR/sandboxes).
+ *   the local root  --state-dir DIR, else $KARS_LOCAL_DIR (as kars up
+ *                   --local and kars add take them), else the store's
+ *                   parent directory (/var/lib/kars);
+ *   the store       --state DIR, else ROOT/state when the root was given
+ *                   (the layout kars up --local makes), else $KARS_STATE_DIR,
+ *                   else /var/lib/kars/state (as kars apply/get/delete).
  * The sandbox's files follow local_sandbox.h: ROOT/sandboxes/NS/NAME/
  * {router,run,logs,sandbox}, cgroups <cgroup2>/kars/NS/NAME/{agent,router}.
  *
