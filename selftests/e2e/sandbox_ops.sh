@@ -61,10 +61,12 @@ fake_pid= router_pid= ctl_pid= karsd_pid= tool_pid=
 
 cleanup() {
 	[ -n "$karsd_pid" ] && KARSD_SOCKET=$tmp/karsd.sock "$kars" dataplane remove "$sb" >/dev/null 2>&1
+	[ -n "$karsd_pid" ] && KARSD_SOCKET=$tmp/karsd.sock "$kars" dataplane remove "$ns/other" >/dev/null 2>&1
 	for pid in $ctl_pid $router_pid $tool_pid $karsd_pid $fake_pid; do
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+	[ -n "${cg_other:-}" ] && rmdir "$cg_other/a" "$cg_other/r" "$cg_other" 2>/dev/null
 	rm -rf "$pins"
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
@@ -111,6 +113,12 @@ JSON
 "$kars" dataplane apply -f - >/dev/null <<JSON || e2e_abort "karsd apply failed"
 {"sandbox": "$sb", "mode": "learn",
  "agent": {"cgroup": "$cg_agent", "uid": $agent_uid}, "router": {"cgroup": "$cg_router", "uid": $router_uid}}
+JSON
+cg_other=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/issue5c-other-$$
+mkdir -p "$cg_other/a" "$cg_other/r"
+"$kars" dataplane apply -f - >/dev/null <<JSON || e2e_abort "karsd apply (other) failed"
+{"sandbox": "$ns/other", "mode": "learn",
+ "agent": {"cgroup": "$cg_other", "uid": 1000}, "router": {"cgroup": "$cg_other/r", "uid": 1001}}
 JSON
 "$kars" apply -f - >/dev/null <<YAML || e2e_abort "kars apply failed"
 apiVersion: kars.azure.com/v1alpha1
@@ -204,19 +212,28 @@ check "connect: a sandbox not running locally: exit 1" 1 "sandbox $ns/nope is no
 trace_pid=$!
 "$kars" trace "$sb" --network >"$tmp/trace.txt" 2>&1 &
 trace2_pid=$!
-"$kars" trace --network -o json >"$tmp/trace-all.json" 2>&1 & # every sandbox, as before
+"$kars" trace --network >"$tmp/trace-all.txt" 2>&1 & # every sandbox, as before
 trace3_pid=$!
-until_ok test -s "$tmp/trace.txt" # the header: subscribed
-c /usr/bin/curl -s -o /dev/null "http://127.0.0.1:$fport/" # learn mode: allowed, recorded
-until_ok grep -q "\"dport\":$fport" "$tmp/trace.json"
-until_ok grep -q ":$fport" "$tmp/trace.txt"
-until_ok grep -q "\"dport\":$fport" "$tmp/trace-all.json"
+until_ok test -s "$tmp/trace.txt" # the headers: subscribed
+until_ok test -s "$tmp/trace-all.txt"
+# learn mode: allowed and recorded. Again until every trace has it (-o json
+# prints no header that would say it has subscribed). Another sandbox (a bare
+# cgroup with its own policy) connects too: trace NAME must not show it.
+for _ in $(seq 20); do
+	c /usr/bin/curl -s -o /dev/null "http://127.0.0.1:$fport/"
+	bash -c "echo \$\$ >'$cg_other/cgroup.procs' && exec curl -s -o /dev/null http://127.0.0.1:$fport/"
+	grep -q "\"dport\":$fport" "$tmp/trace.json" && grep -q ":$fport" "$tmp/trace.txt" &&
+		grep -q ":$fport" "$tmp/trace-all.txt" && break
+	sleep 0.2
+done
 kill "$trace_pid" "$trace2_pid" "$trace3_pid"
 wait "$trace_pid" "$trace2_pid" "$trace3_pid" 2>/dev/null
 check "trace -o json: this sandbox's connect, as the agent, by curl" 0 '^agent curl 127.0.0.1$' -- \
 	bash -c "grep '\"dport\":$fport' '$tmp/trace.json' | head -1 | jq -r '\"\\(.role) \\(.comm) \\(.dst)\"'"
+check "trace --network without NAME shows the other sandbox" 0 "$ns/other " -- cat "$tmp/trace-all.txt"
 check "trace -o json: no other sandbox" 0 '^0$' -- bash -c "jq -r .sandbox '$tmp/trace.json' | grep -vcx '$sb'; true"
-check "trace --network without NAME still streams every sandbox" 0 "\"sandbox\":\"$sb\"" -- grep "\"dport\":$fport" "$tmp/trace-all.json"
+check "trace: no other sandbox" 1 '' -- grep -q "$ns/other" "$tmp/trace.txt"
+check "trace --network without NAME still streams every sandbox" 0 "$sb +agent .*127.0.0.1:$fport" -- cat "$tmp/trace-all.txt"
 check "trace: the columns" 0 'TIME +SANDBOX +ROLE +PID/COMM +DESTINATION +VERDICT +REASON' -- cat "$tmp/trace.txt"
 check "trace: a row" 0 "$sb +agent +[0-9]+/curl +127.0.0.1:$fport tcp +[a-z]+ +[a-z_]+" -- cat "$tmp/trace.txt"
 check "egress --learned: the destination" 0 "agent +tcp +127.0.0.1 +$fport" -- "$kars" egress "$sb" --learned
