@@ -77,6 +77,7 @@ static int egress_apply(json_t *sb, void *arg)
 {
 	struct egress_edit *e = arg;
 	json_t *np = network_policy(sb), *list, *item;
+	const char *mode;
 	size_t i;
 
 	if (!np) {
@@ -86,10 +87,9 @@ static int egress_apply(json_t *sb, void *arg)
 	}
 	if (signed_allowlist(e->ref, np))
 		return -1;
+	mode = json_string_value(json_object_get(np, "egressMode"));
+	snprintf(e->was, sizeof(e->was), "%s", mode ? mode : "Learn");
 	if (e->action == 'e') {
-		const char *mode = json_string_value(json_object_get(np, "egressMode"));
-
-		snprintf(e->was, sizeof(e->was), "%s", mode ? mode : "Learn");
 		if (mode && !strcmp(mode, "Strict"))
 			return 1;
 		json_object_set_new(np, "egressMode", json_string("Strict"));
@@ -230,19 +230,20 @@ int kars_cli_egress(const char *socket_path, int argc, char **argv)
 	json_decref(out);
 	if (ret < 0)
 		return 1;
-	if (e.action == 'e')
-		printf("karssandbox %s: egress mode %s%s\n", ref.owner,
-		       ret == 1 ? "is already Strict" : "Strict (was ",
-		       ret == 1			 ? ""
-		       : strcmp(e.was, "Strict") ? "Learn)"
-						 : "Strict)");
+	if (e.action == 'e' && ret == 1)
+		printf("karssandbox %s: egress mode is already Strict\n", ref.owner);
+	else if (e.action == 'e')
+		printf("karssandbox %s: egress mode Strict (was %s)\n", ref.owner, e.was);
 	else if (e.action == 'a')
 		printf("karssandbox %s: %s:%ld %s\n", ref.owner, ep.host, ep.port,
 		       ret == 1 ? "is already allowed" : "allowed");
 	else
-		printf("karssandbox %s: %s%s%.0ld denied (%d allowlist entr%s removed)\n",
+		printf("karssandbox %s: %s%s%.0ld denied (%d allowlist entr%s removed)%s\n",
 		       ref.owner, ep.host, ep.port ? ":" : "", ep.port, e.removed,
-		       e.removed == 1 ? "y" : "ies");
+		       e.removed == 1 ? "y" : "ies",
+		       strcmp(e.was, "Strict") ? "; in Learn mode it is still let through and "
+						 "recorded: --enforce refuses it"
+					       : "");
 	if (ret == 0)
 		printf("the controller applies it in karsd (kars get karssandbox %s -n %s)\n",
 		       ref.name, ref.ns);
