@@ -139,6 +139,8 @@ static int egress_apply(json_t *sb, void *arg)
 	return 0;
 }
 
+/* karsd's learned list, each address named when a learned FQDN entry holds
+ * it (the router resolved that name to it). */
 static int egress_learned(const char *socket_path, const struct kars_sbref *ref, const char *output)
 {
 	struct kars_err err = {};

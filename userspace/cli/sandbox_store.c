@@ -11,12 +11,8 @@
 #include "validate.h"
 #include "yamljson.h"
 
-/* Edits one object: fn changes obj and returns 0, or 1 when there is
- * nothing to change (nothing is written), or -1 after printing why. A
- * Conflict (someone else wrote it between our read and our write) is retried
- * on the new version. *out: the object as stored (or as read when
- * unchanged). */
-
+/* A Conflict (someone else wrote the object between our read and our write)
+ * is retried on the new version, five times. */
 int kars_sbstore_edit(const struct kars_sbref *ref, const char *kind, const char *name, edit_fn fn,
 		      void *arg, json_t **out)
 {
@@ -102,6 +98,3 @@ const char *kars_json_str_or(const json_t *o, const char *key, const char *dflt)
 
 	return s ? s : dflt;
 }
-
-/* karsd's learned list, each address named when a learned FQDN entry holds
- * it (the router resolved that name to it). */
