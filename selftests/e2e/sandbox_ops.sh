@@ -240,7 +240,8 @@ check "egress --learned: the destination" 0 "agent +tcp +127.0.0.1 +$fport" -- "
 check "egress --learned -o json" 0 "^$fport\$" -- bash -c "'$kars' egress '$sb' --learned -o json | jq '.learned[] | select(.ip == \"127.0.0.1\") | .port'"
 check "egress --learned -o yaml" 0 "sandbox: $sb" -- "$kars" egress "$sb" --learned -o yaml
 check "trace of a sandbox karsd does not know: exit 1" 1 "sandbox $ns/nope has no data-plane policy in karsd" -- "$kars" trace "$ns/nope" --network
-check "trace -o yaml: exit 2" 2 'is not json' -- "$kars" trace "$sb" --network -o yaml
+check "trace NAME -n NS: the per-sandbox options" 1 "sandbox $ns/nope has no data-plane policy" -- "$kars" trace nope -n "$ns" --network
+check "trace -o yaml: exit 2" 2 'only json' -- "$kars" trace "$sb" --network -o yaml
 check "trace --network without NAME still works (bad -o)" 2 'is not json or wide' -- "$kars" trace --network -o bogus
 
 # --- credentials: the key reaches only the router, which uses it without a restart ---

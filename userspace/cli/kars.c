@@ -356,6 +356,17 @@ static int trace(int argc, char **argv)
 	bool network = false, as_json = false;
 	int opt;
 
+	/* kars trace NAME ...: the per-sandbox view, with its own options
+	 * (-n NS, --state-dir); a word that is no option's value is NAME. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sandbox") || !strcmp(argv[i], "-o") ||
+		    !strcmp(argv[i], "--output") || !strcmp(argv[i], "-n") ||
+		    !strcmp(argv[i], "--namespace") || !strcmp(argv[i], "--state") ||
+		    !strcmp(argv[i], "--state-dir"))
+			i++;
+		else if (argv[i][0] != '-')
+			return kars_cli_trace_sandbox(socket_path, argc, argv);
+	}
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -383,8 +394,6 @@ static int trace(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (network && optind == argc - 1 && !sandbox) /* kars trace NAME --network */
-		return kars_cli_trace_sandbox(socket_path, argc, argv);
 	if (!network || optind != argc) {
 		fprintf(stderr, "kars: trace: only --network is implemented\n");
 		return 2;
