@@ -19,6 +19,8 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
 	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev
+# e2e/sandbox_ops: a socket and an ioctl from inside a sandbox (python3), JSON (jq)
+DEPS_PACKAGES += python3 jq
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
