@@ -278,7 +278,9 @@ check "model set again: already" 0 'already gpt-4o' -- "$kars" model set "$sb" g
 # --- audit: the router's chain, found by the sandbox's name -----------------------------
 check "audit verify NAME" 0 "$rdir/audit.jsonl: valid: [0-9]+ records" -- "$kars" audit verify "$sb" --state-dir "$root"
 check "audit verify NAME checks the router's public key" 0 'by the public key given' -- "$kars" audit verify "$sb" --state-dir "$root"
-check "audit tail NAME: the inference records" 0 'inference.chat +allow +agent +gpt-4o ' -- "$kars" audit tail "$sb" --state-dir "$root" --lines 50
+# (the router writes a record after its answer: until it is there)
+check "audit tail NAME: the inference records" 0 '' -- \
+	until_ok bash -c "'$kars' audit tail '$sb' --state-dir '$root' --lines 50 | grep -qE 'inference.chat +allow +agent +gpt-4o '"
 check "audit tail --lines 2 -o json: two records" 0 '^2$' -- bash -c "'$kars' audit tail '$sb' --state-dir '$root' --lines 2 -o json | jq -s length"
 check "audit verify FILE still works" 0 'valid' -- "$kars" audit verify "$rdir/audit.jsonl"
 check "audit tail with --pubkey: exit 2" 2 '--pubkey goes with verify' -- "$kars" audit tail "$sb" --pubkey x
