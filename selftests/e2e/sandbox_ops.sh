@@ -198,6 +198,10 @@ check "connect: nor the run file" 1 'No such file' -- c /bin/cat "$root/sandboxe
 check "connect: a sock_diag netlink socket is refused (seccomp)" 1 'Operation not permitted' -- c /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)'
 check "connect: the command's exit status" 7 '' -- c /bin/sh -c 'exit 7'
 check "connect: on a pty when stdin is a terminal" 0 '/dev/pts/' -- script -qec "'$kars' connect '$sb' --state-dir '$root' -- /usr/bin/tty" /dev/null
+# (timeout: a shell that spins, as one with job control did on getpgrp(),
+# fails the check instead of hanging the run)
+check "connect: an interactive shell through the pty, both ways" 4 'hi-2' -- \
+	timeout 60 bash -c "printf 'echo hi-\$((1+1))\nexit 4\n' | script -qec \"'$kars' connect '$sb' --state-dir '$root'\" /dev/null"
 # The caller's terminal is out of reach: with stdin not a terminal the command
 # has no controlling terminal, so TIOCSTI cannot push keystrokes into the
 # caller's shell through the inherited stdout (dev.tty.legacy_tiocsti=1 allows

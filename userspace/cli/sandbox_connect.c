@@ -301,7 +301,9 @@ cleanup:
 int kars_cli_connect(int argc, char **argv)
 {
 	struct sbref_cmd cmd = {"connect", "NAME [-- COMMAND [ARG...]]", 0};
-	static char *shell[] = {"/bin/sh", NULL};
+	/* +m: no job control. The agent's profile has no getpgrp(), which an
+	 * interactive shell's job control asks for in a loop until it works. */
+	static char *shell[] = {"/bin/sh", "+m", NULL};
 	struct kars_err err = {};
 	struct kars_sbref ref;
 	struct kars_sbrun run;
