@@ -20,6 +20,8 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
 	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev \
 	shellcheck
+# e2e/sandbox_ops: a socket and an ioctl from inside a sandbox (python3), JSON (jq)
+DEPS_PACKAGES += python3 jq
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -161,6 +163,13 @@ $(LOCAL_PROBE): selftests/local/probe.c
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE $< -o $@
 $(BUILD)/tests/unit/test_local_sandbox: $(LOCAL_PROBE)
 
+# A local sandbox made with the library, for selftests/e2e/sandbox_ops.sh.
+SANDBOX_TOOL := $(BUILD)/tests/sandbox_tool
+$(SANDBOX_TOOL): selftests/local/sandbox_tool.c $(LIBKARS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBKARS) -o $@ $(LDLIBS)
+all: $(SANDBOX_TOOL)
+
 $(BPFTEST_BIN): $(BPFTEST_SRCS) $(wildcard selftests/bpf/*.h) $(LIBKARS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iselftests/bpf $(LDFLAGS) $(BPFTEST_SRCS) $(LIBKARS) -o $@ $(LDLIBS) -luring -lpthread -lresolv
@@ -216,6 +225,7 @@ check: deps
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
+		"selftests/e2e/sandbox_ops.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"
