@@ -49,15 +49,15 @@ done
 # prefixed with the branch name.
 ns=i5c-$$
 sb=$ns/bot
-tmp=$(mktemp -d /var/tmp/issue5c-ops.XXXXXX) || exit 2
+tmp=$(mktemp -d /var/tmp/kars-e2e-ops.XXXXXX) || exit 2
 chmod 711 "$tmp"
 root=$tmp/root
 state=$root/state
 out=$tmp/out
-pins=/sys/fs/bpf/issue5c-ops-$$
+pins=/sys/fs/bpf/kars-e2e-ops-$$
 rport=$((22000 + $$ % 400))
 fport=$((rport + 400))
-fake_pid= router_pid= ctl_pid= karsd_pid= tool_pid=
+fake_pid='' router_pid='' ctl_pid='' karsd_pid='' tool_pid=''
 
 cleanup() {
 	[ -n "$karsd_pid" ] && KARSD_SOCKET=$tmp/karsd.sock "$kars" dataplane remove "$sb" >/dev/null 2>&1
@@ -68,7 +68,7 @@ cleanup() {
 	done
 	[ -n "${cg_other:-}" ] && rmdir "$cg_other/a" "$cg_other/r" "$cg_other" 2>/dev/null
 	rm -rf "$pins"
-	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+	if [ -n "${KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
@@ -114,7 +114,7 @@ JSON
 {"sandbox": "$sb", "mode": "learn",
  "agent": {"cgroup": "$cg_agent", "uid": $agent_uid}, "router": {"cgroup": "$cg_router", "uid": $router_uid}}
 JSON
-cg_other=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/issue5c-other-$$
+cg_other=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/kars-e2e-other-$$
 mkdir -p "$cg_other/a" "$cg_other/r"
 "$kars" dataplane apply -f - >/dev/null <<JSON || e2e_abort "karsd apply (other) failed"
 {"sandbox": "$ns/other", "mode": "learn",
