@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "egress_proxy.h"
 #include "exchange.h"
 #include "gov_gate.h"
 #include "json.h"
@@ -428,6 +429,8 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
 	kars_gov_gate_metrics(r, out);
+	if (r->egress)
+		kars_egress_proxy_metrics(r->egress, out);
 	if (r->http_upstream) {
 		struct kars_uhttp_stats us;
 

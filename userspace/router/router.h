@@ -32,6 +32,7 @@ struct evhttp_bound_socket;
 struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
+struct kars_egress_proxy;
 struct kars_gov_gate;
 struct kars_upstream;
 struct kars_uhttp;
@@ -85,7 +86,8 @@ struct kars_router {
 	struct kars_audit *audit;
 	struct event *tick; /* audit group commit, budget persistence */
 	struct kars_policy_watch *watch;
-	struct kars_gov_gate *gov; /* ToolPolicy, rate limits, trust (gov_gate.c) */
+	struct kars_gov_gate *gov;	  /* ToolPolicy, rate limits, trust (gov_gate.c) */
+	struct kars_egress_proxy *egress; /* egressProxy (egress_proxy.c); NULL: none */
 
 	/* metrics: requests by route and status class (1xx..5xx), upstream errors */
 	uint64_t requests[KARS_ROUTE__COUNT][6];
