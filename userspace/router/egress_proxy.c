@@ -93,7 +93,7 @@ struct tunnel {
 	struct event *idle, *life;
 	uint64_t body_left; /* plain HTTP: request body bytes still to forward */
 	char dst[INET6_ADDRSTRLEN];
-	bool client_eof, server_eof;
+	bool client_eof, server_eof, server_shut;
 };
 
 static const char *kind_action(const struct tunnel *t)
@@ -258,19 +258,17 @@ static void relay(struct tunnel *t, struct bufferevent *from, struct bufferevent
 	}
 }
 
+static void maybe_finish(struct tunnel *t);
+
 static void on_relay_write(struct bufferevent *bev, void *arg)
 {
 	struct tunnel *t = arg;
 	struct bufferevent *other = bev == t->client ? t->server : t->client;
 	bool other_eof = bev == t->client ? t->server_eof : t->client_eof;
-	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (other_eof && left == 0) {
-		tunnel_free(t); /* the other side ended and everything it sent is out */
-		return;
-	}
-	if (!other_eof && other && left < RELAY_HIGH / 2)
+	if (!other_eof && evbuffer_get_length(bufferevent_get_output(bev)) < RELAY_HIGH / 2)
 		bufferevent_enable(other, EV_READ);
+	maybe_finish(t);
 }
 
 static void client_to_server(struct tunnel *t)
@@ -311,21 +309,39 @@ static void start_relay(struct tunnel *t)
 	client_to_server(t);
 }
 
-/* EOF or error on one side: what it sent is flushed to the other side,
- * then the tunnel ends (no half-open tunnels). */
+/* The end of a relay. The server's end ends the tunnel once the client has
+ * everything it sent. The client's end is passed on as a half-close once
+ * the server has everything the client sent (a client may shut its sending
+ * side and wait for the answer), except for plain HTTP, whose request is
+ * framed and whose server answers and closes. */
+static void maybe_finish(struct tunnel *t)
+{
+	bool client_flushed = evbuffer_get_length(bufferevent_get_output(t->client)) == 0;
+	bool server_flushed = evbuffer_get_length(bufferevent_get_output(t->server)) == 0;
+
+	if (t->server_eof) {
+		if (client_flushed)
+			tunnel_free(t);
+		return;
+	}
+	if (t->client_eof && server_flushed && !t->server_shut) {
+		t->server_shut = true;
+		if (t->kind != K_HTTP)
+			shutdown(bufferevent_getfd(t->server), SHUT_WR);
+	}
+}
+
 static void on_side_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct tunnel *t = arg;
-	bool is_client = bev == t->client;
-	struct bufferevent *other = is_client ? t->server : t->client;
 
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
-	if (t->phase != P_RELAY || (what & BEV_EVENT_ERROR) || !other) {
+	if (t->phase != P_RELAY || (what & BEV_EVENT_ERROR)) {
 		tunnel_free(t);
 		return;
 	}
-	if (is_client) {
+	if (bev == t->client) {
 		client_to_server(t);
 		t->client_eof = true;
 	} else {
@@ -333,12 +349,7 @@ static void on_side_event(struct bufferevent *bev, short what, void *arg)
 		t->server_eof = true;
 	}
 	bufferevent_disable(bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(other)) == 0) {
-		tunnel_free(t);
-		return;
-	}
-	bufferevent_setwatermark(other, EV_WRITE, 0, 0);
-	bufferevent_enable(other, EV_WRITE);
+	maybe_finish(t);
 }
 
 /* --- the CONNECT tunnel's ClientHello ------------------------------------ */

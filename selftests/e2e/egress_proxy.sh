@@ -1,0 +1,218 @@
+#!/bin/bash
+# egress_proxy.sh - kars-router's egress proxy end to end, with real
+# processes in a network namespace of its own: curl as the agent's UID with
+# HTTPS_PROXY / http_proxy, nginx serving TLS with a test CA on "public"
+# addresses (documentation ranges on the namespace's loopback), dnsmasq as the
+# resolver the router uses. Checked: an allowed name over CONNECT and plain
+# HTTP; refused (403 with the reason): a name off the allowlist, an IP
+# literal, names resolving to a private and to the metadata address (DNS
+# rebinding), an allowed name on a port it is not allowed, a CONNECT whose
+# Host names another host, a second request on a kept-alive connection to
+# another host (curl, and pipelined by hand: never forwarded), a caller that
+# is not the agent's UID; closed: a CONNECT tunnel whose SNI names another
+# host, a ClientHello without SNI, bytes that are not TLS. Every decision is
+# in the audit chain and the refusals in /metrics.
+#
+# Usage: selftests/e2e/egress_proxy.sh [BUILD_DIR]
+# Prints "e2e/egress-proxy: N passed, N failed". Needs root, nginx, dnsmasq,
+# openssl, socat, curl, setpriv. Ports 24000-24999 (its own netns anyway).
+set -u
+
+# shellcheck source=selftests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+E2E_NAME=e2e/egress-proxy
+
+if [ -z "${KARS_EGRESS_NETNS:-}" ]; then
+	[ "$(id -u)" = 0 ] || e2e_abort "needs root (a network namespace of its own)"
+	exec unshare --net -- env KARS_EGRESS_NETNS=1 bash -c \
+		'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
+
+cd "$(dirname "$0")/../.." || exit 2
+build=${1:-build}
+router=$build/bin/kars-router
+tmp=$(mktemp -d /tmp/issue7p-egress.XXXXXX) || exit 2
+chmod 755 "$tmp"
+agent_uid=24001
+proxy=http://127.0.0.1:24444
+api=http://127.0.0.1:24443
+router_pid= nginx_pid= dns_pid=
+
+cleanup() {
+	for pid in $router_pid $nginx_pid $dns_pid; do
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+[ -x "$router" ] || e2e_abort "$router is missing (make all)"
+for cmd in nginx dnsmasq openssl socat curl setpriv; do
+	command -v "$cmd" >/dev/null || e2e_abort "$cmd is missing (make deps)"
+done
+
+# "Public" addresses of the test servers, and a private one for rebinding,
+# on this namespace's loopback device.
+ip addr add 198.51.100.10/32 dev lo &&
+	ip addr add 10.99.0.5/32 dev lo &&
+	ip addr add 2001:db8::10/128 dev lo nodad ||
+	e2e_abort "cannot set up the test interface"
+
+# A test CA and a certificate for the server's names.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kars egress test CA" \
+	-keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null &&
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=allowed.test" \
+		-keyout "$tmp/srv.key" -out "$tmp/srv.csr" 2>/dev/null &&
+	printf 'subjectAltName=DNS:allowed.test,DNS:other.test,DNS:rebind.test,DNS:meta.test\n' \
+		>"$tmp/san.ext" &&
+	openssl x509 -req -in "$tmp/srv.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+		-CAcreateserial -days 2 -extfile "$tmp/san.ext" -out "$tmp/srv.pem" 2>/dev/null ||
+	e2e_abort "cannot make the test certificates"
+chmod 644 "$tmp/ca.pem"
+
+cat >"$tmp/nginx.conf" <<CONF
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events {}
+http {
+	access_log $tmp/access.log;
+	client_body_temp_path $tmp;
+	proxy_temp_path $tmp;
+	fastcgi_temp_path $tmp;
+	uwsgi_temp_path $tmp;
+	scgi_temp_path $tmp;
+	server {
+		listen 198.51.100.10:443 ssl;
+		listen [2001:db8::10]:443 ssl;
+		listen 198.51.100.10:80;
+		listen 198.51.100.10:8443 ssl;
+		listen 10.99.0.5:443 ssl;
+		ssl_certificate $tmp/srv.pem;
+		ssl_certificate_key $tmp/srv.key;
+		location / { return 200 "served \$host\n"; }
+	}
+}
+CONF
+nginx -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.log" &
+nginx_pid=$!
+
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 \
+	--bind-interfaces --port=24053 --pid-file="$tmp/dnsmasq.pid" \
+	--address=/allowed.test/198.51.100.10 --address=/allowed.test/2001:db8::10 \
+	--address=/other.test/198.51.100.10 --address=/denied.test/198.51.100.10 \
+	--address=/rebind.test/10.99.0.5 --address=/meta.test/169.254.169.254 \
+	2>"$tmp/dnsmasq.log" &
+dns_pid=$!
+
+printf 'sk-test\n' >"$tmp/api-key"
+chmod 600 "$tmp/api-key"
+printf '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "t", "name": "e",
+ "allowedModels": ["gpt-4o-mini"]}\n' >"$tmp/policy.json"
+printf 'blocked.test\n' >"$tmp/blocklist.txt"
+cat >"$tmp/router.json" <<JSON
+{"sandbox": "t/egress", "listen": "127.0.0.1:24443", "agentUid": $agent_uid,
+ "upstream": {"kind": "openai", "baseUrl": "http://127.0.0.1:24999/v1", "apiKeyFile": "$tmp/api-key"},
+ "policy": {"file": "$tmp/policy.json"}, "budget": {"file": "$tmp/budget.json"},
+ "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"},
+ "egressProxy": {"listen": ["127.0.0.1:24444", "[::1]:24444"], "mode": "strict",
+   "resolver": "127.0.0.1:24053", "blocklistFile": "$tmp/blocklist.txt",
+   "allow": [{"name": "allowed.test", "ports": "80"}, {"name": "allowed.test", "port": 443},
+             {"name": "*.example.test", "port": 443}, {"name": "rebind.test", "port": 443},
+             {"name": "meta.test", "port": 443}, {"name": "blocked.test", "port": 443}]}}
+JSON
+"$router" --config "$tmp/router.json" --log-level debug 2>"$tmp/router.log" &
+router_pid=$!
+for _ in $(seq 100); do
+	curl -s "$api/healthz" >/dev/null 2>&1 && break
+	sleep 0.05
+done
+curl -s "$api/healthz" >/dev/null 2>&1 || e2e_abort "kars-router did not start: $(cat "$tmp/router.log")"
+for _ in $(seq 100); do
+	curl -s --cacert "$tmp/ca.pem" --resolve allowed.test:443:198.51.100.10 \
+		https://allowed.test/ >/dev/null 2>&1 && break
+	sleep 0.05
+done
+
+# as_agent CMD...: runs CMD as the agent's UID.
+as_agent() { setpriv --reuid "$agent_uid" --regid "$agent_uid" --clear-groups -- "$@"; }
+# https_code URL [CURL-ARGS]: the CONNECT answer's code and the server's, as "connect/http".
+https_code() {
+	local url=$1
+	shift
+	as_agent env HTTPS_PROXY="$proxy" curl -s -o /dev/null --cacert "$tmp/ca.pem" \
+		-w '%{http_connect}/%{http_code}' "$@" "$url"
+}
+# audit PATTERN: the audit chain, once a record matching PATTERN is in it
+# (records are group-committed; waits up to 5 s, then prints it anyway).
+audit() {
+	for _ in $(seq 100); do
+		grep -qE -- "$1" "$tmp/audit.jsonl" && break
+		sleep 0.05
+	done
+	cat "$tmp/audit.jsonl"
+}
+
+check "allowed name over CONNECT" 0 '^200/200$' -- https_code https://allowed.test/
+check "allowed name, body from the server" 0 'served allowed.test' -- \
+	as_agent env HTTPS_PROXY="$proxy" curl -s --cacert "$tmp/ca.pem" https://allowed.test/
+check "allowed name over plain HTTP" 0 'served allowed.test' -- \
+	as_agent env http_proxy="$proxy" curl -s http://allowed.test/
+check "IPv6 listener, allowed name" 0 '^200/200$' -- \
+	as_agent env HTTPS_PROXY="http://[::1]:24444" curl -s -o /dev/null --cacert "$tmp/ca.pem" \
+	-w '%{http_connect}/%{http_code}' https://allowed.test/
+check "name off the allowlist: 403" 56 '^403/000$' -- https_code https://denied.test/
+check "denial names its reason" 0 'X-Kars-Reason: not_allowed' -- \
+	bash -c "printf 'CONNECT denied.test:443 HTTP/1.1\r\nHost: denied.test:443\r\n\r\n' |
+	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 3 - TCP:127.0.0.1:24444"
+check "plain HTTP off the allowlist: 403" 0 '^403$' -- \
+	as_agent env http_proxy="$proxy" curl -s -o /dev/null -w '%{http_code}' http://denied.test/
+check "IP literal: 403" 56 '^403/000$' -- https_code https://198.51.100.10/
+check "IPv6 literal: 403" 56 '^403/000$' -- https_code 'https://[2001:db8::10]/'
+check "blocklisted though allowlisted: 403" 56 '^403/000$' -- https_code https://blocked.test/
+check "rebinding to a private address: 403" 56 '^403/000$' -- https_code https://rebind.test/
+check "rebinding to the metadata address: 403" 56 '^403/000$' -- https_code https://meta.test/
+pat='refused_address rebind.test:443.*10.99.0.5 is private'
+check "refused address named in the audit chain" 0 "$pat" -- audit "$pat"
+check "allowed name on a port not allowed: 403" 56 '^403/000$' -- \
+	https_code https://allowed.test:8443/
+check "CONNECT whose Host names another host: 400" 0 '^HTTP/1.1 400 .*another host' -- \
+	bash -c "printf 'CONNECT allowed.test:443 HTTP/1.1\r\nHost: denied.test:443\r\n\r\n' |
+	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 3 - TCP:127.0.0.1:24444 | tr -d '\r' | tr '\n' ' '"
+check "SNI of another host in the tunnel: closed" 35 '^200/000$' -- \
+	https_code https://other.test/ --connect-to other.test:443:allowed.test:443
+pat='sni_mismatch allowed.test:443.*other.test'
+check "sni_mismatch audited" 0 "$pat" -- audit "$pat"
+check "ClientHello without SNI: closed" 1 'CONNECTED' -- \
+	as_agent openssl s_client -proxy 127.0.0.1:24444 -connect allowed.test:443 -noservername \
+	-CAfile "$tmp/ca.pem" </dev/null
+check "sni_missing audited" 0 'sni_missing allowed.test:443' -- audit 'sni_missing allowed.test:443' 
+check "plain bytes in a CONNECT tunnel: closed" 0 '^HTTP/1.1 200 Connection established' -- \
+	bash -c "(printf 'CONNECT allowed.test:443 HTTP/1.1\r\n\r\n'; sleep 0.5; printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n') |
+	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 3 - TCP:127.0.0.1:24444"
+check "not_tls audited" 0 'not_tls allowed.test:443' -- audit 'not_tls allowed.test:443' 
+check "kept-alive second request to another host: 403" 0 'served allowed.test +200 .*not_allowed: denied.test:80 +403' -- \
+	bash -c "setpriv --reuid $agent_uid --regid $agent_uid --clear-groups env http_proxy=$proxy \
+	curl -s -w ' %{http_code} ' http://allowed.test/ http://denied.test/ | tr '\n' ' '"
+pipelined="GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET http://denied.test/ HTTP/1.1\r\nHost: denied.test\r\n\r\n"
+check "pipelined second request is never forwarded" 0 '^1 served allowed.test$' -- \
+	bash -c "printf '$pipelined' | setpriv --reuid $agent_uid --regid $agent_uid --clear-groups \
+	socat -t 3 - TCP:127.0.0.1:24444 | tr -d '\r' | awk '/^HTTP\/1/ {n++} /^served/ {b=\$0} END {print n, b}'"
+check "denied.test never reached the server" 1 '^0$' -- grep -c 'denied' "$tmp/access.log"
+check "a caller that is not the agent: 403" 56 '^403/000$' -- \
+	env HTTPS_PROXY="$proxy" curl -s -o /dev/null --cacert "$tmp/ca.pem" \
+	-w '%{http_connect}/%{http_code}' https://allowed.test/
+check "malformed head: 400" 0 '^HTTP/1.1 400 .*bare LF' -- \
+	bash -c "printf 'GET http://allowed.test/ HTTP/1.1\nHost: allowed.test\r\n\r\n' |
+	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 3 - TCP:127.0.0.1:24444 | tr -d '\r' | tr '\n' ' '"
+pat='"action":"egress.connect","decision":"allow"'
+check "allow audited" 0 "$pat" -- audit "$pat"
+check "metrics: refusals by reason" 0 'kars_router_egress_denied_total\{sandbox="t/egress",reason="ip_literal"\} 2' -- \
+	curl -s "$api/metrics"
+check "metrics: limits" 0 'kars_router_egress_tunnels_max\{sandbox="t/egress"\} 256' -- \
+	curl -s "$api/metrics"
+check "metrics: bytes relayed" 0 'kars_router_egress_bytes_total\{sandbox="t/egress",direction="down"\} [1-9]' -- \
+	curl -s "$api/metrics"
+
+e2e_summary
