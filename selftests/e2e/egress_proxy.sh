@@ -10,7 +10,8 @@
 # Host names another host, a second request on a kept-alive connection to
 # another host (curl, and pipelined by hand: never forwarded), a caller that
 # is not the agent's UID; closed: a CONNECT tunnel whose SNI names another
-# host, a ClientHello without SNI, bytes that are not TLS. Every decision is
+# host, a ClientHello without SNI, bytes that are not TLS, TLS sent straight
+# to the proxy when karsd has no original destination. Every decision is
 # in the audit chain and the refusals in /metrics.
 #
 # Usage: selftests/e2e/egress_proxy.sh [BUILD_DIR]
@@ -118,6 +119,7 @@ cat >"$tmp/router.json" <<JSON
  "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"},
  "egressProxy": {"listen": ["127.0.0.1:24444", "[::1]:24444"], "mode": "strict",
    "resolver": "127.0.0.1:24053", "blocklistFile": "$tmp/blocklist.txt",
+   "karsdSocket": "$tmp/no-karsd.sock",
    "allow": [{"name": "allowed.test", "ports": "80"}, {"name": "allowed.test", "port": 443},
              {"name": "*.example.test", "port": 443}, {"name": "rebind.test", "port": 443},
              {"name": "meta.test", "port": 443}, {"name": "blocked.test", "port": 443}]}}
@@ -207,6 +209,12 @@ check "malformed head: 400" 0 '^HTTP/1.1 400 .*bare LF' -- \
 	bash -c "printf 'GET http://allowed.test/ HTTP/1.1\nHost: allowed.test\r\n\r\n' |
 	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 3 - TCP:127.0.0.1:24444 | tr -d '\r' | tr '\n' ' '"
 pat='"action":"egress.connect","decision":"allow"'
+# The transparent path fails closed without the data plane's record.
+check "TLS without CONNECT and no orig_dst: closed" 35 '^000$' -- \
+	as_agent curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/ca.pem" \
+	--connect-to allowed.test:443:127.0.0.1:24444 https://allowed.test/
+check "orig_dst_unavailable audited" 0 'egress.tls.*orig_dst_unavailable allowed.test' -- \
+	audit 'orig_dst_unavailable allowed.test'
 check "allow audited" 0 "$pat" -- audit "$pat"
 check "metrics: refusals by reason" 0 'kars_router_egress_denied_total\{sandbox="t/egress",reason="ip_literal"\} 2' -- \
 	curl -s "$api/metrics"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "control_client.h"
 #include "json.h"
 #include "parse.h"
 
@@ -100,8 +101,10 @@ int kars_egress_config_parse(const json_t *root, struct kars_egress_config *c, s
 					   "idleTimeoutSeconds",
 					   "maxLifetimeSeconds",
 					   "learnMax",
+					   "karsdSocket",
 					   NULL};
-	const char *mode = "strict", *blocklist = NULL, *resolver = "";
+	const char *mode = "strict", *blocklist = NULL, *resolver = "",
+		   *karsd = KARSD_DEFAULT_SOCKET;
 	uint64_t max_tunnels = 256, connect_ms = 10000, idle_s = 300, life_s = 3600,
 		 learn_max = 1024;
 	const json_t *allow;
@@ -136,6 +139,15 @@ int kars_egress_config_parse(const json_t *root, struct kars_egress_config *c, s
 		ret = kars_err_set(err, EINVAL, "egressProxy.resolver: too long");
 	if (!ret)
 		snprintf(c->resolver, sizeof(c->resolver), "%s", resolver);
+	if (!ret)
+		ret = kars_json_get_string(obj, "egressProxy", "karsdSocket", false, &karsd, err);
+	if (!ret && (karsd[0] != '/' || strlen(karsd) >= sizeof(c->karsd_socket)))
+		ret = kars_err_set(err, EINVAL,
+				   "egressProxy.karsdSocket: an absolute path of at most %zu "
+				   "characters",
+				   sizeof(c->karsd_socket) - 1);
+	if (!ret)
+		snprintf(c->karsd_socket, sizeof(c->karsd_socket), "%s", karsd);
 	if (!ret)
 		ret = kars_json_get_uint(obj, "egressProxy", "maxTunnels", false, 1, 65536,
 					 &max_tunnels, err);

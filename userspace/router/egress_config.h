@@ -6,6 +6,7 @@
  *                             {"name": "*.example.com", "ports": "443-444"}],
  *                   "blocklistFile": "/etc/kars/blocklist.txt",
  *                   "resolver": "10.96.0.10:53",
+ *                   "karsdSocket": "/run/kars/karsd.sock",
  *                   "maxTunnels": 256, "connectTimeoutMs": 10000,
  *                   "idleTimeoutSeconds": 300, "maxLifetimeSeconds": 3600,
  *                   "learnMax": 1024}
@@ -34,6 +35,7 @@ struct kars_egress_config {
 	unsigned n_listen;
 	struct kars_egress_policy policy; /* mode, allow, blocklist */
 	char resolver[64];		  /* "ADDR[:PORT]"; "" = /etc/resolv.conf */
+	char karsd_socket[108];		  /* where orig_dst is asked */
 	uint32_t max_tunnels;
 	long connect_timeout_ms;
 	long idle_timeout_s;

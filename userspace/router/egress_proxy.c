@@ -24,10 +24,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "addr.h"
 #include "addr_class.h"
@@ -41,8 +44,8 @@
 
 #define RELAY_HIGH (256 * 1024)
 
-enum phase { P_HEAD, P_RESOLVE, P_CONNECT, P_HELLO, P_RELAY, P_CLOSING };
-enum kind { K_UNKNOWN, K_CONNECT, K_HTTP };
+enum phase { P_HEAD, P_ORIG, P_RESOLVE, P_CONNECT, P_HELLO, P_RELAY, P_CLOSING };
+enum kind { K_UNKNOWN, K_CONNECT, K_HTTP, K_TLS };
 
 /* Denial reasons counted in /metrics; anything else counts as "other". */
 static const char *const deny_reasons[] = {
@@ -62,7 +65,8 @@ static const char *const deny_reasons[] = {
     "not_tls",
     "not_the_agent",
     "transfer_encoding",
-    "transparent_not_implemented",
+    "orig_dst_unavailable",
+    "orig_dst_mismatch",
     "other",
 };
 #define N_DENY (sizeof(deny_reasons) / sizeof(deny_reasons[0]))
@@ -93,6 +97,10 @@ struct tunnel {
 	struct event *idle, *life;
 	uint64_t body_left; /* plain HTTP: request body bytes still to forward */
 	char dst[INET6_ADDRSTRLEN];
+	/* the transparent path: the agent socket's cookie, karsd's answer */
+	uint64_t cookie;
+	struct bufferevent *karsd;
+	struct kars_addr orig;
 	bool client_eof, server_eof, server_shut;
 };
 
@@ -100,6 +108,7 @@ static const char *kind_action(const struct tunnel *t)
 {
 	return t->kind == K_CONNECT ? "egress.connect"
 	       : t->kind == K_HTTP  ? "egress.http"
+	       : t->kind == K_TLS   ? "egress.tls"
 				    : "egress";
 }
 
@@ -146,6 +155,8 @@ static void tunnel_free(struct tunnel *t)
 		bufferevent_free(t->client);
 	if (t->server)
 		bufferevent_free(t->server);
+	if (t->karsd)
+		bufferevent_free(t->karsd);
 	if (t->idle)
 		event_free(t->idle);
 	if (t->life)
@@ -192,7 +203,7 @@ static void deny(struct tunnel *t, int status, const char *reason, const char *d
 
 	count_deny(t->p, reason);
 	audit(t, "deny", reason, detail);
-	if (status && t->phase != P_HELLO && t->phase != P_RELAY) {
+	if (status && t->kind != K_TLS && t->phase != P_HELLO && t->phase != P_RELAY) {
 		struct evbuffer *out = bufferevent_get_output(t->client);
 		char body[512];
 		int n = snprintf(body, sizeof(body), "kars egress proxy: %s: %s:%u%s%s\n", reason,
@@ -219,7 +230,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
-	if (t->phase == P_RESOLVE || t->phase == P_CONNECT) {
+	if (t->phase == P_ORIG || t->phase == P_RESOLVE || t->phase == P_CONNECT) {
 		t->p->connect_timeouts++;
 		deny(t, 502, "connect_failed", "connect timeout");
 		return;
@@ -457,6 +468,10 @@ static void on_connect_event(struct bufferevent *bev, short what, void *arg)
 		check_hello(t);
 		return;
 	}
+	if (t->kind == K_TLS) {
+		start_relay(t); /* the ClientHello is still in the client's input */
+		return;
+	}
 	write_http_head(t, (const char *)evbuffer_pullup(in, (ssize_t)t->head.head_len));
 	evbuffer_drain(in, t->head.head_len);
 	t->body_left = t->head.content_length;
@@ -480,6 +495,46 @@ static void dial(struct tunnel *t, const struct sockaddr *sa, socklen_t len)
 		return deny(t, 502, "connect_failed", strerror(errno));
 	}
 	setsockopt(bufferevent_getfd(t->server), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* The transparent path dials where the agent was going, and only if the
+ * name the agent sent (SNI) resolves to that address now. */
+static void transparent_dial(struct tunnel *t, struct evutil_addrinfo *res)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+
+	for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+		struct kars_addr a;
+
+		if (ai->ai_family == AF_INET)
+			kars_addr_from_v4(&a, ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr);
+		else if (ai->ai_family == AF_INET6)
+			memcpy(a.bytes, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+		else
+			continue;
+		if (memcmp(&a, &t->orig, sizeof(a)) == 0)
+			goto found;
+	}
+	deny(t, 0, "orig_dst_mismatch", "the name does not resolve to the address dialled");
+	return;
+found:
+	if (kars_addr_is_v4(&t->orig)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, t->orig.bytes + 12, 4);
+		sin->sin_port = htons(t->port);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, t->orig.bytes, 16);
+		sin6->sin6_port = htons(t->port);
+		len = sizeof(*sin6);
+	}
+	dial(t, (struct sockaddr *)&ss, len);
 }
 
 /* Every address must be dialable; the first is dialled. */
@@ -514,6 +569,11 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 			deny(t, 403, "refused_address", why);
 			return;
 		}
+	}
+	if (t->kind == K_TLS) {
+		transparent_dial(t, res);
+		evutil_freeaddrinfo(res);
+		return;
 	}
 	for (ai = res; ai; ai = ai->ai_next)
 		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
@@ -577,6 +637,100 @@ static void decide(struct tunnel *t, const char *host, uint16_t port)
 	resolve(t);
 }
 
+/* --- the transparent path: TLS the data plane redirected ---------------- */
+
+/* karsd's answer to {"op":"orig_dst"}: where the agent was connecting. */
+static void on_karsd_read(struct bufferevent *bev, void *arg)
+{
+	struct tunnel *t = arg;
+	char *line = evbuffer_readln(bufferevent_get_input(bev), NULL, EVBUFFER_EOL_LF);
+	const char *ip = NULL, *error = NULL;
+	struct kars_err err = {0};
+	json_t *doc;
+	int ok = 0;
+	json_int_t port = 0;
+
+	if (!line)
+		return;
+	doc = json_loads(line, 0, NULL);
+	free(line);
+	bufferevent_free(t->karsd);
+	t->karsd = NULL;
+	if (!doc ||
+	    json_unpack(doc, "{s:b,s?s,s?s,s?I}", "ok", &ok, "ip", &ip, "error", &error, "port",
+			&port) ||
+	    !ok || !ip || port < 1 || port > 65535 ||
+	    kars_addr_parse(ip, &t->orig, "orig_dst.ip", &err)) {
+		deny(t, 0, "orig_dst_unavailable",
+		     error ? error : "karsd gave no original destination");
+		json_decref(doc);
+		return;
+	}
+	kars_addr_str(&t->orig, t->dst, sizeof(t->dst));
+	json_decref(doc);
+	decide(t, t->host, (uint16_t)port);
+}
+
+static void on_karsd_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tunnel *t = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		evbuffer_add_printf(bufferevent_get_output(bev),
+				    "{\"op\":\"orig_dst\",\"cookie\":%llu}\n",
+				    (unsigned long long)t->cookie);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		deny(t, 0, "orig_dst_unavailable", "cannot ask karsd (egressProxy.karsdSocket)");
+}
+
+static void ask_orig_dst(struct tunnel *t)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	t->phase = P_ORIG;
+	bufferevent_disable(t->client, EV_READ);
+	arm(t->idle, t->p->cfg->connect_timeout_ms);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->p->cfg->karsd_socket);
+	t->karsd =
+	    bufferevent_socket_new(bufferevent_get_base(t->client), -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!t->karsd)
+		return deny(t, 0, "orig_dst_unavailable", "out of memory");
+	bufferevent_setcb(t->karsd, on_karsd_read, NULL, on_karsd_event, t);
+	bufferevent_enable(t->karsd, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(t->karsd, (struct sockaddr *)&sun, sizeof(sun)))
+		deny(t, 0, "orig_dst_unavailable", "cannot connect to karsd");
+}
+
+/* The ClientHello, whole, is the only thing read; it stays buffered and is
+ * forwarded as it came. */
+static void read_client_hello(struct tunnel *t)
+{
+	struct evbuffer *in = bufferevent_get_input(t->client);
+	size_t len = evbuffer_get_length(in), need = 0;
+	char sni[KARS_TLS_SNI_BUF];
+	struct kars_err err = {0};
+	const uint8_t *buf = evbuffer_pullup(in, -1);
+
+	if (!buf)
+		return deny(t, 0, "other", "out of memory");
+	switch (kars_tls_sni_parse(buf, len, sni, &need, &err)) {
+	case KARS_SNI_MORE:
+		return;
+	case KARS_SNI_OK:
+		break;
+	case KARS_SNI_NONE:
+		return deny(t, 0, "sni_missing", err.msg);
+	case KARS_SNI_ECH:
+		return deny(t, 0, "ech", err.msg);
+	case KARS_SNI_BAD:
+		return deny(t, 0, "bad_client_hello", err.msg);
+	}
+	snprintf(t->host, sizeof(t->host), "%s", sni);
+	ask_orig_dst(t);
+}
+
 static void read_head(struct tunnel *t)
 {
 	struct evbuffer *in = bufferevent_get_input(t->client);
@@ -591,9 +745,10 @@ static void read_head(struct tunnel *t)
 	buf = (const char *)evbuffer_pullup(in, (ssize_t)len);
 	if (!buf)
 		return deny(t, 0, "other", "out of memory");
-	if ((uint8_t)buf[0] == 0x16)
-		return deny(t, 0, "transparent_not_implemented",
-			    "TLS without CONNECT (the redirected path) is not implemented");
+	if ((uint8_t)buf[0] == 0x16) {
+		t->kind = K_TLS;
+		return read_client_hello(t);
+	}
 	switch (kars_http_head_parse(buf, len, 80, &t->head, &err)) {
 	case KARS_HTTP_MORE:
 		return;
@@ -622,7 +777,10 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	arm(t->idle, t->p->cfg->idle_timeout_s * 1000);
 	switch (t->phase) {
 	case P_HEAD:
-		read_head(t);
+		if (t->kind == K_TLS)
+			read_client_hello(t);
+		else
+			read_head(t);
 		break;
 	case P_HELLO:
 		check_hello(t);
@@ -680,6 +838,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		deny(t, 403, "not_the_agent", err.msg);
 		return;
 	}
+	t->cookie = peer.cookie;
 	if (peer.uid != p->r->cfg.agent_uid) {
 		snprintf(err.msg, sizeof(err.msg), "uid %u is not the agent's", peer.uid);
 		deny(t, 403, "not_the_agent", err.msg);
