@@ -11,7 +11,10 @@
 # another host (curl, and pipelined by hand: never forwarded), a caller that
 # is not the agent's UID; closed: a CONNECT tunnel whose SNI names another
 # host, a ClientHello without SNI, bytes that are not TLS, TLS sent straight
-# to the proxy when karsd has no original destination. Every decision is
+# to the proxy when karsd has no original destination. The control
+# endpoints: the agent may not switch to learn mode, approve or read; root
+# can, and learn mode still refuses the blocklist and private addresses.
+# Every decision is
 # in the audit chain and the refusals in /metrics.
 #
 # Usage: selftests/e2e/egress_proxy.sh [BUILD_DIR]
@@ -216,6 +219,37 @@ check "TLS without CONNECT and no orig_dst: closed" 35 '^000$' -- \
 check "orig_dst_unavailable audited" 0 'egress.tls.*orig_dst_unavailable allowed.test' -- \
 	audit 'orig_dst_unavailable allowed.test'
 check "allow audited" 0 "$pat" -- audit "$pat"
+# The control endpoints: the agent may not touch them.
+ctl() { # METHOD PATH [BODY]
+	curl -s -X "$1" ${3:+-d "$3"} "$api/kars/v1/$2"
+}
+check "the agent switching the mode to learn: 403" 0 'control_forbidden' -- \
+	as_agent curl -s -X PUT -d '{"mode":"learn"}' "$api/kars/v1/egress/mode"
+check "the agent approving a host: 403" 0 'control_forbidden' -- \
+	as_agent curl -s -X POST -d '{"host":"denied.test","port":80}' "$api/kars/v1/egress/approve"
+check "the agent reading the egress state: 403" 0 'control_forbidden' -- \
+	as_agent curl -s "$api/kars/v1/egress"
+check "still strict after the agent's attempt" 0 '^403$' -- \
+	as_agent env http_proxy="$proxy" curl -s -o /dev/null -w '%{http_code}' http://denied.test/
+check "the agent's attempt audited" 0 'control.egress.mode","decision":"deny' -- \
+	audit 'control.egress.mode","decision":"deny'
+check "root reads the state" 0 '"mode":"strict".*"name":"allowed.test","portLo":80' -- ctl GET egress
+check "root switches to learn" 0 '"mode":"learn"' -- ctl PUT egress/mode '{"mode":"learn"}'
+check "learn mode allows an unlisted name" 0 'served denied.test' -- \
+	as_agent env http_proxy="$proxy" curl -s http://denied.test/
+check "learn mode still refuses the blocklist" 56 '^403/000$' -- https_code https://blocked.test/
+check "learn mode still refuses a private address" 56 '^403/000$' -- https_code https://rebind.test/
+check "the learned list" 0 '"learned":\[\{"host":"denied.test","port":80,"count":1' -- ctl GET egress
+check "approve" 0 '"host":"denied.test","port":80' -- ctl POST egress/approve '{"host":"Denied.Test.","port":80}'
+check "approving a blocklisted name: 400" 0 'cannot approve blocked.test:443: blocklisted' -- \
+	ctl POST egress/approve '{"host":"blocked.test","port":443}'
+check "approving an IP literal: 400" 0 'ip_literal' -- \
+	ctl POST egress/approve '{"host":"10.0.0.1","port":443}'
+check "enforce" 0 '"mode":"strict"' -- ctl POST egress/enforce
+check "approved name allowed in strict mode" 0 'served denied.test' -- \
+	as_agent env http_proxy="$proxy" curl -s http://denied.test/
+check "approved on its port only" 56 '^403/000$' -- https_code https://denied.test/
+check "the approval left the learned list" 0 '"learned":\[\]' -- ctl GET egress
 check "metrics: refusals by reason" 0 'kars_router_egress_denied_total\{sandbox="t/egress",reason="ip_literal"\} 2' -- \
 	curl -s "$api/metrics"
 check "metrics: limits" 0 'kars_router_egress_tunnels_max\{sandbox="t/egress"\} 256' -- \
