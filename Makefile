@@ -215,6 +215,7 @@ check: deps
 		"selftests/e2e/controller.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"selftests/e2e/egress_proxy.sh $(BUILD)" \
+		"selftests/e2e/egress_transparent.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"
