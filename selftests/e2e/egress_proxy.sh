@@ -24,6 +24,8 @@ set -u
 
 # shellcheck source=selftests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=selftests/e2e/egress_servers.sh
+. "$(dirname "$0")/egress_servers.sh"
 E2E_NAME=e2e/egress-proxy
 
 if [ -z "${KARS_EGRESS_NETNS:-}" ]; then
@@ -63,52 +65,13 @@ ip addr add 198.51.100.10/32 dev lo &&
 	ip addr add 2001:db8::10/128 dev lo nodad ||
 	e2e_abort "cannot set up the test interface"
 
-# A test CA and a certificate for the server's names.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=kars egress test CA" \
-	-keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null &&
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=allowed.test" \
-		-keyout "$tmp/srv.key" -out "$tmp/srv.csr" 2>/dev/null &&
-	printf 'subjectAltName=DNS:allowed.test,DNS:other.test,DNS:rebind.test,DNS:meta.test\n' \
-		>"$tmp/san.ext" &&
-	openssl x509 -req -in "$tmp/srv.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-		-CAcreateserial -days 2 -extfile "$tmp/san.ext" -out "$tmp/srv.pem" 2>/dev/null ||
+egress_certs "$tmp" allowed.test other.test rebind.test meta.test ||
 	e2e_abort "cannot make the test certificates"
-chmod 644 "$tmp/ca.pem"
-
-cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-events {}
-http {
-	access_log $tmp/access.log;
-	client_body_temp_path $tmp;
-	proxy_temp_path $tmp;
-	fastcgi_temp_path $tmp;
-	uwsgi_temp_path $tmp;
-	scgi_temp_path $tmp;
-	server {
-		listen 198.51.100.10:443 ssl;
-		listen [2001:db8::10]:443 ssl;
-		listen 198.51.100.10:80;
-		listen 198.51.100.10:8443 ssl;
-		listen 10.99.0.5:443 ssl;
-		ssl_certificate $tmp/srv.pem;
-		ssl_certificate_key $tmp/srv.key;
-		location / { return 200 "served \$host\n"; }
-	}
-}
-CONF
-nginx -c "$tmp/nginx.conf" -p "$tmp" 2>"$tmp/nginx.log" &
-nginx_pid=$!
-
-dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 \
-	--bind-interfaces --port=24053 --pid-file="$tmp/dnsmasq.pid" \
-	--address=/allowed.test/198.51.100.10 --address=/allowed.test/2001:db8::10 \
-	--address=/other.test/198.51.100.10 --address=/denied.test/198.51.100.10 \
-	--address=/rebind.test/10.99.0.5 --address=/meta.test/169.254.169.254 \
-	2>"$tmp/dnsmasq.log" &
-dns_pid=$!
+egress_nginx "$tmp" "198.51.100.10:443 ssl" "[2001:db8::10]:443 ssl" "198.51.100.10:80" \
+	"198.51.100.10:8443 ssl" "10.99.0.5:443 ssl"
+egress_dnsmasq "$tmp" allowed.test=198.51.100.10 allowed.test=2001:db8::10 \
+	other.test=198.51.100.10 denied.test=198.51.100.10 rebind.test=10.99.0.5 \
+	meta.test=169.254.169.254
 
 printf 'sk-test\n' >"$tmp/api-key"
 chmod 600 "$tmp/api-key"
