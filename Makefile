@@ -66,7 +66,7 @@ FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
 FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
-.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns install demo format format-check clean help
+.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns bench-egress install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -81,7 +81,7 @@ help:
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make vmtest      BPF selftests in a VM on Debian's 6.1 kernel with BPF LSM (qemu)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router, bench-dns or bench-egress for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
@@ -220,7 +220,7 @@ check: deps
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"
 
-bench: bench-connect bench-audit bench-policy bench-router bench-dns
+bench: bench-connect bench-audit bench-policy bench-router bench-dns bench-egress
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -243,6 +243,10 @@ bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
 # FQDN allowlist learning every answer), lookups/s (bench/dns.sh).
 bench-dns: $(BINS) $(BUILD)/bench/dns
 	@bench/dns.sh $(BUILD)
+# HTTPS downloads and handshakes through the egress proxy (CONNECT) against
+# the same direct, interleaved, in its own netns (bench/egress.sh).
+bench-egress: $(BUILD)/bin/kars-router
+	@bench/egress.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

@@ -42,7 +42,8 @@
 #include "sock_diag.h"
 #include "tls_sni.h"
 
-#define RELAY_HIGH (256 * 1024)
+#define RELAY_HIGH  (256 * 1024)
+#define RELAY_CHUNK (128 * 1024)
 
 enum phase { P_HEAD, P_ORIG, P_RESOLVE, P_CONNECT, P_HELLO, P_RELAY, P_CLOSING };
 enum kind { K_UNKNOWN, K_CONNECT, K_HTTP, K_TLS };
@@ -312,6 +313,12 @@ static void on_server_read(struct bufferevent *bev, void *arg)
 static void start_relay(struct tunnel *t)
 {
 	t->phase = P_RELAY;
+	/* Up to 128 KiB per read and write instead of libevent's 16 KiB:
+	 * fewer system calls per byte relayed. */
+	bufferevent_set_max_single_read(t->client, RELAY_CHUNK);
+	bufferevent_set_max_single_read(t->server, RELAY_CHUNK);
+	bufferevent_set_max_single_write(t->client, RELAY_CHUNK);
+	bufferevent_set_max_single_write(t->server, RELAY_CHUNK);
 	bufferevent_setcb(t->client, on_client_read, on_relay_write, on_side_event, t);
 	bufferevent_setcb(t->server, on_server_read, on_relay_write, on_side_event, t);
 	bufferevent_enable(t->client, EV_READ | EV_WRITE);
