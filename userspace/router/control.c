@@ -69,6 +69,12 @@ static void audit_control(struct kars_router *r, uint32_t uid, const char *actio
 	kars_router_audit(r, &rec);
 }
 
+void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *action,
+			       const char *decision, const char *reason)
+{
+	audit_control(r, uid, action, decision, reason, NULL);
+}
+
 int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
 			  bool mutation, bool agent_ok, uint32_t *uid)
 {

@@ -18,27 +18,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit.h"
 #include "egress_learned.h"
 #include "egress_proxy.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
-
-static void audit_egress(struct kars_router *r, uint32_t uid, const char *action,
-			 const char *decision, const char *reason)
-{
-	struct kars_audit_record rec = {0};
-	char principal[32];
-
-	snprintf(principal, sizeof(principal), "uid:%u", uid);
-	rec.sandbox = r->cfg.sandbox;
-	rec.principal = principal;
-	rec.action = action;
-	rec.decision = decision;
-	rec.reason = reason;
-	kars_router_audit(r, &rec);
-}
 
 static const char *mode_name(enum kars_egress_mode m)
 {
@@ -108,7 +92,7 @@ static void set_mode(struct kars_router *r, struct evhttp_request *req, uint32_t
 	snprintf(reason, sizeof(reason), "egress mode %s (was %s)", mode, mode_name(p->mode));
 	p->mode = strcmp(mode, "learn") == 0 ? KARS_EGRESS_LEARN : KARS_EGRESS_STRICT;
 	log_info("%s by uid %u", reason, uid);
-	audit_egress(r, uid, "control.egress.mode", "allow", reason);
+	kars_router_audit_control(r, uid, "control.egress.mode", "allow", reason);
 	kars_router_reply_json(req, 200, json_pack("{s:s}", "mode", mode));
 	json_decref(body);
 }
@@ -142,7 +126,7 @@ static void approve(struct kars_router *r, struct evhttp_request *req, uint32_t 
 	if (!d.allow && strcmp(d.reason, "not_allowed") && strcmp(d.reason, "port_not_allowed")) {
 		snprintf(reason, sizeof(reason), "cannot approve %.253s:%u: %s", d.host,
 			 (unsigned)port, d.reason);
-		audit_egress(r, uid, "control.egress.approve", "deny", reason);
+		kars_router_audit_control(r, uid, "control.egress.approve", "deny", reason);
 		kars_router_send_error(req, 400, "invalid_request_error", d.reason, "%s", reason);
 		json_decref(body);
 		return;
@@ -156,7 +140,7 @@ static void approve(struct kars_router *r, struct evhttp_request *req, uint32_t 
 	snprintf(reason, sizeof(reason), "approved %.253s:%u%s", d.host, (unsigned)port,
 		 d.allow ? " (already allowed)" : "");
 	log_info("egress %s by uid %u", reason, uid);
-	audit_egress(r, uid, "control.egress.approve", "allow", reason);
+	kars_router_audit_control(r, uid, "control.egress.approve", "allow", reason);
 	kars_router_reply_json(req, 200,
 			       json_pack("{s:s,s:I}", "host", d.host, "port", (json_int_t)port));
 	json_decref(body);

@@ -372,33 +372,54 @@ static void on_side_event(struct bufferevent *bev, short what, void *arg)
 
 /* --- the CONNECT tunnel's ClientHello ------------------------------------ */
 
-static void check_hello(struct tunnel *t)
+/* The SNI of the ClientHello at the start of the client's input. False
+ * when more bytes are needed, or when the connection was refused (closed). */
+static bool client_sni(struct tunnel *t, char sni[KARS_TLS_SNI_BUF])
 {
+	/* A ClientHello of KARS_TLS_HELLO_MAX bytes in 1-byte records. */
+	const size_t max = 6 * KARS_TLS_HELLO_MAX;
 	struct evbuffer *in = bufferevent_get_input(t->client);
 	size_t len = evbuffer_get_length(in), need = 0;
-	char sni[KARS_TLS_SNI_BUF], norm[KARS_DNS_NAME_BUF];
 	struct kars_err err = {0};
-	enum kars_sni_result res;
 	const uint8_t *buf;
 
 	if (len == 0)
-		return;
-	buf = evbuffer_pullup(in, len < KARS_TLS_HELLO_MAX * 2 ? (ssize_t)len : -1);
-	if (!buf)
-		return deny(t, 0, "other", "out of memory");
-	res = kars_tls_sni_parse(buf, len, sni, &need, &err);
-	switch (res) {
-	case KARS_SNI_MORE:
-		return;
-	case KARS_SNI_OK:
-		break;
-	case KARS_SNI_NONE:
-		return deny(t, 0, "sni_missing", err.msg);
-	case KARS_SNI_ECH:
-		return deny(t, 0, "ech", err.msg);
-	case KARS_SNI_BAD:
-		return deny(t, 0, buf[0] == 0x16 ? "bad_client_hello" : "not_tls", err.msg);
+		return false;
+	if (len > max)
+		len = max;
+	buf = evbuffer_pullup(in, (ssize_t)len);
+	if (!buf) {
+		deny(t, 0, "other", "out of memory");
+		return false;
 	}
+	switch (kars_tls_sni_parse(buf, len, sni, &need, &err)) {
+	case KARS_SNI_OK:
+		return true;
+	case KARS_SNI_MORE:
+		if (len == max)
+			deny(t, 0, "bad_client_hello",
+			     "the ClientHello is spread over too many records");
+		return false;
+	case KARS_SNI_NONE:
+		deny(t, 0, "sni_missing", err.msg);
+		return false;
+	case KARS_SNI_ECH:
+		deny(t, 0, "ech", err.msg);
+		return false;
+	case KARS_SNI_BAD:
+		deny(t, 0, buf[0] == 0x16 ? "bad_client_hello" : "not_tls", err.msg);
+		return false;
+	}
+	return false;
+}
+
+static void check_hello(struct tunnel *t)
+{
+	char sni[KARS_TLS_SNI_BUF], norm[KARS_DNS_NAME_BUF];
+	struct kars_err err = {0};
+
+	if (!client_sni(t, sni))
+		return;
 	if (kars_dns_name_normalize(sni, strlen(sni), norm, &err))
 		return deny(t, 0, "sni_mismatch", err.msg);
 	if (t->host_is_ip) {
@@ -714,26 +735,10 @@ static void ask_orig_dst(struct tunnel *t)
  * forwarded as it came. */
 static void read_client_hello(struct tunnel *t)
 {
-	struct evbuffer *in = bufferevent_get_input(t->client);
-	size_t len = evbuffer_get_length(in), need = 0;
 	char sni[KARS_TLS_SNI_BUF];
-	struct kars_err err = {0};
-	const uint8_t *buf = evbuffer_pullup(in, -1);
 
-	if (!buf)
-		return deny(t, 0, "other", "out of memory");
-	switch (kars_tls_sni_parse(buf, len, sni, &need, &err)) {
-	case KARS_SNI_MORE:
+	if (!client_sni(t, sni))
 		return;
-	case KARS_SNI_OK:
-		break;
-	case KARS_SNI_NONE:
-		return deny(t, 0, "sni_missing", err.msg);
-	case KARS_SNI_ECH:
-		return deny(t, 0, "ech", err.msg);
-	case KARS_SNI_BAD:
-		return deny(t, 0, "bad_client_hello", err.msg);
-	}
 	snprintf(t->host, sizeof(t->host), "%s", sni);
 	ask_orig_dst(t);
 }
@@ -930,38 +935,32 @@ struct kars_egress_learned *kars_egress_proxy_learned(struct kars_egress_proxy *
 	return &p->learned;
 }
 
-static void gauge(struct evbuffer *out, const char *sb, const char *name, const char *type,
-		  const char *help, uint64_t v)
-{
-	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{sandbox=\"%s\"} %llu\n", name,
-			    help, name, type, name, sb, (unsigned long long)v);
-}
-
 void kars_egress_proxy_metrics(struct kars_egress_proxy *p, struct evbuffer *out)
 {
 	const char *sb = p->r->cfg.sandbox;
 
-	gauge(out, sb, "kars_router_egress_tunnels", "gauge", "Egress proxy connections open.",
-	      p->tunnels);
-	gauge(out, sb, "kars_router_egress_tunnels_max", "gauge",
-	      "egressProxy.maxTunnels: connections past it are closed at once.",
-	      p->cfg->max_tunnels);
-	gauge(out, sb, "kars_router_egress_connect_timeout_ms", "gauge",
-	      "egressProxy.connectTimeoutMs.", (uint64_t)p->cfg->connect_timeout_ms);
-	gauge(out, sb, "kars_router_egress_idle_timeout_seconds", "gauge",
-	      "egressProxy.idleTimeoutSeconds.", (uint64_t)p->cfg->idle_timeout_s);
-	gauge(out, sb, "kars_router_egress_max_lifetime_seconds", "gauge",
-	      "egressProxy.maxLifetimeSeconds.", (uint64_t)p->cfg->max_lifetime_s);
-	gauge(out, sb, "kars_router_egress_learn_mode", "gauge", "1 in learn mode, 0 in strict.",
-	      p->policy->mode == KARS_EGRESS_LEARN);
-	gauge(out, sb, "kars_router_egress_accepted_total", "counter",
-	      "Connections accepted by the egress proxy.", p->accepted);
-	gauge(out, sb, "kars_router_egress_refused_full_total", "counter",
-	      "Connections closed because maxTunnels were open.", p->refused_full);
-	gauge(out, sb, "kars_router_egress_allowed_total", "counter",
-	      "Destinations allowed by the allowlist.", p->allowed);
-	gauge(out, sb, "kars_router_egress_learned_total", "counter",
-	      "Destinations allowed only because the mode is learn.", p->learned_allows);
+	kars_router_metric(out, sb, "kars_router_egress_tunnels", "gauge",
+			   "Egress proxy connections open.", p->tunnels);
+	kars_router_metric(out, sb, "kars_router_egress_tunnels_max", "gauge",
+			   "egressProxy.maxTunnels: connections past it are closed at once.",
+			   p->cfg->max_tunnels);
+	kars_router_metric(out, sb, "kars_router_egress_connect_timeout_ms", "gauge",
+			   "egressProxy.connectTimeoutMs.", (uint64_t)p->cfg->connect_timeout_ms);
+	kars_router_metric(out, sb, "kars_router_egress_idle_timeout_seconds", "gauge",
+			   "egressProxy.idleTimeoutSeconds.", (uint64_t)p->cfg->idle_timeout_s);
+	kars_router_metric(out, sb, "kars_router_egress_max_lifetime_seconds", "gauge",
+			   "egressProxy.maxLifetimeSeconds.", (uint64_t)p->cfg->max_lifetime_s);
+	kars_router_metric(out, sb, "kars_router_egress_learn_mode", "gauge",
+			   "1 in learn mode, 0 in strict.", p->policy->mode == KARS_EGRESS_LEARN);
+	kars_router_metric(out, sb, "kars_router_egress_accepted_total", "counter",
+			   "Connections accepted by the egress proxy.", p->accepted);
+	kars_router_metric(out, sb, "kars_router_egress_refused_full_total", "counter",
+			   "Connections closed because maxTunnels were open.", p->refused_full);
+	kars_router_metric(out, sb, "kars_router_egress_allowed_total", "counter",
+			   "Destinations allowed by the allowlist.", p->allowed);
+	kars_router_metric(out, sb, "kars_router_egress_learned_total", "counter",
+			   "Destinations allowed only because the mode is learn.",
+			   p->learned_allows);
 	evbuffer_add_printf(out, "# HELP kars_router_egress_denied_total Egress proxy refusals by "
 				 "reason.\n# TYPE kars_router_egress_denied_total counter\n");
 	for (size_t i = 0; i < N_DENY; i++)

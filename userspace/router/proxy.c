@@ -385,6 +385,12 @@ static void metric(struct evbuffer *out, const char *sandbox, const char *name, 
 			    help, name, type, name, sandbox, (unsigned long long)value);
 }
 
+void kars_router_metric(struct evbuffer *out, const char *sandbox, const char *name,
+			const char *type, const char *help, uint64_t value)
+{
+	metric(out, sandbox, name, type, help, value);
+}
+
 static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 {
 	static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};

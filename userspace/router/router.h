@@ -107,6 +107,11 @@ void kars_router_send_error(struct evhttp_request *req, int status, const char *
 			    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* One /metrics sample with its HELP and TYPE lines, labelled by sandbox. */
+struct evbuffer;
+void kars_router_metric(struct evbuffer *out, const char *sandbox, const char *name,
+			const char *type, const char *help, uint64_t value);
+
 /* One audit record for a decision; failures are logged and counted, never
  * fatal to the request (the audit file's own errors say why). */
 struct kars_audit_record;
@@ -133,6 +138,9 @@ void kars_router_control(struct kars_router *r, struct evhttp_request *req, cons
  * sent (and audited for mutations) and -1 returned. */
 int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
 			  bool mutation, bool agent_ok, uint32_t *uid);
+/* The audit record of a control request by uid (principal "uid:N"). */
+void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *action,
+			       const char *decision, const char *reason);
 /* Sends doc (taken) as the JSON body; a NULL doc is a 500. */
 struct json_t;
 void kars_router_reply_json(struct evhttp_request *req, int status, struct json_t *doc);
