@@ -1,14 +1,17 @@
 /* egress_proxy.h - the router's egress proxy: the agent's only way out by
  * name, on 127.0.0.1:8444 and [::1]:8444 (egressProxy.listen).
  *
- * Two entry paths today: "CONNECT host:port" (HTTPS_PROXY), whose tunnel
- * must start with a TLS ClientHello naming the same host, and plain HTTP
- * (an absolute URI or a Host header), one request per connection. Each
- * (host, port) is decided by egress_policy.c; an allowed name is resolved
+ * Three entry paths: "CONNECT host:port" (HTTPS_PROXY), whose tunnel must
+ * start with a TLS ClientHello naming the same host; plain HTTP (an
+ * absolute URI or a Host header), one request per connection; and TLS the
+ * data plane redirected (egress_transparent.c: SNI, karsd's orig_dst, the
+ * original address must be one the name resolves to). Each (host, port)
+ * is decided by egress_policy.c; an allowed name is resolved
  * once, refused if any of its addresses is of a refused class
  * (addr_class.h), and the connection goes to the first address, from the
  * router's own cgroup, so the kernel's router-role policy applies too.
- * Every decision is an audit record. docs/egress-proxy.md.
+ * Every decision is an audit record. Only the agent's UID is served.
+ * Files: egress_tunnel.h says which part lives where. docs/egress-proxy.md.
  */
 #ifndef KARS_EGRESS_PROXY_H
 #define KARS_EGRESS_PROXY_H

@@ -13,7 +13,7 @@
  * gov_gate.c (ToolPolicy on inference and tools, the /agt/ endpoints),
  * inference_policy.c, budget.c, config.c, upstream_http.c (the HTTP/1.1 client
  * for the model upstream), upstream.c (libcurl on libevent, for the token
- * services).
+ * services), egress_*.c (the egress proxy on 127.0.0.1:8444, egress_proxy.h).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
