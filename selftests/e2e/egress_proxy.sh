@@ -14,6 +14,8 @@
 # to the proxy when karsd has no original destination. The control
 # endpoints: the agent may not switch to learn mode, approve or read; root
 # can, and learn mode still refuses the blocklist and private addresses.
+# Limits: an unreachable address is a 502; past maxTunnels a connection is
+# closed at once; a silent connection is closed after idleTimeoutSeconds.
 # Every decision is
 # in the audit chain and the refusals in /metrics.
 #
@@ -42,10 +44,10 @@ chmod 755 "$tmp"
 agent_uid=24001
 proxy=http://127.0.0.1:24444
 api=http://127.0.0.1:24443
-router_pid= nginx_pid= dns_pid=
+router_pid='' nginx_pid='' dns_pid='' router2_pid='' held_pid=''
 
 cleanup() {
-	for pid in $router_pid $nginx_pid $dns_pid; do
+	for pid in $held_pid $router2_pid $router_pid $nginx_pid $dns_pid; do
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
@@ -71,7 +73,7 @@ egress_nginx "$tmp" "198.51.100.10:443 ssl" "[2001:db8::10]:443 ssl" "198.51.100
 	"198.51.100.10:8443 ssl" "10.99.0.5:443 ssl"
 egress_dnsmasq "$tmp" allowed.test=198.51.100.10 allowed.test=2001:db8::10 \
 	other.test=198.51.100.10 denied.test=198.51.100.10 rebind.test=10.99.0.5 \
-	meta.test=169.254.169.254
+	meta.test=169.254.169.254 down.test=198.51.100.12
 
 printf 'sk-test\n' >"$tmp/api-key"
 chmod 600 "$tmp/api-key"
@@ -88,7 +90,8 @@ cat >"$tmp/router.json" <<JSON
    "karsdSocket": "$tmp/no-karsd.sock",
    "allow": [{"name": "allowed.test", "ports": "80"}, {"name": "allowed.test", "port": 443},
              {"name": "*.example.test", "port": 443}, {"name": "rebind.test", "port": 443},
-             {"name": "meta.test", "port": 443}, {"name": "blocked.test", "port": 443}]}}
+             {"name": "meta.test", "port": 443}, {"name": "blocked.test", "port": 443},
+             {"name": "down.test", "port": 443}]}}
 JSON
 "$router" --config "$tmp/router.json" --log-level debug 2>"$tmp/router.log" &
 router_pid=$!
@@ -219,5 +222,41 @@ check "metrics: limits" 0 'kars_router_egress_tunnels_max\{sandbox="t/egress"\} 
 	curl -s "$api/metrics"
 check "metrics: bytes relayed" 0 'kars_router_egress_bytes_total\{sandbox="t/egress",direction="down"\} [1-9]' -- \
 	curl -s "$api/metrics"
+check "an address that cannot be reached: 502" 0 'HTTP/1.1 502 .*connect_failed' -- \
+	bash -c "printf 'CONNECT down.test:443 HTTP/1.1\r\n\r\n' |
+	setpriv --reuid $agent_uid --regid $agent_uid --clear-groups socat -t 5 - TCP:127.0.0.1:24444 | tr -d '\r' | tr '\n' ' '"
+
+# Limits: a second router with room for one tunnel and a 2 s idle timeout.
+sed -e 's/127.0.0.1:24443/127.0.0.1:24446/' -e 's/"127.0.0.1:24444", "\[::1\]:24444"/"127.0.0.1:24445"/' \
+	-e 's/"mode": "strict",/"mode": "strict", "maxTunnels": 1, "idleTimeoutSeconds": 2,/' \
+	-e "s|$tmp/audit|$tmp/audit2|; s|$tmp/budget|$tmp/budget2|" "$tmp/router.json" >"$tmp/router2.json"
+"$router" --config "$tmp/router2.json" 2>"$tmp/router2.log" &
+router2_pid=$!
+for _ in $(seq 100); do
+	curl -s http://127.0.0.1:24446/healthz >/dev/null 2>&1 && break
+	sleep 0.05
+done
+# metric NAME-REGEX: the second router's /metrics line, once it matches
+# (waits up to 10 s: the limits act on their own time).
+metric() {
+	for _ in $(seq 200); do
+		curl -s http://127.0.0.1:24446/metrics | grep -qE -- "$1" && break
+		sleep 0.05
+	done
+	curl -s http://127.0.0.1:24446/metrics | grep -E 'kars_router_egress_(tunnels|refused|timeouts)'
+}
+sleep 30 | as_agent socat - TCP:127.0.0.1:24445 >/dev/null 2>&1 &
+held_pid=$!
+check "one tunnel open" 0 'kars_router_egress_tunnels\{sandbox="t/egress"\} 1' -- \
+	metric 'kars_router_egress_tunnels\{sandbox="t/egress"\} 1'
+check "maxTunnels: the next connection is closed" 56 '^000$' -- \
+	as_agent env HTTPS_PROXY=http://127.0.0.1:24445 curl -s -o /dev/null -w '%{http_connect}' \
+	--cacert "$tmp/ca.pem" https://allowed.test/
+check "maxTunnels counted" 0 'refused_full_total\{sandbox="t/egress"\} 1' -- \
+	metric 'refused_full_total\{sandbox="t/egress"\} 1'
+check "idle timeout closes the silent connection" 0 'kind="idle"\} 1' -- metric 'kind="idle"\} 1'
+check "the slot is free again" 0 '^200/200$' -- \
+	as_agent env HTTPS_PROXY=http://127.0.0.1:24445 curl -s -o /dev/null --cacert "$tmp/ca.pem" \
+	-w '%{http_connect}/%{http_code}' https://allowed.test/
 
 e2e_summary

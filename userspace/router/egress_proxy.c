@@ -177,7 +177,7 @@ void egress_dial(struct tunnel *t, const struct sockaddr *sa, socklen_t len)
 		return egress_deny(t, 502, "connect_failed", "out of memory");
 	bufferevent_setcb(t->server, NULL, NULL, on_connect_event, t);
 	if (bufferevent_socket_connect(t->server, sa, (int)len)) {
-		/* The callback may have run and freed nothing: the error is ours. */
+		/* libevent 2.1 runs no callback when it fails here. */
 		bufferevent_free(t->server);
 		t->server = NULL;
 		return egress_deny(t, 502, "connect_failed", strerror(errno));
