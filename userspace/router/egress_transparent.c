@@ -62,7 +62,7 @@ static void on_karsd_read(struct bufferevent *bev, void *arg)
 {
 	struct tunnel *t = arg;
 	char *line = evbuffer_readln(bufferevent_get_input(bev), NULL, EVBUFFER_EOL_LF);
-	const char *ip = NULL, *error = NULL;
+	const char *ip = NULL, *error = NULL, *sandbox = NULL;
 	struct kars_err err = {0};
 	json_t *doc;
 	int ok = 0;
@@ -75,9 +75,11 @@ static void on_karsd_read(struct bufferevent *bev, void *arg)
 	bufferevent_free(t->karsd);
 	t->karsd = NULL;
 	if (!doc ||
-	    json_unpack(doc, "{s:b,s?s,s?s,s?I}", "ok", &ok, "ip", &ip, "error", &error, "port",
-			&port) ||
+	    json_unpack(doc, "{s:b,s?s,s?s,s?I,s?s}", "ok", &ok, "ip", &ip, "error", &error, "port",
+			&port, "sandbox", &sandbox) ||
 	    !ok || !ip || port < 1 || port > 65535 ||
+	    /* karsd answers a router UID about its own sandbox only; check anyway */
+	    (sandbox && strcmp(sandbox, t->p->r->cfg.sandbox)) ||
 	    kars_addr_parse(ip, &t->orig, "orig_dst.ip", &err)) {
 		egress_deny(t, 0, "orig_dst_unavailable",
 			    error ? error : "karsd gave no original destination");
