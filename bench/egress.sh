@@ -30,6 +30,7 @@ if [ -z "${KARS_EGRESS_BENCH_NETNS:-}" ]; then
 		echo "egress.sh: needs root (a network namespace of its own)" >&2
 		exit 1
 	}
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	exec unshare --net -- env KARS_EGRESS_BENCH_NETNS=1 bash -c \
 		'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi

@@ -32,6 +32,7 @@ E2E_NAME=e2e/egress-proxy
 
 if [ -z "${KARS_EGRESS_NETNS:-}" ]; then
 	[ "$(id -u)" = 0 ] || e2e_abort "needs root (a network namespace of its own)"
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	exec unshare --net -- env KARS_EGRESS_NETNS=1 bash -c \
 		'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
@@ -62,10 +63,10 @@ done
 
 # "Public" addresses of the test servers, and a private one for rebinding,
 # on this namespace's loopback device.
-ip addr add 198.51.100.10/32 dev lo &&
-	ip addr add 10.99.0.5/32 dev lo &&
-	ip addr add 2001:db8::10/128 dev lo nodad ||
-	e2e_abort "cannot set up the test interface"
+if ! { ip addr add 198.51.100.10/32 dev lo && ip addr add 10.99.0.5/32 dev lo &&
+	ip addr add 2001:db8::10/128 dev lo nodad; }; then
+	e2e_abort "cannot set up the test addresses"
+fi
 
 egress_certs "$tmp" allowed.test other.test rebind.test meta.test ||
 	e2e_abort "cannot make the test certificates"

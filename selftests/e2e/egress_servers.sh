@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # nginx_pid and dns_pid are the caller's, as each function says
 # egress_servers.sh - the test servers the egress proxy's tests and benchmark
 # share: a test CA with a server certificate, nginx serving TLS (and plain
 # HTTP) on given addresses, dnsmasq answering fixed names. Source it; each

@@ -23,6 +23,7 @@ E2E_NAME=e2e/egress-transparent
 
 if [ -z "${KARS_EGRESS_NETNS:-}" ]; then
 	[ "$(id -u)" = 0 ] || e2e_abort "needs root (BPF, cgroups, a network namespace)"
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	exec unshare --net -- env KARS_EGRESS_NETNS=1 bash -c \
 		'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
@@ -60,8 +61,9 @@ for cmd in nginx dnsmasq openssl socat curl setpriv; do
 done
 [ -n "$cg2" ] || e2e_abort "no cgroup v2 mount"
 
-ip addr add 198.51.100.10/32 dev lo && ip addr add 198.51.100.11/32 dev lo ||
+if ! { ip addr add 198.51.100.10/32 dev lo && ip addr add 198.51.100.11/32 dev lo; }; then
 	e2e_abort "cannot add the test addresses"
+fi
 
 egress_certs "$tmp" allowed.test denied.test blocked.test ||
 	e2e_abort "cannot make the test certificates"
