@@ -36,6 +36,7 @@ extra_srcs() {
 	tool_policy_file) echo userspace/router/tool_policy_file.c ;;
 	tls_sni) echo userspace/router/tls_sni.c ;;
 	http_head) echo userspace/router/http_head.c ;;
+	run_file) echo userspace/cli/sandbox_ref.c ;;
 	esac
 }
 

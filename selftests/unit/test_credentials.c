@@ -521,6 +521,50 @@ static void test_api_key_header(void **state)
 	kars_credential_free(c);
 }
 
+/* kars credentials update replaces the key file atomically: the router uses
+ * the new key from the next request on, without a restart; a replacement it
+ * cannot use (agent-readable, empty) leaves the old key in force. The loop
+ * runs until the watch has seen the change (inotify, or the stat() poll). */
+static void test_api_key_reloaded(void **state)
+{
+	struct kars_credential_config cfg;
+	struct kars_credential_stats st;
+	struct kars_err err = {0};
+	struct kars_credential *c;
+	struct answer a;
+	char text[512];
+
+	snprintf(text, sizeof(text), "{\"kind\":\"apiKeyFile\",\"file\":\"%s\"}", key_path);
+	write_secret(key_path, "sk-old\n", 0600);
+	assert_int_equal(parse(text, &cfg, &err), 0);
+	c = kars_credential_new(base, up, &cfg, KARS_CREDENTIAL_BEARER, &err);
+	assert_non_null(c);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(kars_credential_get(c, &a.w, on_answer, &a), 0);
+	assert_string_equal(a.header, "Authorization: Bearer sk-old");
+
+	/* Bounded in loop turns, not time: without a watch the loop has no
+	 * event and returns at once. */
+	write_secret(key_path, "sk-new\n", 0600);
+	for (int i = 0; i < 1000 && strcmp(a.header, "Authorization: Bearer sk-new"); i++) {
+		event_base_loop(base, EVLOOP_ONCE);
+		assert_int_equal(kars_credential_get(c, &a.w, on_answer, &a), 0);
+	}
+	assert_string_equal(a.header, "Authorization: Bearer sk-new");
+
+	write_secret(key_path, "sk-leaked\n", 0644);
+	kars_credential_get_stats(c, &st);
+	for (int i = 0; i < 1000 && st.failures == 0; i++) {
+		event_base_loop(base, EVLOOP_ONCE);
+		kars_credential_get_stats(c, &st);
+	}
+	assert_non_null(strstr(st.last_error, "0644"));
+	assert_true(st.valid);
+	assert_int_equal(kars_credential_get(c, &a.w, on_answer, &a), 0);
+	assert_string_equal(a.header, "Authorization: Bearer sk-new");
+	kars_credential_free(c);
+}
+
 static void test_workload_identity_fetched_and_cached(void **state)
 {
 	struct kars_credential_stats st;
@@ -932,6 +976,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_token_response),
     cmocka_unit_test_setup_teardown(test_agent_readable_files_refused, setup, teardown),
     cmocka_unit_test_setup_teardown(test_api_key_header, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_api_key_reloaded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_workload_identity_fetched_and_cached, setup, teardown),
     cmocka_unit_test_setup_teardown(test_single_flight, setup, teardown),
     cmocka_unit_test_setup_teardown(test_imds, setup, teardown),

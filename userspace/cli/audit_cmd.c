@@ -1,4 +1,5 @@
-/* audit_cmd.c - `kars audit verify FILE [--pubkey FILE]`.
+/* audit_cmd.c - `kars audit verify FILE [--pubkey FILE]` (a sandbox NAME
+ * instead of FILE, and `tail NAME`, are sandbox_ops_cmd.c's).
  *
  * Walks a whole audit log with kars_audit_verify(): exit 0 and a summary on
  * stdout when every record checks out, exit 1 with the first bad record
@@ -11,12 +12,17 @@
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit.h"
+#include "names.h"
+#include "sandbox_ops_cmd.h"
 
 void kars_cli_audit_usage(FILE *f)
 {
-	fprintf(f, "usage: kars audit verify FILE [--pubkey FILE]\n");
+	fprintf(f, "usage: kars audit verify FILE|NAME [--pubkey FILE]\n"
+		   "       kars audit tail NAME [--lines N] [-f] [-o json]\n"
+		   "  NAME: a local sandbox (its router's audit chain); FILE: a log\n");
 }
 
 static int usage_error(const char *what)
@@ -59,11 +65,8 @@ static int verify(int argc, char **argv)
 	    {"pubkey", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
-	uint8_t pubkey[KARS_AUDIT_PUBKEY_LEN];
-	struct kars_audit_report rep;
-	struct kars_err err = {0};
-	const char *keyfile = NULL, *file;
-	int opt, ret;
+	const char *keyfile = NULL;
+	int opt;
 
 	optind = 1;
 	opterr = 0;
@@ -74,7 +77,16 @@ static int verify(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage_error("verify: expected one FILE");
-	file = argv[optind];
+	return kars_cli_audit_verify_file(argv[optind], keyfile);
+}
+
+int kars_cli_audit_verify_file(const char *file, const char *keyfile)
+{
+	uint8_t pubkey[KARS_AUDIT_PUBKEY_LEN];
+	struct kars_audit_report rep;
+	struct kars_err err = {0};
+	int ret;
+
 	if (keyfile && kars_audit_pubkey_read(keyfile, pubkey, &err)) {
 		fprintf(stderr, "kars: audit verify: --pubkey %s\n", err.msg);
 		return 1;
@@ -95,8 +107,45 @@ static int verify(int argc, char **argv)
 	return 0;
 }
 
+/* NAME or NS/NAME, as Kubernetes names them. */
+static bool looks_like_sandbox(const char *arg)
+{
+	struct kars_err err = {0};
+	char owner[KARS_SANDBOX_NAME_MAX + 16];
+
+	if (snprintf(owner, sizeof(owner), "%s%s", strchr(arg, '/') ? "" : "default/", arg) >=
+	    (int)sizeof(owner))
+		return false;
+	return kars_sandbox_name_check(owner, "sandbox", &err) == 0;
+}
+
+/* verify's argument is a FILE when one exists by that name or when it cannot
+ * be a sandbox's name (a path), else a local sandbox NAME
+ * (sandbox_ops_cmd.c). */
+static bool names_sandbox(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--pubkey")) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] == '-')
+			continue;
+		return access(argv[i], F_OK) != 0 && looks_like_sandbox(argv[i]);
+	}
+	return false;
+}
+
 int kars_cli_audit(int argc, char **argv)
 {
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			kars_cli_audit_usage(stdout);
+			return 0;
+		}
+	if (argc >= 1 && (strcmp(argv[0], "tail") == 0 ||
+			  (strcmp(argv[0], "verify") == 0 && names_sandbox(argc, argv))))
+		return kars_cli_audit_sandbox(argc + 1, argv - 1); /* argv[-1]: "audit" */
 	if (argc >= 1 && strcmp(argv[0], "verify") == 0)
 		return verify(argc, argv);
 	return usage_error("unknown or incomplete command");

@@ -12,5 +12,7 @@
  * 1 invalid or unreadable (the first bad record on stderr), 2 bad usage. */
 int kars_cli_audit(int argc, char **argv);
 void kars_cli_audit_usage(FILE *f);
+/* verify on one file; keyfile NULL: the key the log carries. */
+int kars_cli_audit_verify_file(const char *file, const char *keyfile);
 
 #endif

@@ -10,6 +10,8 @@
  *   kars apply | get | delete                        (store_cmd.c)
  *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *   kars migrate | convert                           (migrate_cmd.c)
+ *   kars egress | model | credentials | connect NAME, trace NAME --network,
+ *   audit verify|tail NAME                           (sandbox_ops_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -27,6 +29,7 @@
 #include "blocklist_cmd.h"
 #include "control_client.h"
 #include "migrate_cmd.h"
+#include "sandbox_ops_cmd.h"
 #include "schema_cmd.h"
 #include "store_cmd.h"
 #include "json.h"
@@ -54,6 +57,7 @@ static void usage(FILE *f)
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
 	kars_cli_migrate_usage(f);
+	kars_cli_sandbox_ops_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -271,24 +275,11 @@ static void print_event(const json_t *e)
 static int cmd_trace(const char *sandbox, bool as_json)
 {
 	struct kars_err err = {};
-	json_t *req = json_pack("{s:s}", "op", "subscribe"), *line = NULL;
-	int fd = kars_control_connect(socket_path, &err), ret;
+	json_t *line = NULL;
+	int fd = kars_control_subscribe(socket_path, &err), ret;
 
-	if (fd < 0) {
-		json_decref(req);
+	if (fd < 0)
 		return fail("", &err);
-	}
-	ret = kars_control_send(fd, req, &err);
-	json_decref(req);
-	if (!ret)
-		ret = kars_control_recv(fd, 30000, &line, &err);
-	if (!ret && !json_is_true(json_object_get(line, "ok")))
-		ret = kars_err_set(&err, EPROTO, "karsd: %s", str(line, "error"));
-	json_decref(line);
-	if (ret) {
-		close(fd);
-		return fail("", &err);
-	}
 	if (!as_json)
 		printf("%-8s %-24s %-6s %-8s %-14s %-4s %s\n", "TIME", "SANDBOX", "ROLE", "VERDICT",
 		       "REASON", "PROTO", "DESTINATION  PROCESS");
@@ -358,14 +349,26 @@ static int trace(int argc, char **argv)
 	    {"network", no_argument, NULL, 'n'},
 	    {"sandbox", required_argument, NULL, 's'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *sandbox = NULL;
 	bool network = false, as_json = false;
 	int opt;
 
+	/* kars trace NAME ...: the per-sandbox view, with its own options
+	 * (-n NS, --state-dir); a word that is no option's value is NAME. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sandbox") || !strcmp(argv[i], "-o") ||
+		    !strcmp(argv[i], "--output") || !strcmp(argv[i], "-n") ||
+		    !strcmp(argv[i], "--namespace") || !strcmp(argv[i], "--state") ||
+		    !strcmp(argv[i], "--state-dir"))
+			i++;
+		else if (argv[i][0] != '-')
+			return kars_cli_trace_sandbox(socket_path, argc, argv);
+	}
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			network = true;
@@ -373,6 +376,11 @@ static int trace(int argc, char **argv)
 		case 's':
 			sandbox = optarg;
 			break;
+		case 'h':
+			printf("usage: kars trace --network [--sandbox NS/NAME] [-o json|wide]\n"
+			       "       kars trace NAME --network [-o json]   (one local sandbox, "
+			       "docs/cli.md)\n");
+			return 0;
 		case 'o':
 			if (strcmp(optarg, "json") && strcmp(optarg, "wide")) {
 				fprintf(stderr, "kars: trace: -o: \"%s\" is not json or wide\n",
@@ -432,6 +440,15 @@ int main(int argc, char **argv)
 		return kars_cli_convert(argc - i, argv + i);
 	if (strcmp(argv[i], "blocklist") == 0)
 		return kars_cli_blocklist(socket_path, argc - i - 1, argv + i + 1);
+	/* per-sandbox verbs of local mode (sandbox_ops_cmd.c) */
+	if (strcmp(argv[i], "egress") == 0)
+		return kars_cli_egress(socket_path, argc - i, argv + i);
+	if (strcmp(argv[i], "model") == 0)
+		return kars_cli_model(argc - i, argv + i);
+	if (strcmp(argv[i], "credentials") == 0)
+		return kars_cli_credentials(argc - i, argv + i);
+	if (strcmp(argv[i], "connect") == 0)
+		return kars_cli_connect(argc - i, argv + i);
 	fprintf(stderr, "kars: unknown command \"%s\"\n", argv[i]);
 	usage(stderr);
 	return 2;

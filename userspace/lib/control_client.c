@@ -146,3 +146,29 @@ int kars_control_call(const char *path, const json_t *req, json_t **resp, struct
 	}
 	return 0;
 }
+
+int kars_control_subscribe(const char *path, struct kars_err *err)
+{
+	json_t *req = json_pack("{s:s}", "op", "subscribe"), *line = NULL;
+	int fd = kars_control_connect(path, err), ret;
+
+	if (fd < 0) {
+		json_decref(req);
+		return fd;
+	}
+	ret = kars_control_send(fd, req, err);
+	json_decref(req);
+	if (!ret)
+		ret = kars_control_recv(fd, 30000, &line, err);
+	if (!ret && !json_is_true(json_object_get(line, "ok"))) {
+		const char *why = json_string_value(json_object_get(line, "error"));
+
+		ret = kars_err_set(err, EPROTO, "karsd: %s", why ? why : "-");
+	}
+	json_decref(line);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}

@@ -23,5 +23,8 @@ int kars_control_recv(int fd, int timeout_ms, json_t **out, struct kars_err *err
 /* connect + send + recv + close. Returns 0 only for {"ok":true}; for
  * {"ok":false} returns -EPROTO with the server's error in err (and *resp set). */
 int kars_control_call(const char *path, const json_t *req, json_t **resp, struct kars_err *err);
+/* connect + {"op":"subscribe"} + its {"ok":true}: an fd to read events from
+ * with kars_control_recv, or -errno. */
+int kars_control_subscribe(const char *path, struct kars_err *err);
 
 #endif

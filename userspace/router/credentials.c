@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "file_watch.h"
 #include "json.h"
 #include "log.h"
 #include "token_response.h"
@@ -28,6 +29,7 @@
 #define MAX_BACKOFF_MS	 60000
 #define MAX_RETRY_AFTER	 300
 #define NEVER		 INT64_MAX
+#define KEY_POLL_MS	 5000 /* the key file's stat() fallback to inotify */
 
 struct kars_credential {
 	struct event_base *base;
@@ -59,6 +61,11 @@ struct kars_credential {
 
 	uint64_t refreshes, failures;
 	char last_error[256];
+
+	/* apiKeyFile: the file is watched; a new key replaces the old one. */
+	struct kars_file_watch *watch;
+	struct stat key_sig;
+	bool key_sig_seen;
 };
 
 static int64_t now_ms(void)
@@ -413,6 +420,59 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		wake_waiters(c);
 }
 
+/* --- apiKeyFile ---------------------------------------------------------------- */
+
+/* Reads the key file into a new header; *out is malloc'd (wipe it). */
+static int key_header(const struct kars_credential *c, char **out, struct kars_err *err)
+{
+	char *key = NULL;
+	size_t len;
+
+	if (kars_credential_read_file(c->cfg.file, c->cfg.agent_uid, c->cfg.file_field, &key, err))
+		return -1;
+	len = strlen(key) + sizeof("Authorization: Bearer ");
+	*out = malloc(len);
+	if (!*out) {
+		wipe_free(key);
+		return kars_err_set(err, ENOMEM, "out of memory");
+	}
+	snprintf(*out, len, "%s%s",
+		 c->style == KARS_CREDENTIAL_API_KEY ? "api-key: " : "Authorization: Bearer ", key);
+	wipe_free(key);
+	return 0;
+}
+
+/* The file changed (kars credentials update replaces it atomically): the new
+ * key is used from the next request on. A file that cannot be used (gone,
+ * agent-readable, empty) leaves the old key in force and says why. */
+static void key_check(void *arg)
+{
+	struct kars_credential *c = arg;
+	struct kars_err err = {};
+	struct stat st;
+	char *header;
+
+	if (stat(c->cfg.file, &st) || !kars_file_sig_changed(&st, &c->key_sig, &c->key_sig_seen))
+		return;
+	if (key_header(c, &header, &err)) {
+		c->failures++;
+		snprintf(c->last_error, sizeof(c->last_error), "%.*s",
+			 (int)sizeof(c->last_error) - 1, err.msg);
+		log_error("upstream credential not reloaded, the previous key stays in use: %s",
+			  err.msg);
+		return;
+	}
+	if (c->header && strcmp(header, c->header) == 0) {
+		wipe_free(header);
+		return;
+	}
+	wipe_free(c->header);
+	c->header = header;
+	c->refreshes++;
+	c->last_error[0] = '\0';
+	log_info("upstream credential reloaded from %s", c->cfg.file_field);
+}
+
 /* --- the API ------------------------------------------------------------------- */
 
 struct kars_credential *kars_credential_new(struct event_base *base, struct kars_upstream *up,
@@ -421,7 +481,6 @@ struct kars_credential *kars_credential_new(struct event_base *base, struct kars
 					    struct kars_err *err)
 {
 	struct kars_credential *c = calloc(1, sizeof(*c));
-	char *key = NULL;
 
 	if (!c) {
 		kars_err_set(err, ENOMEM, "out of memory");
@@ -435,21 +494,18 @@ struct kars_credential *kars_credential_new(struct event_base *base, struct kars
 	c->usable_until_ms = c->refresh_at_ms = c->expires_ms = NEVER;
 	TAILQ_INIT(&c->waiters);
 	if (cfg->kind == KARS_CREDENTIAL_API_KEY_FILE) {
-		size_t len;
+		struct stat st;
 
-		if (kars_credential_read_file(cfg->file, cfg->agent_uid, cfg->file_field, &key,
-					      err))
+		if (stat(cfg->file, &st) == 0)
+			kars_file_sig_changed(&st, &c->key_sig, &c->key_sig_seen);
+		if (key_header(c, &c->header, err))
 			goto fail;
-		len = strlen(key) + sizeof("Authorization: Bearer ");
-		c->header = malloc(len);
-		if (!c->header) {
-			kars_err_set(err, ENOMEM, "out of memory");
+		c->watch = kars_file_watch_new(base, cfg->file, KEY_POLL_MS, key_check, c);
+		if (!c->watch) {
+			kars_err_set(err, errno ? errno : ENOMEM, "%s: cannot watch %s",
+				     cfg->file_field, cfg->file);
 			goto fail;
 		}
-		snprintf(c->header, len, "%s%s",
-			 style == KARS_CREDENTIAL_API_KEY ? "api-key: " : "Authorization: Bearer ",
-			 key);
-		wipe_free(key);
 		return c;
 	}
 	c->usable_until_ms = c->refresh_at_ms = c->expires_ms = 0;
@@ -461,7 +517,6 @@ struct kars_credential *kars_credential_new(struct event_base *base, struct kars
 	schedule(c, 0); /* the first token, as soon as the loop runs */
 	return c;
 fail:
-	wipe_free(key);
 	kars_credential_free(c);
 	return NULL;
 }
@@ -476,6 +531,8 @@ void kars_credential_free(struct kars_credential *c)
 	if (c->timer)
 		event_free(c->timer);
 	c->timer = NULL;
+	kars_file_watch_free(c->watch);
+	c->watch = NULL;
 	wipe_free(c->header);
 	c->header = NULL;
 	snprintf(c->last_error, sizeof(c->last_error), "credential source closed");

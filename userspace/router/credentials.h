@@ -3,8 +3,10 @@
  * The router is the only principal of a sandbox that holds a credential; the
  * agent never sees it. Three sources, chosen by upstream.auth.kind:
  *
- *   apiKeyFile        a key read once at start ("Authorization: Bearer KEY",
- *                     or "api-key: KEY" for Azure OpenAI).
+ *   apiKeyFile        a key read at start and again when the file changes
+ *                     ("Authorization: Bearer KEY", or "api-key: KEY" for
+ *                     Azure OpenAI); a replacement that fails the checks
+ *                     leaves the old key in use.
  *   workloadIdentity  Azure AD federated credentials: the projected
  *                     service-account token (re-read on every refresh, the
  *                     kubelet rotates it) is exchanged at
