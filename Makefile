@@ -69,7 +69,7 @@ FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
 FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
-.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns install demo format format-check clean help
+.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns bench-egress install demo format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -84,7 +84,7 @@ help:
 	@echo "make selftest    BPF selftests only (root: real sockets, netns, cgroups)"
 	@echo "make vmtest      BPF selftests in a VM on Debian's 6.1 kernel with BPF LSM (qemu)"
 	@echo "make fuzz        fuzz the parsers of untrusted input (FUZZ_SECONDS=$(FUZZ_SECONDS))"
-	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
+	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router, bench-dns or bench-egress for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make format-check clang-format of the C sources, shellcheck of selftests/e2e/*.sh"
@@ -225,12 +225,14 @@ check: deps
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
+		"selftests/e2e/egress_proxy.sh $(BUILD)" \
+		"selftests/e2e/egress_transparent.sh $(BUILD)" \
 		"selftests/e2e/sandbox_ops.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \
 		"selftests/vm/vmtest.sh $(BUILD)"
 
-bench: bench-connect bench-audit bench-policy bench-router bench-dns
+bench: bench-connect bench-audit bench-policy bench-router bench-dns bench-egress
 
 bench-connect: $(BINS) $(BUILD)/bench/connect
 	@bench/connect.sh $(BUILD)
@@ -253,6 +255,10 @@ bench-router: $(BUILD)/bin/kars-router $(FAKE_UPSTREAM) $(BUILD)/bench/audit
 # FQDN allowlist learning every answer), lookups/s (bench/dns.sh).
 bench-dns: $(BINS) $(BUILD)/bench/dns
 	@bench/dns.sh $(BUILD)
+# HTTPS downloads and handshakes through the egress proxy (CONNECT) against
+# the same direct, interleaved, in its own netns (bench/egress.sh).
+bench-egress: $(BUILD)/bin/kars-router
+	@bench/egress.sh $(BUILD)
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

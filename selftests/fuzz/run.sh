@@ -34,6 +34,8 @@ extra_srcs() {
 	policy_status) echo userspace/controller/policy_status.c ;;
 	upstream_http) echo userspace/router/upstream_http.c ;;
 	tool_policy_file) echo userspace/router/tool_policy_file.c ;;
+	tls_sni) echo userspace/router/tls_sni.c ;;
+	http_head) echo userspace/router/http_head.c ;;
 	run_file) echo userspace/cli/sandbox_ref.c ;;
 	esac
 }

@@ -226,9 +226,9 @@ static int parse_control(const json_t *root, struct kars_router_config *c, struc
 
 int kars_router_config_load(const char *path, struct kars_router_config *out, struct kars_err *err)
 {
-	static const char *const keys[] = {"sandbox",	 "listen",	   "agentUid", "upstream",
-					   "policy",	 "budget",	   "audit",    "control",
-					   "governance", "drainTimeoutMs", NULL};
+	static const char *const keys[] = {
+	    "sandbox", "listen",  "agentUid",	"upstream",	  "policy",	 "budget",
+	    "audit",   "control", "governance", "drainTimeoutMs", "egressProxy", NULL};
 	const char *sandbox = NULL, *listen = "127.0.0.1:8443";
 	uint64_t agent_uid, drain_ms = 30000;
 	json_error_t jerr;
@@ -276,6 +276,8 @@ int kars_router_config_load(const char *path, struct kars_router_config *out, st
 		ret = parse_control(root, out, err);
 	if (!ret)
 		ret = kars_router_gov_config_parse(root, out, err);
+	if (!ret)
+		ret = kars_egress_config_parse(root, &out->egress, err);
 	json_decref(root);
 	return ret;
 }

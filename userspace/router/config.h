@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "credentials.h"
+#include "egress_config.h"
 #include "err.h"
 #include "gov_limits.h"
 
@@ -60,6 +61,9 @@ struct kars_router_config {
 	char trust_file[1024]; /* "" = in memory only */
 	uint32_t trust_agents_max, trust_reward, trust_penalty;
 	double trust_decay_per_hour;
+
+	/* "egressProxy" (egress_config.c, docs/egress-proxy.md) */
+	struct kars_egress_config egress;
 };
 
 /* Reads the optional "governance" object of the config (gov_config.c). */

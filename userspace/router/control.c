@@ -8,6 +8,7 @@
  *                                the policy's primary (it must be allowed by
  *                                the policy); {"model": null} stops
  *   POST /kars/v1/budget/reset   start the day's and month's usage at zero
+ *   /kars/v1/egress...           the egress proxy's (egress_control.c)
  *
  * They share the agent's port, so the caller is identified the way a unix
  * socket's SO_PEERCRED would: the kernel's sock_diag reports the UID owning
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "egress_proxy.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -65,6 +67,12 @@ static void audit_control(struct kars_router *r, uint32_t uid, const char *actio
 	rec.reason = reason;
 	rec.model = model;
 	kars_router_audit(r, &rec);
+}
+
+void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *action,
+			       const char *decision, const char *reason)
+{
+	audit_control(r, uid, action, decision, reason, NULL);
 }
 
 int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
@@ -182,7 +190,9 @@ void kars_router_control(struct kars_router *r, struct evhttp_request *req, cons
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	uint32_t uid;
 
-	if (strcmp(path, "policy-status") == 0 && method == EVHTTP_REQ_GET) {
+	if (strcmp(path, "egress") == 0 || strncmp(path, "egress/", 7) == 0) {
+		kars_egress_control(r, req, path);
+	} else if (strcmp(path, "policy-status") == 0 && method == EVHTTP_REQ_GET) {
 		if (kars_router_authorise(r, req, "control.policy-status", false, false, &uid) == 0)
 			policy_status(r, req);
 	} else if (strcmp(path, "model") == 0 && method == EVHTTP_REQ_PUT) {

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "egress_proxy.h"
 #include "gov_gate.h"
 #include "gov_limits.h"
 #include "log.h"
@@ -71,6 +72,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (r->listener)
 		evhttp_del_accept_socket(r->http, r->listener);
 	r->listener = NULL;
+	kars_egress_proxy_stop_listening(r->egress);
 	r->drain_timer = evtimer_new(r->base, on_drain_deadline, r);
 	if (!r->drain_timer || evtimer_add(r->drain_timer, &tv))
 		event_base_loopbreak(r->base);
@@ -190,6 +192,17 @@ int main(int argc, char **argv)
 		setsockopt(evhttp_bound_socket_get_fd(r.listener), IPPROTO_TCP, TCP_NODELAY, &one,
 			   sizeof(one));
 	}
+	if (r.cfg.egress.enabled) {
+		r.egress = kars_egress_proxy_new(&r, &err);
+		if (!r.egress) {
+			log_error("%s", err.msg);
+			goto cleanup;
+		}
+		for (unsigned i = 0; i < r.cfg.egress.n_listen; i++)
+			log_info("egress proxy on %s (%s)", r.cfg.egress.listen_text[i],
+				 r.cfg.egress.policy.mode == KARS_EGRESS_LEARN ? "learn"
+									       : "strict");
+	}
 	sigint = evsignal_new(r.base, SIGINT, on_signal, &r);
 	sigterm = evsignal_new(r.base, SIGTERM, on_signal, &r);
 	if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL)) {
@@ -204,6 +217,8 @@ int main(int argc, char **argv)
 cleanup:
 	kars_policy_watch_free(r.watch);
 	kars_gov_gate_free(r.gov);
+	kars_egress_proxy_free(r.egress);
+	kars_egress_policy_free(&r.cfg.egress.policy);
 	kars_inference_policy_unref(r.policy);
 	if (r.tick)
 		event_free(r.tick);

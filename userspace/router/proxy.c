@@ -36,6 +36,7 @@
 
 #include "audit.h"
 #include "credentials.h"
+#include "egress_proxy.h"
 #include "exchange.h"
 #include "gov_gate.h"
 #include "json.h"
@@ -385,6 +386,12 @@ static void metric(struct evbuffer *out, const char *sandbox, const char *name, 
 			    help, name, type, name, sandbox, (unsigned long long)value);
 }
 
+void kars_router_metric(struct evbuffer *out, const char *sandbox, const char *name,
+			const char *type, const char *help, uint64_t value)
+{
+	metric(out, sandbox, name, type, help, value);
+}
+
 static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 {
 	static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -429,6 +436,8 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 	metric(out, sb, "kars_router_audit_errors_total", "counter",
 	       "Audit records that could not be appended.", r->audit_errors);
 	kars_gov_gate_metrics(r, out);
+	if (r->egress)
+		kars_egress_proxy_metrics(r->egress, out);
 	if (r->http_upstream) {
 		struct kars_uhttp_stats us;
 

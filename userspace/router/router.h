@@ -13,7 +13,7 @@
  * gov_gate.c (ToolPolicy on inference and tools, the /agt/ endpoints),
  * inference_policy.c, budget.c, config.c, upstream_http.c (the HTTP/1.1 client
  * for the model upstream), upstream.c (libcurl on libevent, for the token
- * services).
+ * services), egress_*.c (the egress proxy on 127.0.0.1:8444, egress_proxy.h).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
@@ -32,6 +32,7 @@ struct evhttp_bound_socket;
 struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
+struct kars_egress_proxy;
 struct kars_gov_gate;
 struct kars_upstream;
 struct kars_uhttp;
@@ -85,7 +86,8 @@ struct kars_router {
 	struct kars_audit *audit;
 	struct event *tick; /* audit group commit, budget persistence */
 	struct kars_policy_watch *watch;
-	struct kars_gov_gate *gov; /* ToolPolicy, rate limits, trust (gov_gate.c) */
+	struct kars_gov_gate *gov;	  /* ToolPolicy, rate limits, trust (gov_gate.c) */
+	struct kars_egress_proxy *egress; /* egressProxy (egress_proxy.c); NULL: none */
 
 	/* metrics: requests by route and status class (1xx..5xx), upstream errors */
 	uint64_t requests[KARS_ROUTE__COUNT][6];
@@ -104,6 +106,11 @@ void kars_router_routes_init(struct kars_router *r);
 void kars_router_send_error(struct evhttp_request *req, int status, const char *type,
 			    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* One /metrics sample with its HELP and TYPE lines, labelled by sandbox. */
+struct evbuffer;
+void kars_router_metric(struct evbuffer *out, const char *sandbox, const char *name,
+			const char *type, const char *help, uint64_t value);
 
 /* One audit record for a decision; failures are logged and counted, never
  * fatal to the request (the audit file's own errors say why). */
@@ -131,6 +138,9 @@ void kars_router_control(struct kars_router *r, struct evhttp_request *req, cons
  * sent (and audited for mutations) and -1 returned. */
 int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
 			  bool mutation, bool agent_ok, uint32_t *uid);
+/* The audit record of a control request by uid (principal "uid:N"). */
+void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *action,
+			       const char *decision, const char *reason);
 /* Sends doc (taken) as the JSON body; a NULL doc is a 500. */
 struct json_t;
 void kars_router_reply_json(struct evhttp_request *req, int status, struct json_t *doc);
