@@ -34,6 +34,7 @@ extra_srcs() {
 	policy_status) echo userspace/controller/policy_status.c ;;
 	upstream_http) echo userspace/router/upstream_http.c ;;
 	tool_policy_file) echo userspace/router/tool_policy_file.c ;;
+	http_request) echo userspace/router/http_request.c ;;
 	esac
 }
 
