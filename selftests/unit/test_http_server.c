@@ -88,8 +88,8 @@ static void test_parse_refused(void **state)
 	struct kars_http_head h;
 	char big[6000];
 
-	assert_int_equal(parse("GET / HTTP/1.1\nHost: r\r\n\r\n", &h), 400);		 /* bare LF */
-	assert_int_equal(parse("GET / HTTP/1.1\rHost: r\r\n\r\n", &h), 400);		 /* bare CR */
+	assert_int_equal(parse("GET / HTTP/1.1\nHost: r\r\n\r\n", &h), 400); /* bare LF */
+	assert_int_equal(parse("GET / HTTP/1.1\rHost: r\r\n\r\n", &h), 400); /* bare CR */
 	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: r\r\n X: y\r\n\r\n", &h), 400); /* fold */
 	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: r\r\nX: a\001b\r\n\r\n", &h), 400);
 	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: r\r\nX y: z\r\n\r\n", &h), 400);
@@ -389,7 +389,8 @@ static void test_streamed(void **state)
 	agent_send(&f, fd, "GET /s HTTP/1.1\r\nHost: r\r\n\r\n", "0\r\n\r\n", 1);
 	assert_non_null(strstr(f.got, "Transfer-Encoding: chunked\r\n"));
 	assert_null(strstr(f.got, "Content-Length"));
-	assert_non_null(strstr(f.got, "\r\n\r\nd\r\nGET /s   END\n\r\n9\r\nmore END\n\r\n0\r\n\r\n"));
+	assert_non_null(
+	    strstr(f.got, "\r\n\r\nd\r\nGET /s   END\n\r\n9\r\nmore END\n\r\n0\r\n\r\n"));
 	f.got_len = 0;
 	agent_send(&f, fd, "GET /t HTTP/1.1\r\nHost: r\r\n\r\n", "0\r\n\r\n", 1);
 	assert_non_null(strstr(f.got, "GET /t   END"));
@@ -412,9 +413,10 @@ static void test_continue(void **state)
 
 	setup_server(&f, 1024);
 	fd = agent_connect(&f);
-	agent_send(&f, fd,
-		   "POST /e HTTP/1.1\r\nHost: r\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
-		   "100 Continue\r\n\r\n", 1);
+	agent_send(
+	    &f, fd,
+	    "POST /e HTTP/1.1\r\nHost: r\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+	    "100 Continue\r\n\r\n", 1);
 	assert_int_equal(f.handled, 0);
 	agent_send(&f, fd, "body", "END\n", 1);
 	assert_non_null(strstr(f.got, "POST /e  body END\n"));

@@ -65,6 +65,9 @@ int kars_http_scan_head(const char *buf, size_t len, size_t *scan, size_t max_he
 			if (i == 1 || (i >= 3 && buf[i - 2] == '\n')) {
 				if (i == 1)
 					return refuse(status, 400, err, "empty request line", 0);
+				if (i + 1 > max_head)
+					return refuse(status, 431, err, "request head too large",
+						      i);
 				*scan = i + 1;
 				return 1;
 			}
@@ -83,8 +86,11 @@ static enum kars_http_method method_of(const char *m, size_t n)
 	static const struct {
 		const char *name;
 		enum kars_http_method method;
-	} known[] = {{"GET", KARS_HTTP_GET},   {"HEAD", KARS_HTTP_HEAD},     {"POST", KARS_HTTP_POST},
-		     {"PUT", KARS_HTTP_PUT},   {"DELETE", KARS_HTTP_DELETE}};
+	} known[] = {{"GET", KARS_HTTP_GET},
+		     {"HEAD", KARS_HTTP_HEAD},
+		     {"POST", KARS_HTTP_POST},
+		     {"PUT", KARS_HTTP_PUT},
+		     {"DELETE", KARS_HTTP_DELETE}};
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strlen(known[i].name) == n && !memcmp(known[i].name, m, n))
@@ -246,8 +252,7 @@ int kars_http_parse_head(char *buf, size_t head_len, struct kars_http_head *h, i
 	return 0;
 }
 
-const char *kars_http_head_field(const char *buf, const struct kars_http_head *h,
-				 const char *name)
+const char *kars_http_head_field(const char *buf, const struct kars_http_head *h, const char *name)
 {
 	for (size_t i = 0; i < h->n_fields; i++)
 		if (!strcasecmp(buf + h->fields[i].name, name))

@@ -67,8 +67,7 @@ int kars_http_parse_head(char *buf, size_t head_len, struct kars_http_head *h, i
 			 struct kars_err *err);
 
 /* The value of the first field called name (case-insensitive), or NULL. */
-const char *kars_http_head_field(const char *buf, const struct kars_http_head *h,
-				 const char *name);
+const char *kars_http_head_field(const char *buf, const struct kars_http_head *h, const char *name);
 
 /* A chunked body, decoded in place: the decoded bytes are moved down to
  * the start of the body as they are read (never ahead of the raw ones). */

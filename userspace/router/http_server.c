@@ -30,9 +30,9 @@
 
 #include "log.h"
 
-#define IN_INITIAL    16384
-#define IN_KEEP	      (256u << 10) /* larger input buffers shrink after their request */
-#define OUT_KEEP      (1u << 20)
+#define IN_INITIAL	16384
+#define IN_KEEP		(256u << 10) /* larger input buffers shrink after their request */
+#define OUT_KEEP	(1u << 20)
 #define ACCEPTS_AT_ONCE 64
 
 enum conn_state {
@@ -84,28 +84,50 @@ static void flush(struct kars_hreq *q);
 const char *kars_http_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 417: return "Expectation Failed";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 417:
+		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -433,8 +455,7 @@ void kars_hreq_close_after(struct kars_hreq *q)
 
 void kars_hreq_reply(struct kars_hreq *q, int status, const void *body, size_t len)
 {
-	if (put_head(q, status, "length", len) ||
-	    (!q->head_only && len && out_add(q, body, len))) {
+	if (put_head(q, status, "length", len) || (!q->head_only && len && out_add(q, body, len))) {
 		log_error("http: out of memory for an answer: closing the connection");
 		q->close_after = true;
 		q->out_len = q->out_off = 0;
@@ -525,8 +546,7 @@ size_t kars_hreq_header_count(const struct kars_hreq *q)
 	return q->head.n_fields;
 }
 
-void kars_hreq_header_at(const struct kars_hreq *q, size_t i, const char **name,
-			 const char **value)
+void kars_hreq_header_at(const struct kars_hreq *q, size_t i, const char **name, const char **value)
 {
 	*name = q->in + q->head.fields[i].name;
 	*value = q->in + q->head.fields[i].value;
@@ -563,7 +583,8 @@ const char *kars_hreq_query_param(const struct kars_hreq *q, const char *name, c
 				if (c == '+') {
 					c = ' ';
 				} else if (c == '%') {
-					if (end - v < 3 || hex_digit(v[1]) < 0 || hex_digit(v[2]) < 0)
+					if (end - v < 3 || hex_digit(v[1]) < 0 ||
+					    hex_digit(v[2]) < 0)
 						return NULL;
 					c = hex_digit(v[1]) * 16 + hex_digit(v[2]);
 					v += 2;

@@ -67,7 +67,7 @@ void kars_hsrv_get_stats(const struct kars_hsrv *s, struct kars_hsrv_stats *st);
 /* The request. Strings live in the connection's buffer until the answer. */
 enum kars_http_method kars_hreq_method(const struct kars_hreq *q);
 const char *kars_hreq_method_name(const struct kars_hreq *q);
-const char *kars_hreq_path(const struct kars_hreq *q);  /* as sent, not decoded */
+const char *kars_hreq_path(const struct kars_hreq *q);	/* as sent, not decoded */
 const char *kars_hreq_query(const struct kars_hreq *q); /* "" when none */
 const char *kars_hreq_header(const struct kars_hreq *q, const char *name);
 size_t kars_hreq_header_count(const struct kars_hreq *q);

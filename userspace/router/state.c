@@ -49,8 +49,11 @@ void kars_router_wake(struct kars_router *r)
 	wait = deadline == UINT64_MAX ? budget_ns : deadline > now ? deadline - now : 0;
 	if (r->budget.dirty && wait > budget_ns)
 		wait = budget_ns;
-	if (evtimer_pending(r->tick, &tv))
+	/* An armed timer stays unless this wake is due earlier: the budget's
+	 * second-long wait must not hold back an audit record's flush. */
+	if (evtimer_pending(r->tick, NULL) && r->tick_at <= now + wait)
 		return;
+	r->tick_at = now + wait;
 	tv.tv_sec = (time_t)(wait / 1000000000ull);
 	tv.tv_usec = (suseconds_t)(wait % 1000000000ull / 1000);
 	evtimer_add(r->tick, &tv);
