@@ -450,10 +450,9 @@ static int attempt_body(struct exchange *x, const char **body, size_t *len)
 static int build_transfer(struct exchange *x, const char *credential)
 {
 	const struct kars_router_route *route = &kars_router_routes[x->route];
-	size_t n_headers = kars_hreq_header_count(x->req);
+	size_t n_headers = kars_hreq_header_count(x->req), len, need;
+	const char *body, *name, *value;
 	char path[1024];
-	const char *body;
-	size_t len;
 	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s%s%s%s",
@@ -461,9 +460,21 @@ static int build_transfer(struct exchange *x, const char *credential)
 		 x->item[0] ? "/" : "", x->item);
 	if (attempt_body(x, &body, &len))
 		return -1;
+	/* Sized first, so that the credential is never left in a block that
+	 * realloc() freed without wiping. */
+	need = strlen(credential) + 3;
 	for (size_t i = 0; i < n_headers; i++) {
-		const char *name, *value;
-
+		kars_hreq_header_at(x->req, i, &name, &value);
+		if (forward_request_header(name))
+			need += strlen(name) + strlen(value) + 4;
+	}
+	if (need > x->headers.cap) {
+		wipe_headers(x);
+		free(x->headers.p);
+		x->headers.p = malloc(need);
+		x->headers.cap = x->headers.p ? need : 0;
+	}
+	for (size_t i = 0; i < n_headers; i++) {
 		/* The parser refused folded lines and control bytes; the check
 		 * stays, so that no CR or LF can start a header of the agent's
 		 * own upstream. */
@@ -472,9 +483,10 @@ static int build_transfer(struct exchange *x, const char *credential)
 			rc |= bytes_str(&x->headers, name) || bytes_str(&x->headers, ": ") ||
 			      bytes_str(&x->headers, value) || bytes_str(&x->headers, "\r\n");
 	}
+	/* a C string, with its NUL */
 	rc |= bytes_str(&x->headers, credential) || bytes_add(&x->headers, "\r\n", 3);
 	if (rc)
-		return -1; /* a C string, with its NUL */
+		return -1;
 	x->up = kars_uhttp_start(x->r->http_upstream, x->body ? "POST" : "GET", path, x->headers.p,
 				 body, len, &upstream_callbacks, x);
 	return x->up ? 0 : -1;
