@@ -377,6 +377,29 @@ static void test_refused_closes(void **state)
 	}
 }
 
+/* A body far over the limit, sent at once with its head: refused from the
+ * Content-Length, before the body is read, and the connection ends after
+ * the 413 (through C_LINGER, which drops the rest of the body). */
+static void test_refused_big_body(void **state)
+{
+	static char wire[200000];
+	struct fixture f;
+	int fd, n;
+
+	setup_server(&f, 1024);
+	n = snprintf(wire, sizeof(wire),
+		     "POST / HTTP/1.1\r\nHost: r\r\nContent-Length: 100000\r\n\r\n");
+	memset(wire + n, 'x', 100000);
+	wire[n + 100000] = '\0';
+	fd = agent_connect(&f);
+	agent_send(&f, fd, wire, NULL, 0);
+	assert_true(f.eof);
+	assert_int_equal(strncmp(f.got, "HTTP/1.1 413 ", 13), 0);
+	assert_non_null(strstr(f.got, "larger than 1024 bytes"));
+	close(fd);
+	teardown_server(&f);
+}
+
 /* A streamed answer is chunked, and the connection stays usable. */
 static void test_streamed(void **state)
 {
@@ -470,15 +493,11 @@ static void test_agent_gone(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_refused_closes),
-    cmocka_unit_test(test_streamed),
-    cmocka_unit_test(test_continue),
-    cmocka_unit_test(test_agent_gone),
-    cmocka_unit_test(test_parse_good),
-    cmocka_unit_test(test_scan_incremental),
-    cmocka_unit_test(test_parse_refused),
-    cmocka_unit_test(test_chunked),
-    cmocka_unit_test(test_keep_alive_and_pipelining),
+    cmocka_unit_test(test_refused_closes),   cmocka_unit_test(test_refused_big_body),
+    cmocka_unit_test(test_streamed),	     cmocka_unit_test(test_continue),
+    cmocka_unit_test(test_agent_gone),	     cmocka_unit_test(test_parse_good),
+    cmocka_unit_test(test_scan_incremental), cmocka_unit_test(test_parse_refused),
+    cmocka_unit_test(test_chunked),	     cmocka_unit_test(test_keep_alive_and_pipelining),
 };
 
 KARS_UNIT_MAIN(tests)

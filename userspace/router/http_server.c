@@ -40,7 +40,12 @@ enum conn_state {
 	C_BODY,
 	C_HANDLER, /* the handler has the request */
 	C_CLOSING, /* writing what is left, then closing */
+	C_LINGER,  /* after a refusal: written, reading and dropping what the agent still sends */
 };
+
+/* How long a refused agent may go on sending before the close: closing with
+ * its bytes unread would reset the connection, and with it the answer. */
+#define LINGER_S 2
 
 struct kars_hreq {
 	struct kars_hsrv *s;
@@ -53,6 +58,7 @@ struct kars_hreq {
 	bool in_process; /* process() is on the stack: freeing waits for it */
 	bool zombie;	 /* to be freed when process() returns */
 	bool close_after, streaming, head_only;
+	bool linger; /* close through C_LINGER */
 
 	char *in;
 	size_t in_len, in_cap, scan;
@@ -215,7 +221,7 @@ static void conn_gone(struct kars_hreq *q)
 
 static void arm_timer(struct kars_hreq *q)
 {
-	struct timeval tv = {.tv_sec = q->s->cfg.timeout_s};
+	struct timeval tv = {.tv_sec = q->state == C_LINGER ? LINGER_S : q->s->cfg.timeout_s};
 
 	evtimer_add(q->timer, &tv);
 }
@@ -230,6 +236,8 @@ static bool conn_read(struct kars_hreq *q)
 		size_t limit, room;
 		ssize_t n;
 
+		if (q->state == C_LINGER)
+			q->in_len = 0; /* dropped */
 		if (q->state == C_HEAD)
 			limit = cfg->max_head + 1;
 		else if (q->state == C_BODY)
@@ -252,7 +260,7 @@ static bool conn_read(struct kars_hreq *q)
 			q->in_len += (size_t)n;
 			if ((size_t)n < room)
 				q->readable = false; /* drained; the next edge tells */
-			if (q->state != C_HANDLER)
+			if (q->state != C_HANDLER && q->state != C_LINGER)
 				arm_timer(q);
 			continue;
 		}
@@ -308,6 +316,14 @@ static void flush(struct kars_hreq *q)
 		return;
 	}
 	q->out_off = q->out_len = 0;
+	if (q->state == C_CLOSING && q->linger) {
+		shutdown(q->fd, SHUT_WR);
+		q->state = C_LINGER;
+		arm_timer(q);
+		q->readable = true;
+		conn_read(q); /* to the end of the connection, or the timer */
+		return;
+	}
 	if (q->state == C_CLOSING) {
 		conn_close(q);
 		return;
@@ -627,6 +643,7 @@ static void refuse(struct kars_hreq *q, int status, const struct kars_err *err)
 		     err->msg, status);
 	q->hdrs_len = 0;
 	q->close_after = true;
+	q->linger = true;
 	q->state = C_HANDLER;
 	kars_hreq_add_header(q, "Content-Type", "application/json");
 	kars_hreq_reply(q, status, body, (size_t)n);
