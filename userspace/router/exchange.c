@@ -26,23 +26,29 @@ struct bytes {
 	size_t len, cap;
 };
 
+/* Appends to *p (len, cap), growing it from first bytes by doubling. */
+static int append(char **p, size_t *len, size_t *cap, size_t first, const void *data, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : first;
+		char *np;
+
+		while (c < *len + n)
+			c *= 2;
+		np = realloc(*p, c);
+		if (!np)
+			return -1;
+		*p = np;
+		*cap = c;
+	}
+	memcpy(*p + *len, data, n);
+	*len += n;
+	return 0;
+}
+
 static int bytes_add(struct bytes *b, const void *data, size_t len)
 {
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return -1;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	return 0;
+	return append(&b->p, &b->len, &b->cap, 4096, data, len);
 }
 
 static int bytes_str(struct bytes *b, const char *s)
@@ -354,21 +360,7 @@ static bool relay_events(struct exchange *x)
 
 static int append_event_bytes(struct exchange *x, const char *data, size_t len)
 {
-	if (x->event_len + len > x->event_cap) {
-		size_t cap = x->event_cap ? x->event_cap : 16384;
-		char *p;
-
-		while (cap < x->event_len + len)
-			cap *= 2;
-		p = realloc(x->event, cap);
-		if (!p)
-			return -1;
-		x->event = p;
-		x->event_cap = cap;
-	}
-	memcpy(x->event + x->event_len, data, len);
-	x->event_len += len;
-	return 0;
+	return append(&x->event, &x->event_len, &x->event_cap, 16384, data, len);
 }
 
 static void on_head(void *arg, int status)

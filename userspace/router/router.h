@@ -82,8 +82,9 @@ struct kars_router {
 
 	struct kars_budget budget;
 	struct kars_audit *audit;
-	struct event *tick; /* audit group commit, budget persistence */
-	uint64_t tick_at;   /* when it is due (CLOCK_MONOTONIC ns) */
+	struct event *tick;  /* audit group commit, budget persistence */
+	uint64_t tick_at;    /* when it is due (CLOCK_MONOTONIC ns) */
+	uint64_t budget_due; /* when the dirty budget is written (0: not dirty) */
 	struct kars_policy_watch *watch;
 	struct kars_gov_gate *gov; /* ToolPolicy, rate limits, trust (gov_gate.c) */
 
