@@ -400,6 +400,34 @@ static void test_refused_big_body(void **state)
 	teardown_server(&f);
 }
 
+/* A chunked body small once decoded but huge with its framing (long chunk
+ * extensions): refused when the framing passes its limit, not read on. */
+static void test_chunked_framing_limit(void **state)
+{
+	static char wire[100000];
+	struct fixture f;
+	size_t n;
+	int fd;
+
+	setup_server(&f, 1024);
+	n = (size_t)snprintf(wire, sizeof(wire),
+			     "POST / HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 20; i++) {
+		memcpy(wire + n, "1;", 2);
+		memset(wire + n + 2, 'e', 4000);
+		memcpy(wire + n + 4002, "\r\nX\r\n", 5);
+		n += 4007;
+	}
+	wire[n] = '\0';
+	fd = agent_connect(&f);
+	agent_send(&f, fd, wire, NULL, 0);
+	assert_true(f.eof);
+	assert_int_equal(strncmp(f.got, "HTTP/1.1 413 ", 13), 0);
+	assert_int_equal(f.handled, 0);
+	close(fd);
+	teardown_server(&f);
+}
+
 /* A streamed answer is chunked, and the connection stays usable. */
 static void test_streamed(void **state)
 {
@@ -493,11 +521,17 @@ static void test_agent_gone(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_refused_closes),   cmocka_unit_test(test_refused_big_body),
-    cmocka_unit_test(test_streamed),	     cmocka_unit_test(test_continue),
-    cmocka_unit_test(test_agent_gone),	     cmocka_unit_test(test_parse_good),
-    cmocka_unit_test(test_scan_incremental), cmocka_unit_test(test_parse_refused),
-    cmocka_unit_test(test_chunked),	     cmocka_unit_test(test_keep_alive_and_pipelining),
+    cmocka_unit_test(test_refused_closes),
+    cmocka_unit_test(test_refused_big_body),
+    cmocka_unit_test(test_chunked_framing_limit),
+    cmocka_unit_test(test_streamed),
+    cmocka_unit_test(test_continue),
+    cmocka_unit_test(test_agent_gone),
+    cmocka_unit_test(test_parse_good),
+    cmocka_unit_test(test_scan_incremental),
+    cmocka_unit_test(test_parse_refused),
+    cmocka_unit_test(test_chunked),
+    cmocka_unit_test(test_keep_alive_and_pipelining),
 };
 
 KARS_UNIT_MAIN(tests)

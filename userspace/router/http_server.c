@@ -226,11 +226,18 @@ static void arm_timer(struct kars_hreq *q)
 	evtimer_add(q->timer, &tv);
 }
 
+/* The most raw bytes of a chunked body (its framing included). */
+static size_t chunked_raw_limit(const struct kars_hsrv_config *cfg)
+{
+	return 2 * cfg->max_body + 65536;
+}
+
 /* Reads what the socket holds, as far as the buffer may grow in this state.
- * Returns false when the connection has gone. */
+ * Returns true when it read something and the connection is still there. */
 static bool conn_read(struct kars_hreq *q)
 {
 	const struct kars_hsrv_config *cfg = &q->s->cfg;
+	bool progress = false;
 
 	while (q->readable) {
 		size_t limit, room;
@@ -241,17 +248,17 @@ static bool conn_read(struct kars_hreq *q)
 		if (q->state == C_HEAD)
 			limit = cfg->max_head + 1;
 		else if (q->state == C_BODY)
-			limit = q->head.head_len + (q->head.chunked ? 2 * cfg->max_body + 65536
-								    : q->head.content_length);
+			limit = q->head.head_len +
+				(q->head.chunked ? chunked_raw_limit(cfg) : q->head.content_length);
 		else
 			limit = q->req_end + cfg->max_head; /* pipelined, or an EOF to see */
 		if (limit < IN_INITIAL)
 			limit = IN_INITIAL;
 		if (q->in_len >= limit)
-			return true; /* the rest waits in the socket */
+			return progress; /* the rest waits in the socket */
 		if (q->in_len == q->in_cap &&
 		    reserve(&q->in, &q->in_cap, q->in_cap ? q->in_cap * 2 : IN_INITIAL))
-			return true;
+			return progress;
 		room = q->in_cap - q->in_len;
 		if (room > limit - q->in_len)
 			room = limit - q->in_len;
@@ -262,18 +269,19 @@ static bool conn_read(struct kars_hreq *q)
 				q->readable = false; /* drained; the next edge tells */
 			if (q->state != C_HANDLER && q->state != C_LINGER)
 				arm_timer(q);
+			progress = true;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
 			q->readable = false;
-			return true;
+			return progress;
 		}
 		conn_gone(q); /* end of file or an error */
 		return false;
 	}
-	return true;
+	return progress;
 }
 
 static int out_add(struct kars_hreq *q, const void *data, size_t len)
@@ -708,6 +716,13 @@ static void process(struct kars_hreq *q)
 						    &status, &err);
 			if (rc < 0) {
 				refuse(q, status, &err);
+				break;
+			}
+			if (rc == 0 && q->in_len - q->head.head_len >= chunked_raw_limit(cfg)) {
+				kars_err_set(&err, EFBIG,
+					     "chunked body: more than %zu bytes with its framing",
+					     chunked_raw_limit(cfg));
+				refuse(q, 413, &err);
 				break;
 			}
 			if (rc == 0 && q->readable && conn_read(q))
