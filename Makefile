@@ -18,7 +18,8 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
-	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev
+	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev \
+	shellcheck
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
@@ -84,6 +85,7 @@ help:
 	@echo "make bench       every benchmark; make bench-connect, bench-audit, bench-policy, bench-router or bench-dns for one area"
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
+	@echo "make format-check clang-format of the C sources, shellcheck of selftests/e2e/*.sh"
 	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
@@ -268,6 +270,8 @@ format-check:
 		clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
 	if [ -n "$$bad" ]; then echo "format-check: not clang-formatted (run 'make format'):"; \
 		echo "$$bad"; exit 1; fi
+	@# the e2e scripts: no shellcheck finding (warnings and style alike)
+	@shellcheck -x selftests/e2e/*.sh || { echo "format-check: shellcheck selftests/e2e/*.sh"; exit 1; }
 
 clean:
 	rm -rf build

@@ -17,7 +17,7 @@ pins=/sys/fs/bpf/kars-cli-$$
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 cg=$cg2/kars-cli-$$
 group=kars-e2e-$$
-metrics_port=$((20000 + $$ % 20000))
+metrics_port=$(e2e_port 0)
 karsd_pid=
 
 
@@ -34,6 +34,7 @@ mkdir -p "$cg/agent" "$cg/router"
 chmod 755 "$tmp"
 groupadd "$group" || e2e_abort "groupadd $group failed"
 gid=$(getent group "$group" | cut -d: -f3)
+# shellcheck disable=SC2086 # KARSD_ARGS: extra options, split on purpose
 "$karsd" --socket "$tmp/karsd.sock" --pin-dir "$pins" --group "$group" \
 	--metrics "127.0.0.1:$metrics_port" ${KARSD_ARGS:-} 2>"$tmp/karsd.log" &
 karsd_pid=$!

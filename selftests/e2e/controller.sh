@@ -34,13 +34,10 @@ router=$build/bin/kars-router
 controller=$build/bin/kars-controller
 kars=$build/bin/kars
 tmp=$(mktemp -d /tmp/kars-controller.XXXXXX) || exit 2
-fake_pid= router_pid= ctl_pid=
+fake_pid='' router_pid='' ctl_pid=''
 
 cleanup() {
-	for pid in $ctl_pid $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
+	e2e_stop "$ctl_pid" "$router_pid" "$fake_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,20 +47,15 @@ for bin in "$fake" "$router" "$controller" "$kars"; do
 done
 [ "$(id -u)" = 0 ] || e2e_abort "needs root (the router's control endpoints allow root)"
 
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
-upstream=http://127.0.0.1:$(cat "$tmp/fake.port")
+start_fake_upstream
 
-port=$((41000 + $$ % 20000))
+port=$(e2e_port 0)
 base=http://127.0.0.1:$port
 state=$tmp/state
 out=$tmp/out
 policy_file=$out/team-a/bot/inference-policy.json
 tp_file=$out/team-a/bot/tool-policy.json
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_api_key
 cat >"$tmp/router.json" <<JSON
 {"sandbox": "team-a/bot", "listen": "127.0.0.1:$port", "agentUid": 1000,
  "upstream": {"kind": "openai", "baseUrl": "$upstream/v1", "apiKeyFile": "$tmp/api-key"},
@@ -95,21 +87,6 @@ until_ok() {
 		sleep 0.05
 	done
 	return 1
-}
-
-# The digest as docs/compiled-policy.md defines it, computed here.
-be64() {
-	local n=$1 i out=
-	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
-	printf '%b' "$out"
-}
-digest() { # FILE NAMESPACE/NAME
-	{
-		be64 ${#2}
-		printf '%s' "$2"
-		be64 "$(stat -L -c %s "$1")"
-		cat "$1"
-	} | sha256sum | cut -c1-64
 }
 
 ip_json() { "$kars" get ip bot-inference -n team-a --state "$state" -o json; }
@@ -196,9 +173,7 @@ check "no router yet: the ToolPolicy is not Ready (AwaitingRouterEnforcement)" 0
 	bash -c "$(declare -f tp_json tp_cond); kars='$kars' state='$state'; [ \"\$(tp_cond Ready reason)\" = AwaitingRouterEnforcement ]"
 
 # --- the router starts: it loads the file, the controller sees the digest -------
-"$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
-router_pid=$!
-until_ok curl -sf "$base/healthz" || e2e_abort "kars-router did not start: $(cat "$tmp/router.log")"
+start_router
 d1=$(digest "$policy_file" team-a/bot-inference)
 check "the router loads the compiled file (same digest as computed here)" 0 '' -- \
 	until_ok bash -c "[ \"\$(curl -s '$base/kars/v1/policy-status' | jq -r '.entries[0].digest')\" = sha256:$d1 ]"

@@ -17,6 +17,9 @@
 # file changed.
 set -u
 
+# shellcheck source=selftests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
 mode=${2:-direct}
@@ -25,56 +28,38 @@ router=$build/bin/kars-router
 dir=selftests/e2e/openai
 name=e2e/openai
 [ "$mode" = router ] && name="e2e/openai[router]"
+E2E_NAME=$name
 tmp=$(mktemp -d /tmp/kars-openai.XXXXXX) || exit 2
 fake_pid=
 router_pid=
 
 cleanup() {
-	for pid in $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
+	e2e_stop "$router_pid" "$fake_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-fail() {
-	echo "$name: $*"
-	echo "$name: 0 passed, 1 failed"
-	exit 1
-}
-
-[ -x "$fake" ] || fail "$fake is not built (make all)"
-command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm are needed (make deps)"
+[ -x "$fake" ] || e2e_abort "$fake is not built (make all)"
+{ command -v node && command -v npm; } >/dev/null || e2e_abort "node and npm are needed (make deps)"
 
 stamp=$dir/node_modules/.kars-lock.sha256
 lock=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$lock" ]; then
 	if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >"$tmp/npm.log" 2>&1; then
 		cat "$tmp/npm.log"
-		fail "npm ci failed in $dir"
+		e2e_abort "npm ci failed in $dir"
 	fi
 	echo "$lock" >"$stamp"
 fi
 
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do
-	[ -s "$tmp/port" ] && break
-	sleep 0.05
-done
-if ! [ -s "$tmp/port" ]; then
-	cat "$tmp/fake.log"
-	fail "fake-upstream did not start"
-fi
-port=$(cat "$tmp/port")
+start_fake_upstream
+port=$(cat "$tmp/fake.port")
 
 if [ "$mode" = router ]; then
-	[ -x "$router" ] || fail "$router is not built (make all)"
-	# The router's credential: 0600, as the router insists.
-	printf 'sk-kars-router-secret\n' >"$tmp/api-key"
-	chmod 600 "$tmp/api-key"
-	router_port=$((20000 + $$ % 20000))
+	[ -x "$router" ] || e2e_abort "$router is not built (make all)"
+	router_api_key
+	router_port=$(e2e_port 0)
+	base=http://127.0.0.1:$router_port
 	cat >"$tmp/router.json" <<JSON
 {"sandbox": "e2e/openai", "listen": "127.0.0.1:$router_port", "agentUid": 1000,
  "upstream": {"kind": "openai", "baseUrl": "http://127.0.0.1:$port/v1",
@@ -90,17 +75,17 @@ JSON
  "allowedModels": ["gpt-4o-mini", "gpt-4o", "gpt-4.1",
   "gpt-3.5-turbo-instruct", "text-embedding-3-small"]}
 JSON
-	"$router" --config "$tmp/router.json" 2>"$tmp/router.log" &
-	router_pid=$!
+	router_log_level=info
+	start_router
 	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$router_port/readyz" >/dev/null 2>&1 && break
+		curl -sf "$base/readyz" >/dev/null 2>&1 && break
 		sleep 0.05
 	done
-	curl -sf "http://127.0.0.1:$router_port/readyz" >/dev/null 2>&1 ||
-		{ cat "$tmp/router.log"; fail "kars-router did not start (or is not ready)"; }
+	curl -sf "$base/readyz" >/dev/null 2>&1 ||
+		{ cat "$tmp/router.log"; e2e_abort "kars-router is not ready"; }
 	node "$dir/client.mjs" --base-url "http://127.0.0.1:$router_port/v1" \
 		--upstream "http://127.0.0.1:$port" \
-		--expect-upstream-auth "Bearer sk-kars-router-secret" \
+		--expect-upstream-auth "Bearer sk-router-secret" \
 		--forbid-upstream-auth "Bearer sk-kars-e2e-agent-key" >"$tmp/client.log" 2>&1
 else
 	node "$dir/client.mjs" --base-url "http://127.0.0.1:$port/v1" \

@@ -33,6 +33,7 @@ E2E_NAME=e2e/router-flow
 # and hide what the router buffers.
 if [ -z "${KARS_FLOW_NETNS:-}" ]; then
 	[ "$(id -u)" = 0 ] || e2e_abort "needs root (a network namespace of its own)"
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	exec unshare --net -- env KARS_FLOW_NETNS=1 bash -c \
 		'ip link set lo up && sysctl -qw net.ipv4.tcp_rmem="4096 65536 262144" \
 		net.ipv4.tcp_wmem="4096 16384 262144" && exec "$0" "$@"' "$0" "$@"
@@ -43,13 +44,11 @@ build=${1:-build}
 fake=$build/bin/fake-upstream
 router=$build/bin/kars-router
 tmp=$(mktemp -d /tmp/kars-router-flow.XXXXXX) || exit 2
-fake_pid= router_pid= flood_pid= tls_pids=
+fake_pid='' router_pid='' flood_pid='' tls_pids=''
 
 cleanup() {
-	for pid in $router_pid $flood_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
+	# shellcheck disable=SC2086 # flood_pid also lists the TLS socats
+	e2e_stop "$router_pid" $flood_pid "$fake_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -61,15 +60,12 @@ for cmd in socat curl openssl ss; do
 	command -v "$cmd" >/dev/null || e2e_abort "$cmd is missing (make deps)"
 done
 
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
+start_fake_upstream
 
 # The flood: reads the request, then answers with EVENTS chat chunks of
 # ~540 bytes each (~31 MiB) and [DONE], as fast as the socket takes them.
 EVENTS=60000
-flood_port=$((22000 + $$ % 20000))
+flood_port=$(e2e_port 10)
 pad=$(printf '%0400d' 0 | tr 0 x)
 cat >"$tmp/flood.sh" <<SH
 #!/bin/bash
@@ -90,30 +86,24 @@ socat "TCP-LISTEN:$flood_port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$tmp/flood.sh
 	2>"$tmp/flood.log" &
 flood_pid=$!
 
-port=$((21000 + $$ % 20000))
+port=$(e2e_port 0)
+router_log_level=info
 base=http://127.0.0.1:$port
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_api_key
 cat >"$tmp/policy.json" <<JSON
 {"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "t", "name": "flow",
  "allowedModels": ["gpt-4o-mini"], "tokenBudget": {"perRequestTokens": 4096}}
 JSON
 
-# start_router UPSTREAM-URL DRAIN-MS
-start_router() {
+# start_flow_router UPSTREAM-URL DRAIN-MS
+start_flow_router() {
 	cat >"$tmp/router.json" <<JSON
 {"sandbox": "t/flow", "listen": "127.0.0.1:$port", "agentUid": 65534, "drainTimeoutMs": $2,
  "upstream": {"kind": "openai", "baseUrl": "$1/v1", "apiKeyFile": "$tmp/api-key"},
  "policy": {"file": "$tmp/policy.json"}, "budget": {"file": "$tmp/budget.json"},
  "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key"}}
 JSON
-	"$router" --config "$tmp/router.json" --log-level info 2>>"$tmp/router.log" &
-	router_pid=$!
-	for _ in $(seq 100); do
-		curl -s "$base/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	e2e_abort "kars-router did not start: $(cat "$tmp/router.log")"
+	start_router
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
@@ -123,7 +113,7 @@ stream_body() { # extra metadata fields
 }
 
 # --- backpressure --------------------------------------------------------------
-start_router "http://127.0.0.1:$flood_port" 30000
+start_flow_router "http://127.0.0.1:$flood_port" 30000
 curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
 	--data-binary "$(stream_body '')" "$base/v1/chat/completions" # warm up
 rss0=$(rss_kb "$router_pid")
@@ -146,13 +136,11 @@ check "a slow agent gets the whole stream" 0 "^200 $EVENTS DONE\$" -- \
 	echo "$(cat "$tmp/flood.code") $got $(grep -q '^data: \[DONE\]' "$tmp/flood.out" && echo DONE)"
 check "the router's memory stays bounded (grew ${grown} MiB, limit 16)" 0 '' -- \
 	test "$grown" -lt 16
-kill "$router_pid"
-wait "$router_pid"
-router_pid=
+stop_router
 
 # --- drain on SIGTERM ----------------------------------------------------------------
 fake_url=http://127.0.0.1:$(cat "$tmp/fake.port")
-start_router "$fake_url" 30000
+start_flow_router "$fake_url" 30000
 # ~3 KB of SSE, 200 bytes every 150 ms: about 2.3 s.
 curl -s -N -o "$tmp/slow.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 	--data-binary "$(stream_body ',"metadata":{"x-fake-delay-ms":"150","x-fake-chunk-bytes":"200"}')" \
@@ -174,7 +162,7 @@ check "then the router exits 0" 0 '^0$' -- echo "$rc"
 check "its log says it drained" 0 'drained' -- cat "$tmp/router.log"
 
 # --- the drain deadline ------------------------------------------------------------------
-start_router "$fake_url" 300
+start_flow_router "$fake_url" 300
 curl -s -N -o "$tmp/late.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
 	--data-binary "$(stream_body ',"metadata":{"x-fake-delay-ms":"3000"}')" \
 	"$base/v1/chat/completions" >"$tmp/late.code" &
@@ -193,7 +181,7 @@ check "the late request did not get a whole answer" 0 '' -- \
 	bash -c "! grep -qs '^data: \\[DONE\\]' '$tmp/late.out'"
 
 # --- the agent-facing server's parsing ---------------------------------------------------
-start_router "$fake_url" 1000
+start_flow_router "$fake_url" 1000
 # raw BYTES: writes them (printf %b escapes) on one connection and prints what
 # comes back, CRs removed, until the router closes it.
 raw() {
@@ -202,9 +190,10 @@ raw() {
 }
 # summary BYTES: how many answers came back, and their statuses.
 summary() {
-	local out
+	local out statuses
 	out=$(raw "$1")
-	echo "$(grep -c '^HTTP/1.1 ' <<<"$out")" $(grep '^HTTP/1.1 ' <<<"$out" | cut -d' ' -f2)
+	statuses=$(grep '^HTTP/1.1 ' <<<"$out" | cut -d' ' -f2 | paste -sd' ')
+	echo "$(grep -c '^HTTP/1.1 ' <<<"$out") $statuses"
 }
 hidden='GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n'
 check "two pipelined requests: two answers, in order" 0 '^2 200 404$' -- \
@@ -224,9 +213,7 @@ check "a head over 64 KiB: 431" 0 '^1 431$' -- \
 check "a body over 16 MiB: 413 before it is read" 0 '^413$' -- \
 	curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
 	-H 'Content-Length: 16777217' -X POST --data-binary '{}' "$base/v1/chat/completions"
-kill "$router_pid"
-wait "$router_pid"
-router_pid=
+stop_router
 
 # --- an https upstream ----------------------------------------------------------------
 # socat terminates TLS in front of the fake with a certificate for 127.0.0.1
@@ -236,15 +223,15 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kars-test-ca \
 	-keyout "$tmp/ca.key" -out "$tmp/ca.pem" >/dev/null 2>&1 || e2e_abort "openssl: CA"
 issue() { # NAME SAN
 	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$tmp/$1.key" \
-		-out "$tmp/$1.csr" >/dev/null 2>&1 &&
-		openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-			-CAcreateserial -days 2 -extfile <(echo "subjectAltName=$2") \
-			-out "$tmp/$1.pem" >/dev/null 2>&1 || e2e_abort "openssl: $1"
+		-out "$tmp/$1.csr" >/dev/null 2>&1 || e2e_abort "openssl: $1 request"
+	openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+		-CAcreateserial -days 2 -extfile <(echo "subjectAltName=$2") \
+		-out "$tmp/$1.pem" >/dev/null 2>&1 || e2e_abort "openssl: $1"
 }
 issue upstream "IP:127.0.0.1,DNS:localhost"
 issue other "DNS:other.example"
-tls_port=$((flood_port + 1))
-other_port=$((flood_port + 2))
+tls_port=$(e2e_port 11)
+other_port=$(e2e_port 12)
 for pc in "$tls_port:upstream" "$other_port:other"; do
 	socat "OPENSSL-LISTEN:${pc%%:*},bind=127.0.0.1,reuseaddr,fork,verify=0,cert=$tmp/${pc#*:}.pem,key=$tmp/${pc#*:}.key" \
 		"TCP:127.0.0.1:$(cat "$tmp/fake.port")" 2>>"$tmp/socat.log" &
@@ -265,23 +252,12 @@ chat_status() {
 
 # start_tls_router URL CAFILE
 start_tls_router() {
-	start_router "$1" 1000
+	start_flow_router "$1" 1000
 	if [ -n "$2" ]; then
-		kill "$router_pid"
-		wait "$router_pid"
+		stop_router
 		sed -i "s|\"apiKeyFile\"|\"caFile\": \"$2\", \"apiKeyFile\"|" "$tmp/router.json"
-		"$router" --config "$tmp/router.json" --log-level info 2>>"$tmp/router.log" &
-		router_pid=$!
-		for _ in $(seq 100); do
-			curl -s "$base/healthz" >/dev/null 2>&1 && break
-			sleep 0.05
-		done
+		start_router
 	fi
-}
-stop_it() {
-	kill "$router_pid"
-	wait "$router_pid"
-	router_pid=
 }
 
 start_tls_router "https://127.0.0.1:$tls_port" "$tmp/ca.pem"
@@ -292,19 +268,19 @@ check "(both on one kept-alive TLS connection)" 0 '^1$' -- \
 check "(/metrics: one connect, one reuse)" 0 \
 	'upstream_connects_total\{sandbox="t/flow"\} 1 .*upstream_reuses_total\{sandbox="t/flow"\} 1 ' -- \
 	bash -c "curl -s '$base/metrics' | tr '\n' ' '"
-stop_it
+stop_router
 start_tls_router "https://localhost:$tls_port" "$tmp/ca.pem"
 check "https upstream by host name (resolved, name checked)" 0 '^200 ' -- chat_status
-stop_it
+stop_router
 start_tls_router "https://127.0.0.1:$tls_port" ""
 check "an issuer the system does not trust: 502" 0 '^502 .*upstream_unavailable' -- chat_status
 check "(the router's log says why)" 0 'certificate verify failed' -- cat "$tmp/router.log"
-stop_it
+stop_router
 : >"$tmp/router.log"
 start_tls_router "https://localhost:$other_port" "$tmp/ca.pem"
 check "a trusted certificate for another name: 502" 0 '^502 ' -- chat_status
 check "(the log says the name does not match)" 0 'certificate verify failed: (hostname mismatch|Hostname mismatch)' -- \
 	cat "$tmp/router.log"
-stop_it
+stop_router
 
 e2e_summary

@@ -5,12 +5,14 @@
 #
 # Covered: no profile file (the default profile: nothing stripped); a profile
 # arriving by a ConfigMap-style symlink swap; denied tools stripped from chat
-# and Responses requests (tool_choice with them), and audited; a denied
+# and Responses requests, and audited; a tool_choice forcing a denied tool
+# (or requiring a call when none is left) refused with 403; a denied
 # inference refused with 403 in the OpenAI error shape; /agt/evaluate for the
 # agent (allow, deny, requires_approval, bad input) and refused for a UID that
 # is not listed; /agt/trust read by the agent, changed by root only, persisted
 # across a restart, a corrupt trust file stopping the router; a bad profile
-# (the old one stays, the error is reported); the profile removed (the
+# (the old one stays, the error is reported); a bad first profile (readyz
+# 503 with the reason, until a good one arrives); the profile removed (the
 # default again); the principal token bucket (429 with Retry-After on
 # inference, rate_limited on evaluate); the behaviour monitor escalating to
 # deny; and the audit chain of it all verifying.
@@ -25,39 +27,7 @@ E2E_NAME=e2e/router-governance
 
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
-fake=$build/bin/fake-upstream
-router=$build/bin/kars-router
-kars=$build/bin/kars
-agent_uid=1000
-tmp=$(mktemp -d /tmp/kars-router-gov.XXXXXX) || exit 2
-chmod 755 "$tmp"
-fake_pid= router_pid=
-
-cleanup() {
-	for pid in $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-for bin in "$fake" "$router" "$kars"; do
-	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
-done
-[ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
-command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
-
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
-upstream=http://127.0.0.1:$(cat "$tmp/fake.port")
-
-port=$((21000 + ($$ + 7) % 20000))
-base=http://127.0.0.1:$port
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_test_init "$build" router-gov 7
 printf '%s\n' '{"schemaVersion": 1, "kind": "InferencePolicy", "namespace": "team-a", "name": "default", "appliesTo": {"sandboxName": "bot", "action": ["chat", "responses"]}, "modelPreference": {"primary": {"deployment": "gpt-4o"}, "fallback": [{"deployment": "gpt-4.1"}, {"deployment": "gpt-4o-mini"}]}}' >"$tmp/inference-policy.json"
 # The profile: a ConfigMap-style mount, agt/agt-profile.yaml -> ..data/...
 mkdir -p "$tmp/agt"
@@ -74,23 +44,6 @@ write_config() {
  "governance": {"profileFile": "$tmp/agt/agt-profile.yaml", "pollMs": 200,
                 "trust": {"file": "$tmp/trust.json"}$1}}
 JSON
-}
-
-start_router() {
-	"$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
-	router_pid=$!
-	for _ in $(seq 100); do
-		curl -s "$base/healthz" >/dev/null 2>&1 && return 0
-		kill -0 "$router_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	e2e_abort "kars-router did not start: $(tail -5 "$tmp/router.log")"
-}
-
-stop_router() {
-	kill "$router_pid" 2>/dev/null
-	wait "$router_pid" 2>/dev/null
-	router_pid=
 }
 
 as_agent() { setpriv --reuid "$agent_uid" --regid "$agent_uid" --clear-groups -- "$@"; }
@@ -135,6 +88,9 @@ tools='"tools":[{"type":"function","function":{"name":"web_search","parameters":
 write_config ''
 start_router
 
+check "--help says the default rate limits are on" 0 'on without any configuration: 50 .* per agent \(burst 100\), 500 a second for the whole router \(burst 1000\)' -- bash -c "\"$router\" --help | tr '\n' ' '"
+check "so does the start-up log" 0 'rate limits per principal 50/s \(burst 100\), router-wide 500/s \(burst 1000\)' -- cat "$tmp/router.log"
+
 # --- no profile file: the default profile -------------------------------------
 check "no profile file: the default profile is in force" 0 '"default":true.*"rules":0' -- call GET /agt/status
 chat ",$tools" >/dev/null
@@ -170,10 +126,16 @@ check "(the denied tools did not)" 1 '' -- bash -c "curl -s $upstream/_fake/last
 chat ',"model":"gpt-4o","tools":[{"type":"function","function":{"name":"calc"}},{"type":"function","function":{"name":"shell_exec"}}]' >/dev/null
 check "body otherwise untouched: the allowed tool reached the upstream" 0 'calc' -- last_upstream
 check "(and the denied one did not: the stripped body is what went)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q shell_exec"
-chat ",$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"shell_exec\"}}" >/dev/null
-check "a tool_choice forcing a removed tool goes with it" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q tool_choice"
-chat ',"tools":[{"type":"function","function":{"name":"shell_rm"}}],"tool_choice":"required","parallel_tool_calls":true' >/dev/null
-check "every tool removed: no tools, tool_choice or parallel_tool_calls upstream" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -qE 'tools|tool_choice|parallel_tool_calls'"
+seq_before=$(last_upstream | grep -o '"seq": *[0-9]*')
+check "a tool_choice forcing a denied tool: 403 naming the tool and the rule" 0 '"message":"ToolPolicy: tool.invoke:shell_exec: rule \\"no-shell\\".*"code":"policy_denied".*status=403' -- chat ",$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"shell_exec\"}}"
+check "(nothing went upstream)" 0 "^$seq_before\$" -- bash -c "curl -s $upstream/_fake/last-request | grep -o '\"seq\": *[0-9]*'"
+check "Responses API: a forced denied tool is refused too" 0 'tool.invoke:shell_run.*status=403' -- call -a POST /v1/responses '{"input":"hi","tools":[{"type":"function","name":"shell_run"}],"tool_choice":{"type":"function","name":"shell_run"}}'
+check "allowed_tools naming a denied tool: refused" 0 'tool.invoke:delete_file.*status=403' -- chat ",$tools,\"tool_choice\":{\"type\":\"allowed_tools\",\"mode\":\"auto\",\"tools\":[{\"type\":\"function\",\"name\":\"web_search\"},{\"type\":\"function\",\"name\":\"delete_file\"}]}"
+check "a tool_choice forcing an allowed tool goes as written" 0 'status=200' -- chat ",$tools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"web_search\"}}"
+check "(with its tool_choice)" 0 'tool_choice' -- last_upstream
+check "tool_choice required, every tool removed: 403 listing them" 0 'tool.invoke:shell_rm \(no-shell: denied_action\).*requires a tool call.*status=403' -- chat ',"tools":[{"type":"function","function":{"name":"shell_rm"}}],"tool_choice":"required"'
+chat ',"tools":[{"type":"function","function":{"name":"shell_rm"}}],"tool_choice":"auto","parallel_tool_calls":true' >/dev/null
+check "tool_choice auto, every tool removed: no tools, tool_choice or parallel_tool_calls upstream" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -qE 'tools|tool_choice|parallel_tool_calls'"
 check "(the request itself still went)" 0 '"seq"' -- last_upstream
 check "Responses API: a denied function tool stripped, a built-in kept" 0 'status=200' -- call -a POST /v1/responses '{"input":"hi","tools":[{"type":"function","name":"shell_run"},{"type":"web_search_preview"}]}'
 check "(upstream saw only web_search_preview)" 0 'web_search_preview' -- last_upstream
@@ -181,9 +143,10 @@ check "(and not shell_run)" 1 '' -- bash -c "curl -s $upstream/_fake/last-reques
 call -a POST /v1/responses '{"input":"hi","tools":[{"type":"mcp","server_label":"evil-corp","server_url":"https://x"},{"type":"mcp","server_label":"github","server_url":"https://y"}]}' >/dev/null
 check "an MCP tool is governed as mcp:<server_label>" 0 'github' -- last_upstream
 check "(the denied server is gone)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q evil-corp"
-chat ',"functions":[{"name":"shell_exec"},{"name":"lookup"}],"function_call":{"name":"shell_exec"}' >/dev/null
+chat ',"functions":[{"name":"shell_exec"},{"name":"lookup"}],"function_call":{"name":"lookup"}' >/dev/null
 check "legacy functions[]: the denied one stripped" 0 'lookup' -- last_upstream
 check "(not shell_exec)" 1 '' -- bash -c "curl -s $upstream/_fake/last-request | grep -q shell_exec"
+check "legacy function_call forcing a denied function: refused" 0 'tool.invoke:shell_exec.*status=403' -- chat ',"functions":[{"name":"shell_exec"},{"name":"lookup"}],"function_call":{"name":"shell_exec"}'
 chat ',"tools":["shell_exec",{"type":"function"},{"type":"function","function":{"name":"ok_tool"}}]' >/dev/null
 check "tool entries without a name are stripped, named ones kept" 0 'ok_tool' -- last_upstream
 check "(the nameless ones are gone: one function tool left, no shell_exec)" 0 '^1 0$' -- bash -c "echo \$(curl -s $upstream/_fake/last-request | grep -oF '\\\"type\\\":\\\"function\\\"' | wc -l) \$(curl -s $upstream/_fake/last-request | grep -c shell_exec)"
@@ -193,8 +156,9 @@ check "a denied inference: 403 in the OpenAI error shape" 0 '^\{"error":\{"messa
 check "(decision headers name ToolPolicy and the rule)" 0 'x-kars-decision-by: ToolPolicy.*x-kars-rule: no-gpt-4.1' -- bash -c "as_agent() { setpriv --reuid $agent_uid --regid $agent_uid --clear-groups -- \"\$@\"; }; as_agent curl -s -D - -o /dev/null -H 'Content-Type: application/json' --data-binary '{\"model\":\"gpt-4.1\",\"messages\":[]}' $base/v1/chat/completions | tr -d '\r' | tr '\n' ' '"
 check "the same route with another model is allowed" 0 'status=200' -- chat ',"model":"gpt-4o"'
 check "a denied fallback leaves the chain: failover skips it" 0 '"model": ?"gpt-4o-mini".*status=200' -- chat ',"metadata":{"x-fake-status":"503","x-fake-only-models":"gpt-4o"}'
-sleep 0.1 # the audit chain's group commit
-check "(and it is audited)" 0 '"action":"inference.fallback","decision":"deny","reason":"fallbacks removed from the chain: inference:chat_completions:gpt-4.1 \(no-gpt-4.1: denied_action\)' -- cat "$tmp/audit.jsonl"
+fallback_audit='"action":"inference.fallback","decision":"deny","reason":"fallbacks removed from the chain: inference:chat_completions:gpt-4.1 \(no-gpt-4.1: denied_action\)'
+wait_grep "$tmp/audit.jsonl" "$fallback_audit" # the audit chain's group commit
+check "(and it is audited)" 0 "$fallback_audit" -- cat "$tmp/audit.jsonl"
 
 # --- /agt/evaluate -------------------------------------------------------------------
 check "evaluate (agent): a denied tool" 0 '"allowed":false,"decision":"deny","matched_rule":"no-shell".*"why":"denied_action".*status=200' -- evaluate '{"action":"tool.invoke:shell_exec"}'
@@ -233,25 +197,41 @@ rm "$tmp/agt/..data"
 check "the profile removed: the default profile" 0 '' -- wait_status '"default":true'
 check "(nothing denied now)" 0 '"allowed":true' -- evaluate '{"action":"tool.invoke:shell_exec"}'
 
+check "readyz: ready with a profile in force" 0 '^\{"ready":true\} status=200' -- call GET /readyz
+
 # --- restart: trust persisted; a corrupt trust file stops the router -------------------
+stop_router
+# A first profile the loader refuses: nothing is allowed, and readyz says so.
+install_profile 'version: "1.0"
+agent: research-bot
+policies:
+  - {name: typo, type: capabilty, denied_actions: ["x"]}'
+start_router
+check "a bad first profile: readyz 503 with the reason" 0 '"ready":false,"reason":"governance denies every action: .*policies\[0\]\.type.*status=503' -- call GET /readyz
+check "(and governance does deny)" 0 '"decision":"deny".*"why":"no_profile"' -- evaluate '{"action":"tool.invoke:web_search"}'
+install_profile 'version: "1.0"
+agent: research-bot
+policies: []'
+check "a good profile arrives" 0 '' -- wait_status '"default":false.*"rules":0'
+check "readyz: ready again" 0 '^\{"ready":true\} status=200' -- call GET /readyz
+rm "$tmp/agt/..data"
 stop_router
 start_router
 check "after a restart the trust scores are back" 0 '"agent":"peer-a","score":900,"tier":"sovereign","known":true' -- call -a GET '/agt/trust?agent=peer-a'
 stop_router
+# refused_start: the router, expected to exit at once; its stderr in refused.log.
+refused_start() {
+	"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
+	local pid=$!
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	e2e_stop "$pid"
+}
 cp "$tmp/trust.json" "$tmp/trust.good"
 sed -i 's/"milli":900000/"milli":100000/' "$tmp/trust.json"
-"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
-pid=$!
-for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
-kill $pid 2>/dev/null
-wait $pid
+refused_start
 check "an edited trust file: the router refuses to start, saying why" 0 'sha256 does not match.*torn or corrupt' -- cat "$tmp/refused.log"
 head -c 40 "$tmp/trust.good" >"$tmp/trust.json"
-"$router" --config "$tmp/router.json" 2>"$tmp/refused.log" &
-pid=$!
-for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
-kill $pid 2>/dev/null
-wait $pid
+refused_start
 check "a torn trust file: refused too" 0 'invalid JSON.*torn or corrupt' -- cat "$tmp/refused.log"
 cp "$tmp/trust.good" "$tmp/trust.json"
 

@@ -23,39 +23,7 @@ E2E_NAME=e2e/router-policy
 
 cd "$(dirname "$0")/../.." || exit 2
 build=${1:-build}
-fake=$build/bin/fake-upstream
-router=$build/bin/kars-router
-kars=$build/bin/kars
-agent_uid=1000
-tmp=$(mktemp -d /tmp/kars-router-policy.XXXXXX) || exit 2
-chmod 755 "$tmp"
-fake_pid= router_pid=
-
-cleanup() {
-	for pid in $router_pid $fake_pid; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-for bin in "$fake" "$router" "$kars"; do
-	[ -x "$bin" ] || e2e_abort "$bin is missing (make all)"
-done
-[ "$(id -u)" = 0 ] || e2e_abort "needs root (to run the agent as UID $agent_uid)"
-command -v setpriv >/dev/null || e2e_abort "setpriv (util-linux) is missing"
-
-"$fake" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" 2>"$tmp/fake.log" &
-fake_pid=$!
-for _ in $(seq 100); do [ -s "$tmp/fake.port" ] && break; sleep 0.05; done
-[ -s "$tmp/fake.port" ] || e2e_abort "fake-upstream did not start: $(cat "$tmp/fake.log")"
-upstream=http://127.0.0.1:$(cat "$tmp/fake.port")
-
-port=$((21000 + $$ % 20000))
-base=http://127.0.0.1:$port
-printf 'sk-router-secret\n' >"$tmp/api-key"
-chmod 600 "$tmp/api-key"
+router_test_init "$build" router-policy 0
 # A ConfigMap-style mount: policy/inference-policy.json -> ..data/..., with
 # ..data a symlink the "kubelet" swaps.
 mkdir -p "$tmp/policy"
@@ -67,22 +35,6 @@ cat >"$tmp/router.json" <<JSON
  "budget": {"file": "$tmp/budget.json", "persistIntervalMs": 50},
  "audit": {"file": "$tmp/audit.jsonl", "keyFile": "$tmp/audit.key", "checkpointEvery": 64}}
 JSON
-
-start_router() {
-	"$router" --config "$tmp/router.json" --log-level debug 2>>"$tmp/router.log" &
-	router_pid=$!
-	for _ in $(seq 100); do
-		curl -s "$base/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	e2e_abort "kars-router did not start: $(cat "$tmp/router.log")"
-}
-
-stop_router() {
-	kill "$router_pid" 2>/dev/null
-	wait "$router_pid" 2>/dev/null
-	router_pid=
-}
 
 # flat CMD...: CMD's output on one line.
 flat() {
@@ -113,22 +65,6 @@ chat() { # chat BODY-JSON-FIELDS: a chat request with these extra fields
 }
 
 last_upstream() { curl -s "$upstream/_fake/last-request"; }
-
-# The controller's digest (docs/compiled-policy.md):
-# sha256(u64be(len name) name u64be(len body) body), name "namespace/name".
-be64() {
-	local n=$1 i out=
-	for i in 7 6 5 4 3 2 1 0; do out+=$(printf '\\x%02x' $(((n >> (8 * i)) & 255))); done
-	printf '%b' "$out"
-}
-digest() { # FILE NAMESPACE/NAME
-	{
-		be64 ${#2}
-		printf '%s' "$2"
-		be64 "$(stat -L -c %s "$1")"
-		cat "$1"
-	} | sha256sum | cut -c1-64
-}
 
 # install_policy JSON: a new ..data directory, swapped in atomically.
 generation=0
@@ -315,6 +251,7 @@ JSON
 	sleep 2.2
 	check "the token expired and AAD refuses: 502, no AAD text for the agent" 0 '"upstream_credential_unavailable".*status=502' -- chat ',"model":"gpt-4o"'
 	check "(the service's error is in the router's log)" 0 'AADSTS' -- cat "$tmp/router.log"
+	check "(and readyz: not ready, no valid credential, with the service's error)" 0 '"ready":false,"reason":"no valid upstream credential: .*AADSTS.*status=503' -- call GET /readyz
 	stop_router
 	kill "$idp_pid" 2>/dev/null
 	wait "$idp_pid" 2>/dev/null

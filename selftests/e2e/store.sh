@@ -3,7 +3,8 @@
 # user runs them: kubectl's words (created, configured, unchanged, deleted,
 # NotFound), tables with the CRD's printer columns, -o yaml that applies back
 # unchanged, errors naming the field and the file:line, finalizers holding a
-# deletion, and `get -w --resource-version` resuming a watch in another process.
+# deletion, `get -w --resource-version` resuming a watch in another process,
+# and `get -w` without it listing the current objects first, like kubectl.
 # Usage: selftests/e2e/store.sh [BUILD_DIR]. Prints "e2e/store: N passed, N failed".
 set -u
 
@@ -20,6 +21,16 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+# wait_lines FILE N: until FILE has N lines (a watch has printed them), at
+# most 10 s; the checks after it say what was missing.
+wait_lines() {
+	for _ in $(seq 200); do [ "$(wc -l <"$1")" -ge "$2" ] && return; sleep 0.05; done
+}
+stop_watch() {
+	kill "$watch_pid" 2>/dev/null
+	wait "$watch_pid" 2>/dev/null
+	watch_pid=
+}
 export KARS_STATE_DIR=$tmp/state
 ex=selftests/schema/spec-examples
 
@@ -55,14 +66,47 @@ rv=$("$kars" get cs -A -o json | sed -n 's/.*"resourceVersion": "\([0-9]*\)".*/\
 watch_pid=$!
 check "delete by file" 0 'karssandbox.kars.azure.com "worker" deleted' -- "$kars" delete -f $ex/03-worker.yaml
 check "apply while watching" 0 'my-agent created' -- "$kars" apply -f $ex/08-kagent-migrated.yaml
-for _ in $(seq 100); do [ "$(wc -l <"$tmp/watch.out")" -ge 2 ] && break; sleep 0.05; done
+wait_lines "$tmp/watch.out" 2
 check "watch saw only what came after its resourceVersion" 0 '^2$' -- sh -c "wc -l <$tmp/watch.out"
 check "watch: the deletion first" 0 '^\{"type":"DELETED".*"name":"worker"' -- head -1 "$tmp/watch.out"
 check "watch: then the new object" 0 '"type":"ADDED".*"name":"my-agent"' -- sed -n 2p "$tmp/watch.out"
-kill "$watch_pid" 2>/dev/null
-wait "$watch_pid" 2>/dev/null
-watch_pid=
+stop_watch
 check "watch from 0 replays the history" 0 '"type":"ADDED".*"name":"worker"' -- sh -c "timeout 1 \"$kars\" get cs -A -w --resource-version 0 -o json | head -1"
+
+# Watch without --resource-version: like kubectl, the current objects first
+# (ADDED, never the history: worker was deleted), then the changes.
+n=$("$kars" get cs -A -o json | grep -c '"kind": "KarsSandbox"')
+"$kars" get cs -A -w -o json >"$tmp/watch2.out" 2>&1 &
+watch_pid=$!
+wait_lines "$tmp/watch2.out" "$n"
+check "watch lists first: one ADDED per current object" 0 "^$n\$" -- sh -c "grep -c '^{\"type\":\"ADDED\"' $tmp/watch2.out"
+check "watch lists first: not the deleted object of the history" 1 '' -- grep -q '"name":"worker"' "$tmp/watch2.out"
+check "delete while watching" 0 'deleted' -- "$kars" delete -f $ex/06-custom-agent.yaml
+wait_lines "$tmp/watch2.out" $((n + 1))
+check "watch: then the change after the list" 0 '^\{"type":"DELETED".*"name":"custom-agent"' -- sed -n "$((n + 1))p" "$tmp/watch2.out"
+stop_watch
+
+# Watch one object by name: only its events, not its namespace's.
+sed 's/name: my-agent /name: other-agent /' $ex/08-kagent-migrated.yaml >"$tmp/other.yaml"
+check "another object in the namespace" 0 'other-agent created' -- "$kars" apply -f "$tmp/other.yaml"
+"$kars" get cs my-agent -n kars-my-agent -w -o json >"$tmp/watch3.out" 2>&1 &
+watch_pid=$!
+wait_lines "$tmp/watch3.out" 1
+"$kars" delete -f "$tmp/other.yaml" >/dev/null 2>&1
+sed 's/sigsAgentSandbox: "off"/sigsAgentSandbox: "observe"/' $ex/08-kagent-migrated.yaml >"$tmp/my-agent2.yaml"
+check "apply a change to the watched object" 0 'configured' -- "$kars" apply -f "$tmp/my-agent2.yaml"
+wait_lines "$tmp/watch3.out" 2
+check "watch NAME: the object first" 0 '^\{"type":"ADDED".*"name":"my-agent"' -- head -1 "$tmp/watch3.out"
+check "watch NAME: its change, not the other object's deletion" 0 '^\{"type":"MODIFIED".*"name":"my-agent"' -- sed -n 2p "$tmp/watch3.out"
+stop_watch
+
+# The table form: the header once, then a row per object.
+"$kars" get cs -A -w >"$tmp/watch4.out" 2>&1 &
+watch_pid=$!
+wait_lines "$tmp/watch4.out" 2
+check "watch as a table: header, then the rows" 0 '^NAMESPACE +NAME +PHASE' -- head -1 "$tmp/watch4.out"
+check "watch as a table: a current object" 0 '^kars-my-agent +my-agent ' -- cat "$tmp/watch4.out"
+stop_watch
 
 check "delete a missing object" 1 'Error from server \(NotFound\)' -- "$kars" delete cs nope -n kars-worker
 check "get an unknown kind" 1 "doesn't have a resource type \"pods\"" -- "$kars" get pods

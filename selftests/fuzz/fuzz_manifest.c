@@ -6,11 +6,13 @@
  * cope with any tree the loader makes (wrong types anywhere, huge numbers,
  * NUL bytes in strings), and every tree that loads must dump to YAML that
  * loads back to the same tree, or `kars get -o yaml | kars apply -f -`
- * would change objects.
+ * would change objects. The date-time parser behind the A2A expiry cap
+ * (kars_date_time_parse) must accept exactly what format: date-time does.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "validate.h"
 #include "yamljson.h"
@@ -30,6 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 1 << 16)
 		return 0;
+	if (size < 64) {
+		char text[64];
+		time_t t;
+
+		memcpy(text, data, size);
+		text[size] = '\0';
+		CHECK((kars_date_time_parse(text, &t) == 0) == kars_is_date_time(text));
+	}
 	if (kars_yaml_load_all((const char *)data, size, &docs, &err))
 		return 0;
 	for (size_t i = 0; i < docs.count; i++) {

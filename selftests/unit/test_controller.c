@@ -9,6 +9,7 @@
  * nothing sleeps.
  */
 #include "unit.h"
+#include "store_fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 #include "conditions.h"
 #include "controller.h"
 
-static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest;
 
 static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
@@ -29,37 +29,8 @@ static const char *loaded(void *ctx, const char *kind, const char *ns, const cha
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kars-ipc-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(out_dir, sizeof(out_dir), "%s/out", dir);
 	router_digest = NULL;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
-#define MUST(call)                                                                                 \
-	do {                                                                                       \
-		if ((call))                                                                        \
-			fail_msg("%s failed: %s", #call, err.msg);                                 \
-	} while (0)
-
-static void create(struct kars_store *s, json_t *obj)
-{
-	struct kars_err err = {};
-	json_t *out = NULL;
-
-	MUST(kars_store_create(s, obj, &out, &err));
-	json_decref(out);
-	json_decref(obj);
+	return fx_setup("ipc");
 }
 
 static json_t *policy(const char *name)
@@ -104,7 +75,7 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_policy_env env = {.out_dir = fx.out, .loaded_digest = loaded};
 	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
 	struct kars_controller *c = NULL;
 	json_t *o;
@@ -112,14 +83,15 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 	uint64_t rv, now;
 	int64_t d, last = 0;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	create(s, policy("p")); /* exists before the controller starts */
+	json_decref(fx_create(s, policy("p"))); /* exists before the controller starts */
 	MUST(kars_ctl_new(&opts, &c, &err));
 	assert_int_equal(kars_ctl_step(c, 1000), 300000); /* reconciled: no sandbox, 300 s */
 	assert_string_equal(ready_reason(s, "p"), "NoSandboxesReferencing");
 
-	create(s, sandbox("bot", "p")); /* a new sandbox queues the policy it names */
+	json_decref(
+	    fx_create(s, sandbox("bot", "p"))); /* a new sandbox queues the policy it names */
 	d = kars_ctl_step(c, 2000);
 	assert_true(d >= 800 && d <= 1200); /* waiting for the router: 1 s first */
 	assert_string_equal(ready_reason(s, "p"), "AwaitingRouterEnforcement");
@@ -135,7 +107,7 @@ static void test_replay_new_sandbox_and_readiness(void **state)
 	o = get_policy(s, "p");
 	assert_int_equal(kars_object_rv(o), rv);
 	json_decref(o);
-	snprintf(path, sizeof(path), "%s/kars-bot/bot/inference-policy.json", out_dir);
+	snprintf(path, sizeof(path), "%s/kars-bot/bot/inference-policy.json", fx.out);
 	assert_int_equal(access(path, R_OK), 0);
 
 	/* the router does not confirm: looks again with backoff, capped at 15 s */
@@ -164,20 +136,20 @@ static void test_burst_is_one_key(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_policy_env env = {.out_dir = fx.out, .loaded_digest = loaded};
 	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
 	struct kars_controller *c = NULL;
 	int64_t d;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
 	MUST(kars_ctl_new(&opts, &c, &err));
-	create(s, policy("p"));
+	json_decref(fx_create(s, policy("p")));
 	for (int i = 0; i < 5; i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "sb%d", i);
-		create(s, sandbox(name, "p"));
+		json_decref(fx_create(s, sandbox(name, "p")));
 	}
 	/* six events, one key, reconciled once for all five sandboxes */
 	d = kars_ctl_step(c, 0);
@@ -186,7 +158,7 @@ static void test_burst_is_one_key(void **state)
 	for (int i = 0; i < 5; i++) {
 		char path[256];
 
-		snprintf(path, sizeof(path), "%s/kars-bot/sb%d/inference-policy.json", out_dir, i);
+		snprintf(path, sizeof(path), "%s/kars-bot/sb%d/inference-policy.json", fx.out, i);
 		assert_int_equal(access(path, R_OK), 0);
 	}
 	kars_ctl_free(c);
@@ -197,19 +169,19 @@ static void test_failure_backs_off_then_recovers(void **state)
 {
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
-	struct kars_policy_env env = {.out_dir = out_dir, .loaded_digest = loaded};
+	struct kars_policy_env env = {.out_dir = fx.out, .loaded_digest = loaded};
 	struct kars_ctl_opts opts = {.env = &env, .seed = 7};
 	struct kars_controller *c = NULL;
 	int64_t d1, d2, d3;
 	uint64_t now = 0;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	create(s, policy("p"));
-	create(s, sandbox("bot", "p"));
+	json_decref(fx_create(s, policy("p")));
+	json_decref(fx_create(s, sandbox("bot", "p")));
 	/* delivery cannot succeed: the output directory is a file */
 	{
-		FILE *f = fopen(out_dir, "w");
+		FILE *f = fopen(fx.out, "w");
 
 		fclose(f);
 	}
@@ -227,7 +199,7 @@ static void test_failure_backs_off_then_recovers(void **state)
 	assert_int_equal(kars_wq_failures(kars_ctl_queue(c), "InferencePolicy/kars-bot/p"), 3);
 	/* fixed: the next attempt succeeds (then waits for the router, at
 	 * most 15 s apart); once the router confirms, the failures are forgotten */
-	unlink(out_dir);
+	unlink(fx.out);
 	now += (uint64_t)d3;
 	d1 = kars_ctl_step(c, now);
 	assert_true(d1 > 0 && d1 <= 15000);
@@ -248,9 +220,9 @@ static void test_failure_backs_off_then_recovers(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_replay_new_sandbox_and_readiness, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_burst_is_one_key, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_failure_backs_off_then_recovers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_replay_new_sandbox_and_readiness, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_burst_is_one_key, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_failure_backs_off_then_recovers, setup, fx_teardown),
 };
 
 KARS_UNIT_MAIN(tests)

@@ -10,6 +10,7 @@
  * Ready flip; deletion removes the delivered files, then the object.
  */
 #include "unit.h"
+#include "store_fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -39,7 +40,6 @@
 	"\"onDisallowedModel\":\"override\",\"schemaVersion\":1}"
 #define MODELS_DIGEST "sha256:78f30636cbef0adc19d11c8eac5618fd0269f9a423a9e38596b504dc2c8a52f5"
 
-static char dir[64], state_dir[96], out_dir[96];
 static const char *router_digest; /* what the fake router "reports" */
 
 static const char *loaded(void *ctx, const char *kind, const char *ns, const char *sandbox,
@@ -51,21 +51,8 @@ static const char *loaded(void *ctx, const char *kind, const char *ns, const cha
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kars-ip-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(out_dir, sizeof(out_dir), "%s/out", dir);
 	router_digest = NULL;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return fx_setup("ip");
 }
 
 static json_t *policy(long long daily)
@@ -87,12 +74,6 @@ static json_t *sandbox(const char *name)
 			 "inferenceRef", "name", "bot-inference");
 }
 
-#define MUST(call)                                                                                 \
-	do {                                                                                       \
-		if ((call))                                                                        \
-			fail_msg("%s failed: %s", #call, err.msg);                                 \
-	} while (0)
-
 static void test_golden_compile(void **state)
 {
 	struct kars_store *s = NULL;
@@ -101,7 +82,7 @@ static void test_golden_compile(void **state)
 	json_t *in = policy(100000), *stored = NULL;
 
 	/* compile what the store keeps: defaults (action "*") applied */
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	MUST(kars_store_create(s, in, &stored, &err));
 	MUST(kars_inferencepolicy_compile(stored, &c, &err));
 	assert_int_equal(c.len, strlen(GOLDEN_BYTES));
@@ -143,7 +124,7 @@ static void test_golden_models_router_agrees(void **state)
 	    "displayName", "Bot models");
 	json_t *stored = NULL;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	MUST(kars_store_create(s, in, &stored, &err));
 	MUST(kars_inferencepolicy_compile(stored, &c, &err));
 	assert_int_equal(c.len, strlen(MODELS_BYTES));
@@ -238,7 +219,7 @@ static void test_reconcile_lifecycle(void **state)
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
 	int calls = 0;
-	struct kars_policy_env env = {.out_dir = out_dir,
+	struct kars_policy_env env = {.out_dir = fx.out,
 				      .loaded_digest = loaded,
 				      .ctx = &calls,
 				      .now = "2026-01-01T00:00:00Z"};
@@ -248,7 +229,7 @@ static void test_reconcile_lifecycle(void **state)
 	struct stat st1, st2;
 	size_t len;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
 	MUST(kars_store_create(s, ip, &o, &err));
 	json_decref(o);
@@ -272,7 +253,7 @@ static void test_reconcile_lifecycle(void **state)
 	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
 	assert_int_equal(r.files_written, 1);
 	assert_int_equal(r.requeue_after_ms, 15000);
-	snprintf(path, sizeof(path), "%s/kars-bot/bot/%s", out_dir, KARS_IP_FILE);
+	snprintf(path, sizeof(path), "%s/kars-bot/bot/%s", fx.out, KARS_IP_FILE);
 	{
 		FILE *f = fopen(path, "r");
 
@@ -377,7 +358,7 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
-	struct kars_policy_env env = {.out_dir = out_dir};
+	struct kars_policy_env env = {.out_dir = fx.out};
 	json_t *ip =
 	    json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:{s:s},s:{s:s,s:s,s:s}}}", "apiVersion",
 		      "kars.azure.com/v1alpha1", "kind", "InferencePolicy", "metadata", "name",
@@ -386,7 +367,7 @@ static void test_bundle_ref_is_degraded_not_silent(void **state)
 		      "sha256:0000000000000000000000000000000000000000000000000000000000000000");
 	json_t *o = NULL;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
 	MUST(kars_store_create(s, ip, &o, &err));
 	json_decref(o);
@@ -407,11 +388,11 @@ static void test_applies_to_selects_sandboxes(void **state)
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
-	struct kars_policy_env env = {.out_dir = out_dir, .now = "2026-01-01T00:00:00Z"};
+	struct kars_policy_env env = {.out_dir = fx.out, .now = "2026-01-01T00:00:00Z"};
 	json_t *o = NULL, *sb;
 	char path[256];
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
 	o = policy(100000); /* appliesTo.sandboxName: bot */
 	MUST(kars_store_create(s, o, &sb, &err));
@@ -422,7 +403,7 @@ static void test_applies_to_selects_sandboxes(void **state)
 	json_decref(o);
 	json_decref(sb);
 	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
-	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", fx.out, KARS_IP_FILE);
 	assert_int_equal(access(path, F_OK), -1);
 	o = get_ip(s);
 	assert_string_equal(cond(o, "Ready", "reason"), "NoSandboxesReferencing");
@@ -443,19 +424,19 @@ static void test_applies_to_selects_sandboxes(void **state)
 	json_decref(sb);
 	MUST(kars_reconcile_inferencepolicy(&env, "kars-bot", "bot-inference", &r, &err));
 	assert_int_equal(r.files_written, 1);
-	snprintf(path, sizeof(path), "%s/kars-bot/labelled/%s", out_dir, KARS_IP_FILE);
+	snprintf(path, sizeof(path), "%s/kars-bot/labelled/%s", fx.out, KARS_IP_FILE);
 	assert_int_equal(access(path, F_OK), 0);
-	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", out_dir, KARS_IP_FILE);
+	snprintf(path, sizeof(path), "%s/kars-bot/other/%s", fx.out, KARS_IP_FILE);
 	assert_int_equal(access(path, F_OK), -1);
 	kars_store_close(s);
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_applies_to_selects_sandboxes, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_golden_compile, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_golden_models_router_agrees, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_reconcile_lifecycle, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_bundle_ref_is_degraded_not_silent, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_applies_to_selects_sandboxes, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_golden_compile, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_golden_models_router_agrees, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_reconcile_lifecycle, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_bundle_ref_is_degraded_not_silent, setup, fx_teardown),
 };
 
 KARS_UNIT_MAIN(tests)

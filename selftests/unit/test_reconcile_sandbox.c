@@ -14,6 +14,7 @@
  * before the finalizer is removed.
  */
 #include "unit.h"
+#include "store_fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,30 +23,10 @@
 #include "reconcile_sandbox.h"
 #include "runtime_plan.h"
 
-static char dir[64], state_dir[96];
-
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kars-sb-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	return 0;
+	return fx_setup("sb");
 }
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
-#define MUST(call)                                                                                 \
-	do {                                                                                       \
-		if ((call))                                                                        \
-			fail_msg("%s failed: %s", #call, err.msg);                                 \
-	} while (0)
 
 static json_t *sandbox_with(const char *runtime, const char *network)
 {
@@ -253,27 +234,6 @@ static int rec_observe(void *ctx, const char *ns, const char *name,
 static const struct kars_sandbox_backend_ops rec_ops = {
     .name = "recorder", .apply = rec_apply, .remove = rec_remove, .observe = rec_observe};
 
-static void create_text(struct kars_store *s, const char *text)
-{
-	struct kars_err err = {};
-	json_t *in = json_loads(text, 0, NULL), *out = NULL;
-
-	assert_non_null(in);
-	MUST(kars_store_create(s, in, &out, &err));
-	json_decref(in);
-	json_decref(out);
-}
-
-static void create_obj(struct kars_store *s, json_t *in)
-{
-	struct kars_err err = {};
-	json_t *out = NULL;
-
-	MUST(kars_store_create(s, in, &out, &err));
-	json_decref(in);
-	json_decref(out);
-}
-
 static const char *cond_of(struct kars_store *s, const char *type, const char *field)
 {
 	static char buf[512];
@@ -318,11 +278,11 @@ static void test_reconcile_with_and_without_backend(void **state)
 	struct kars_sandbox_env env = {.out_dir = "/run/kars/sandboxes",
 				       .now = "2026-01-01T00:00:00Z"};
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	create_obj(s, sandbox_with("{\"kind\":\"OpenAIAgents\"}",
-				   "{\"egressMode\":\"Strict\",\"allowedEndpoints\":"
-				   "[{\"host\":\"api.github.com\"}]}"));
+	json_decref(fx_create(s, sandbox_with("{\"kind\":\"OpenAIAgents\"}",
+					      "{\"egressMode\":\"Strict\",\"allowedEndpoints\":"
+					      "[{\"host\":\"api.github.com\"}]}")));
 
 	/* its InferencePolicy does not exist yet */
 	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
@@ -331,7 +291,7 @@ static void test_reconcile_with_and_without_backend(void **state)
 	assert_int_equal(r.requeue_after_ms, 60000);
 
 	/* no backend: planned, not run, and the status says so */
-	create_text(s, IP_TEXT);
+	json_decref(fx_create_text(s, IP_TEXT));
 	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
 	assert_string_equal(phase_of(s), "Pending");
 	assert_string_equal(cond_of(s, "RuntimeReady", "reason"), "NoBackend");
@@ -374,13 +334,14 @@ static void test_reconcile_with_and_without_backend(void **state)
 	assert_false(r.waiting);
 
 	/* an approval in force adds its hosts to the egress request */
-	create_text(s, "{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"EgressApproval\","
-		       "\"metadata\":{\"name\":\"up\",\"namespace\":\"team-a\"},\"spec\":{"
-		       "\"sandbox\":\"bot\",\"hosts\":[{\"host\":\"uploads.github.com\"}],"
-		       "\"reason\":\"r\",\"ttl\":\"PT1H\"}}");
+	json_decref(fx_create_text(
+	    s, "{\"apiVersion\":\"kars.azure.com/v1alpha1\",\"kind\":\"EgressApproval\","
+	       "\"metadata\":{\"name\":\"up\",\"namespace\":\"team-a\"},\"spec\":{"
+	       "\"sandbox\":\"bot\",\"hosts\":[{\"host\":\"uploads.github.com\"}],"
+	       "\"reason\":\"r\",\"ttl\":\"PT1H\"}}"));
 	{
 		struct kars_policy_env penv = {
-		    .store = s, .out_dir = dir, .now = "2026-01-01T00:00:00Z"};
+		    .store = s, .out_dir = fx.dir, .now = "2026-01-01T00:00:00Z"};
 
 		MUST(kars_reconcile_policy(&kars_policy_egressapproval, &penv, "team-a", "up", &r,
 					   &err));
@@ -421,10 +382,10 @@ static void test_refused_plan_hands_nothing_over(void **state)
 	struct kars_sandbox_backend backend = {.ops = &rec_ops, .ctx = &rec};
 	struct kars_sandbox_env env = {.backend = &backend, .now = "2026-01-01T00:00:00Z"};
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	create_text(s, IP_TEXT);
-	create_obj(s, sandbox_with("{\"kind\":\"SemanticKernel\"}", NULL));
+	json_decref(fx_create_text(s, IP_TEXT));
+	json_decref(fx_create(s, sandbox_with("{\"kind\":\"SemanticKernel\"}", NULL)));
 	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
 	assert_int_equal(rec.applies, 0);
 	assert_string_equal(phase_of(s), "Degraded");
@@ -433,12 +394,76 @@ static void test_refused_plan_hands_nothing_over(void **state)
 	kars_store_close(s);
 }
 
+/* A new generation of team-a/bot with spec.a2a.expiresAt = at. */
+static void set_expiry(struct kars_store *s, const char *at)
+{
+	struct kars_err err = {};
+	json_t *o = NULL, *out = NULL;
+
+	MUST(kars_store_get(s, kars_kind_find("cs"), "team-a", "bot", &o, &err));
+	json_object_set_new(json_object_get(json_object_get(o, "spec"), "a2a"), "expiresAt",
+			    json_string(at));
+	MUST(kars_store_update(s, o, &out, &err));
+	json_decref(o);
+	json_decref(out);
+}
+
+/* spec.a2a.expiresAt within 30 days of when the generation was first seen */
+static void test_a2a_expiry_cap(void **state)
+{
+	struct kars_store *s = NULL;
+	struct kars_err err = {};
+	struct kars_reconcile_result r;
+	struct recorder rec = {.seen = {.running = true, .router_answers = true}};
+	struct kars_sandbox_backend backend = {.ops = &rec_ops, .ctx = &rec};
+	struct kars_sandbox_env env = {.backend = &backend, .now = "2026-01-01T00:00:00Z"};
+	json_t *sb = sandbox_with("{\"kind\":\"OpenClaw\"}", NULL);
+
+	MUST(kars_store_open_dir(fx.state, &s, &err));
+	env.store = s;
+	json_decref(fx_create_text(s, IP_TEXT));
+	/* exactly 30 days, written with an offset: accepted */
+	json_object_set_new(
+	    json_object_get(sb, "spec"), "a2a",
+	    json_pack("{s:b,s:s}", "enabled", 1, "expiresAt", "2026-01-31T01:00:00+01:00"));
+	json_decref(fx_create(s, sb));
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Running");
+	assert_int_equal(rec.applies, 1);
+
+	/* a new generation one second over 30 days, seen on Jan 20: refused */
+	env.now = "2026-01-20T00:00:00Z";
+	set_expiry(s, "2026-02-19T00:00:01Z");
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Degraded");
+	assert_string_equal(cond_of(s, "Ready", "reason"), "SpecInvalid");
+	assert_non_null(strstr(cond_of(s, "Ready", "message"), "spec.a2a.expiresAt"));
+	assert_int_equal(rec.applies, 1); /* nothing handed over */
+
+	/* the window is measured from when the generation was first seen: later
+	 * passes do not let it in as the clock moves on */
+	env.now = "2026-01-25T00:00:00Z";
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Degraded");
+	assert_int_equal(rec.applies, 1);
+
+	/* a new generation exactly 30 days after Jan 25: accepted again */
+	set_expiry(s, "2026-02-24T00:00:00Z");
+	MUST(kars_reconcile_sandbox(&env, "team-a", "bot", &r, &err));
+	assert_string_equal(phase_of(s), "Running");
+	assert_int_equal(rec.applies, 2);
+	json_decref(rec.plan);
+	json_decref(rec.egress);
+	kars_store_close(s);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_runtime_plans),
     cmocka_unit_test(test_plan_env_and_byo),
     cmocka_unit_test(test_egress_golden),
-    cmocka_unit_test_setup_teardown(test_reconcile_with_and_without_backend, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_refused_plan_hands_nothing_over, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reconcile_with_and_without_backend, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_refused_plan_hands_nothing_over, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_a2a_expiry_cap, setup, fx_teardown),
 };
 
 KARS_UNIT_MAIN(tests)

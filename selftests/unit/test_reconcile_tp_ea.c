@@ -12,6 +12,7 @@
  * Active then, Expired with its file removed when the window ends.
  */
 #include "unit.h"
+#include "store_fixture.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -40,7 +41,6 @@
 	"\"namespace\":\"kars-bot\",\"sandbox\":\"bot\",\"schemaVersion\":1}"
 #define EA_DIGEST "sha256:8339ac1713543fde4860fac578ecd89d0a31366fa066eb9bce1a30b4aa146c90"
 
-static char dir[64], state_dir[96], out_dir[96];
 static const char *reported; /* what the fake enforcer reports */
 static char asked_kind[32], asked_name[64];
 
@@ -54,38 +54,8 @@ static const char *loaded(void *ctx, const char *kind, const char *ns, const cha
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/kars-tpea-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-	snprintf(out_dir, sizeof(out_dir), "%s/out", dir);
 	reported = NULL;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
-#define MUST(call)                                                                                 \
-	do {                                                                                       \
-		if ((call))                                                                        \
-			fail_msg("%s failed: %s", #call, err.msg);                                 \
-	} while (0)
-
-static json_t *create(struct kars_store *s, const char *text)
-{
-	struct kars_err err = {};
-	json_t *in = json_loads(text, 0, NULL), *out = NULL;
-
-	assert_non_null(in);
-	MUST(kars_store_create(s, in, &out, &err));
-	json_decref(in);
-	return out;
+	return fx_setup("tpea");
 }
 
 static json_t *get(struct kars_store *s, const char *kind, const char *name)
@@ -147,15 +117,15 @@ static void test_toolpolicy_golden_and_enforced_by_the_library(void **state)
 	json_t *o;
 	int allowed = 0;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
-	o = create(s, TP_OBJ(""));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
+	o = fx_create_text(s, TP_OBJ(""));
 	MUST(kars_toolpolicy_compile(o, &c, &err));
 	assert_int_equal(c.len, strlen(TP_BYTES));
 	assert_memory_equal(c.bytes, TP_BYTES, c.len);
 	assert_string_equal(c.digest, TP_DIGEST);
 	/* the router's reader takes the profile out and computes the same
 	 * digest; the library loads that profile and enforces both rules */
-	snprintf(path, sizeof(path), "%s/tool-policy.json", dir);
+	snprintf(path, sizeof(path), "%s/tool-policy.json", fx.dir);
 	MUST(kars_deliver_file(path, c.bytes, c.len, &err) < 0);
 	MUST(kars_tool_policy_file_read(path, "kars-bot/a", &f, &err));
 	assert_string_equal(f.digest, TP_DIGEST);
@@ -201,26 +171,27 @@ static void test_toolpolicy_delivery_and_refusals(void **state)
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
 	struct kars_policy_env env = {
-	    .out_dir = out_dir, .loaded_digest = loaded, .now = "2026-01-01T00:00:00Z"};
+	    .out_dir = fx.out, .loaded_digest = loaded, .now = "2026-01-01T00:00:00Z"};
 	char a[256], b[256], c[256];
 	json_t *o;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	json_decref(create(s, TP_OBJ("")));
-	json_decref(create(s, SANDBOX("a", "{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
-	json_decref(create(s, SANDBOX("b", "{\"enabled\":false,\"toolPolicyRef\":"
-					   "{\"name\":\"bot-tools\"}}")));
+	json_decref(fx_create_text(s, TP_OBJ("")));
+	json_decref(
+	    fx_create_text(s, SANDBOX("a", "{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
+	json_decref(fx_create_text(s, SANDBOX("b", "{\"enabled\":false,\"toolPolicyRef\":"
+						   "{\"name\":\"bot-tools\"}}")));
 	/* names the policy, but lacks a label of appliesTo.sandboxMatchLabels */
-	json_decref(create(s, SANDBOX_L("c", "{\"app\":\"other\",\"team\":\"x\"}",
-					"{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
+	json_decref(fx_create_text(s, SANDBOX_L("c", "{\"app\":\"other\",\"team\":\"x\"}",
+						"{\"toolPolicyRef\":{\"name\":\"bot-tools\"}}")));
 	MUST(kars_reconcile_policy(&kars_policy_toolpolicy, &env, "kars-bot", "bot-tools", &r,
 				   &err));
-	snprintf(a, sizeof(a), "%s/kars-bot/a/tool-policy.json", out_dir);
-	snprintf(b, sizeof(b), "%s/kars-bot/b/tool-policy.json", out_dir);
+	snprintf(a, sizeof(a), "%s/kars-bot/a/tool-policy.json", fx.out);
+	snprintf(b, sizeof(b), "%s/kars-bot/b/tool-policy.json", fx.out);
 	assert_true(file_is(a, TP_BYTES));
 	assert_int_equal(access(b, F_OK), -1); /* governance off: not delivered */
-	snprintf(c, sizeof(c), "%s/kars-bot/c/tool-policy.json", out_dir);
+	snprintf(c, sizeof(c), "%s/kars-bot/c/tool-policy.json", fx.out);
 	assert_int_equal(access(c, F_OK), -1); /* labels do not match: not delivered */
 	assert_string_equal(asked_kind, "ToolPolicy");
 	assert_string_equal(asked_name, "kars-bot/bot-tools");
@@ -277,7 +248,7 @@ static void test_toolpolicy_not_compiled_yet_is_degraded(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		struct kars_store *s = NULL;
 		struct kars_reconcile_result r;
-		struct kars_policy_env env = {.out_dir = out_dir};
+		struct kars_policy_env env = {.out_dir = fx.out};
 		char text[2048];
 		json_t *o;
 
@@ -287,9 +258,9 @@ static void test_toolpolicy_not_compiled_yet_is_degraded(void **state)
 			 "\"appliesTo\":{\"sandboxMatchLabels\":{\"a\":\"b\"}},\"agtProfile\":"
 			 "{\"inline\":{\"version\":\"1.0\",\"agent\":\"x\",\"policies\":[]}}%s}}",
 			 i, cases[i][0]);
-		MUST(kars_store_open_dir(state_dir, &s, &err));
+		MUST(kars_store_open_dir(fx.state, &s, &err));
 		env.store = s;
-		json_decref(create(s, text));
+		json_decref(fx_create_text(s, text));
 		snprintf(text, sizeof(text), "t%zu", i);
 		MUST(kars_reconcile_policy(&kars_policy_toolpolicy, &env, "kars-bot", text, &r,
 					   &err));
@@ -315,16 +286,16 @@ static void test_egressapproval_window(void **state)
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
 	struct kars_policy_env env = {
-	    .out_dir = out_dir, .loaded_digest = loaded, .now = "2026-01-01T00:00:00Z"};
+	    .out_dir = fx.out, .loaded_digest = loaded, .now = "2026-01-01T00:00:00Z"};
 	char path[256];
 	json_t *o;
 
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	json_decref(create(s, EA_OBJ("PT2H")));
-	json_decref(create(s, SANDBOX("bot", "{}")));
+	json_decref(fx_create_text(s, EA_OBJ("PT2H")));
+	json_decref(fx_create_text(s, SANDBOX("bot", "{}")));
 	MUST(kars_reconcile_policy(&kars_policy_egressapproval, &env, "kars-bot", "gh", &r, &err));
-	snprintf(path, sizeof(path), "%s/kars-bot/bot/egress-approvals/gh.json", out_dir);
+	snprintf(path, sizeof(path), "%s/kars-bot/bot/egress-approvals/gh.json", fx.out);
 	assert_true(file_is(path, EA_BYTES));
 	assert_int_equal(r.requeue_after_ms, 15000);
 	o = get(s, "eappr", "gh");
@@ -370,7 +341,7 @@ static void test_egressapproval_ttl_is_clamped(void **state)
 	struct kars_store *s = NULL;
 	struct kars_err err = {};
 	struct kars_reconcile_result r;
-	struct kars_policy_env env = {.out_dir = out_dir, .now = "2026-01-01T00:00:00Z"};
+	struct kars_policy_env env = {.out_dir = fx.out, .now = "2026-01-01T00:00:00Z"};
 	json_t *o;
 	uint64_t secs = 0;
 
@@ -378,9 +349,9 @@ static void test_egressapproval_ttl_is_clamped(void **state)
 	assert_int_equal(secs, 93784);
 	assert_int_equal(kars_iso_duration_s("P1M", &secs), -EINVAL); /* months: no */
 	assert_int_equal(kars_iso_duration_s("PT1H2D", &secs), -EINVAL);
-	MUST(kars_store_open_dir(state_dir, &s, &err));
+	MUST(kars_store_open_dir(fx.state, &s, &err));
 	env.store = s;
-	json_decref(create(s, EA_OBJ("P7D")));
+	json_decref(fx_create_text(s, EA_OBJ("P7D")));
 	MUST(kars_reconcile_policy(&kars_policy_egressapproval, &env, "kars-bot", "gh", &r, &err));
 	o = get(s, "eappr", "gh");
 	assert_string_equal(status_str(o, "expiresAt"), "2026-01-02T00:00:00Z");
@@ -390,11 +361,12 @@ static void test_egressapproval_ttl_is_clamped(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_toolpolicy_golden_and_enforced_by_the_library, setup,
-				    teardown),
-    cmocka_unit_test_setup_teardown(test_toolpolicy_delivery_and_refusals, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_toolpolicy_not_compiled_yet_is_degraded, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_egressapproval_window, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_egressapproval_ttl_is_clamped, setup, teardown),
+				    fx_teardown),
+    cmocka_unit_test_setup_teardown(test_toolpolicy_delivery_and_refusals, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_toolpolicy_not_compiled_yet_is_degraded, setup,
+				    fx_teardown),
+    cmocka_unit_test_setup_teardown(test_egressapproval_window, setup, fx_teardown),
+    cmocka_unit_test_setup_teardown(test_egressapproval_ttl_is_clamped, setup, fx_teardown),
 };
 
 KARS_UNIT_MAIN(tests)

@@ -555,6 +555,19 @@ static void test_date_time(void **state)
 	assert_false(kars_is_date_time("2026-05-30T00:00:00"));
 	assert_false(kars_is_date_time("2026-05-30T00:00:00Zjunk"));
 	assert_false(kars_is_date_time("2026-05-30T00:00:00.Z"));
+	/* the instant: offsets applied, fractions dropped (epoch seconds by date -d) */
+	{
+		time_t t = 0;
+
+		assert_int_equal(kars_date_time_parse("2026-05-30T00:00:00Z", &t), 0);
+		assert_int_equal((long long)t, 1780099200LL);
+		assert_int_equal(kars_date_time_parse("2026-05-30T05:30:00.999+05:30", &t), 0);
+		assert_int_equal((long long)t, 1780099200LL);
+		assert_int_equal(kars_date_time_parse("2026-05-29T23:00:00-01:00", &t), 0);
+		assert_int_equal((long long)t, 1780099200LL);
+		assert_int_equal(kars_date_time_parse("2026-05-30", &t), -EINVAL);
+		assert_int_equal(kars_date_time_parse(NULL, &t), -EINVAL);
+	}
 }
 
 static const struct CMUnitTest tests[] = {

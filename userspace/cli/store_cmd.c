@@ -18,7 +18,9 @@ void kars_cli_store_usage(FILE *f)
 {
 	fprintf(f, "  apply -f FILE|-               create or update objects in the local store\n"
 		   "  get KIND [NAME] [-n NS|-A] [-o yaml|json|wide] [-w [--resource-version RV]]\n"
-		   "                                show objects; -w streams changes\n"
+		   "                                show objects; -w: the current ones, then\n"
+		   "                                their changes (--resource-version RV: only\n"
+		   "                                the changes after RV)\n"
 		   "  delete KIND NAME [-n NS] | delete -f FILE|-\n"
 		   "                                delete objects (finalizers are honoured)\n"
 		   "  (the local store is --state DIR, $KARS_STATE_DIR or " DEFAULT_STATE ")\n");
@@ -26,7 +28,7 @@ void kars_cli_store_usage(FILE *f)
 
 struct opts {
 	const char *state, *ns, *file, *output;
-	bool all_ns, watch;
+	bool all_ns, watch, from_set; /* from_set: --resource-version given */
 	unsigned long long from;
 	int first_arg; /* index of the first positional argument */
 };
@@ -81,6 +83,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'r':
 			errno = 0;
 			o->from = strtoull(optarg, &end, 10);
+			o->from_set = true;
 			if (errno || *end || !*optarg) {
 				fprintf(stderr,
 					"kars: --resource-version: \"%s\" is not a number\n",
@@ -385,39 +388,66 @@ static void print_doc(const json_t *v, const char *output)
 	free(text);
 }
 
+static void print_event(const struct kars_kind *k, const char *ns, const char *type,
+			const json_t *obj, const struct opts *o, bool *first)
+{
+	if (o->output && !strcmp(o->output, "json")) {
+		json_t *line = json_pack("{s:s,s:O}", "type", type, "object", obj);
+		char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		printf("%s\n", text ? text : "{}");
+		free(text);
+		json_decref(line);
+	} else {
+		json_t *one = json_pack("[O]", obj);
+
+		print_table(k, one, !ns && !k->cluster_scoped, o->output != NULL, *first);
+		*first = false;
+		json_decref(one);
+	}
+}
+
+/* Like kubectl: without --resource-version, the current objects first (as
+ * ADDED), then the changes after that list; with it, the changes after RV
+ * (0: whatever the store's log still holds). name: only that object. */
 static int watch_kind(struct kars_store *s, const struct kars_kind *k, const char *ns,
-		      uint64_t from, const struct opts *o)
+		      const char *name, const struct opts *o)
 {
 	struct kars_watch *w = NULL;
 	struct kars_err err = {};
 	struct kars_event ev;
+	json_t *items = NULL, *it;
+	uint64_t from = o->from;
 	bool first = true;
-	int ret = kars_store_watch(s, k, ns, from, &w, &err);
+	size_t i;
+	int ret;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!o->from_set) {
+		ret = kars_store_list(s, k, ns, &items, &from, &err);
+		if (ret) {
+			print_store_error(NULL, ret, &err);
+			return 1;
+		}
+		json_array_foreach(items, i, it)
+		{
+			if (!name || !strcmp(md_str(it, "name") ?: "", name))
+				print_event(k, ns, "ADDED", it, o, &first);
+		}
+		json_decref(items);
+	}
+	ret = kars_store_watch(s, k, ns, from, &w, &err);
 	if (ret) {
 		print_store_error(NULL, ret, &err);
 		return 1;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((ret = kars_watch_next(w, -1, &ev, &err)) == 0) {
-		if (o->output && !strcmp(o->output, "json")) {
-			json_t *line = json_pack("{s:s,s:O}", "type",
-						 ev.type == KARS_ADDED	    ? "ADDED"
-						 : ev.type == KARS_MODIFIED ? "MODIFIED"
-									    : "DELETED",
-						 "object", ev.object);
-			char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-			printf("%s\n", text ? text : "{}");
-			free(text);
-			json_decref(line);
-		} else {
-			json_t *one = json_pack("[O]", ev.object);
-
-			print_table(k, one, !ns && !k->cluster_scoped, o->output != NULL, first);
-			first = false;
-			json_decref(one);
-		}
+		if (!name || !strcmp(md_str(ev.object, "name") ?: "", name))
+			print_event(k, ns,
+				    ev.type == KARS_ADDED      ? "ADDED"
+				    : ev.type == KARS_MODIFIED ? "MODIFIED"
+							       : "DELETED",
+				    ev.object, o, &first);
 		json_decref(ev.object);
 	}
 	kars_watch_close(w);
@@ -453,7 +483,7 @@ int kars_cli_get(int argc, char **argv)
 	if (!s)
 		return 1;
 	if (o.watch) {
-		ret = watch_kind(s, k, ns, o.from, &o);
+		ret = watch_kind(s, k, ns, name, &o);
 		kars_store_close(s);
 		return ret;
 	}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "a2a_window.h"
 #include "conditions.h"
 #include "runtime_plan.h"
 
@@ -121,6 +122,25 @@ static int inference_model(const struct kars_sandbox_env *env, const json_t *sb,
 	return 0;
 }
 
+/* The 30-day cap on spec.a2a.expiresAt (a2a_window.h), from
+ * status.a2aWindowStart: set when this generation is first seen, dropped
+ * (by the caller) when the generation changes. */
+static int a2a_window(const json_t *obj, json_t *status, const char *now, struct kars_err *err)
+{
+	const json_t *spec = json_object_get(obj, "spec");
+	const char *start = json_string_value(json_object_get(status, "a2aWindowStart"));
+
+	if (!json_object_get(json_object_get(spec, "a2a"), "expiresAt")) {
+		json_object_del(status, "a2aWindowStart");
+		return 0;
+	}
+	if (!start) {
+		json_object_set_new(status, "a2aWindowStart", json_string(now));
+		start = now;
+	}
+	return kars_a2a_window_check(spec, start, err);
+}
+
 static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, long long gen,
 	       const char *now, struct kars_reconcile_result *res, struct kars_err *err)
 {
@@ -135,6 +155,13 @@ static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, 
 	int ret;
 
 	res->requeue_after_ms = KARS_REQUEUE_STEADY_MS;
+	if (a2a_window(obj, status, now, &why)) {
+		kars_phase_set(k, status, "Degraded");
+		conditions(status, "False", "False", "SpecInvalid", why.msg, gen, now);
+		kars_condition_set(status, "Degraded", "True", "SpecInvalid", why.msg, gen, now);
+		kars_condition_set(status, "Progressing", "False", "SpecInvalid", NULL, gen, now);
+		return 0;
+	}
 	ret = inference_model(env, obj, model, sizeof(model), &why);
 	if (ret == -ENOENT) {
 		kars_phase_set(k, status, "Degraded");
@@ -258,6 +285,8 @@ int kars_reconcile_sandbox(const struct kars_sandbox_env *env, const char *ns, c
 	gen = json_integer_value(json_object_get(md_of(obj), "generation"));
 	old = json_incref(json_object_get(obj, "status"));
 	status = old ? json_deep_copy(old) : json_object();
+	if (json_integer_value(json_object_get(status, "observedGeneration")) != gen)
+		json_object_del(status, "a2aWindowStart"); /* a new spec: a new window */
 	json_object_set_new(status, "observedGeneration", json_integer(gen));
 	ret = run(env, obj, status, gen, now, res, err);
 	if (!ret && !json_equal(status, old ?: json_null())) {

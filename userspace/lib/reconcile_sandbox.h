@@ -5,14 +5,17 @@
  *   1. gone: nothing. Being deleted: the backend removes what it runs, then
  *      the finalizer kars.azure.com/sandbox-cleanup goes.
  *   2. add that finalizer if missing;
- *   3. the runtime plan (runtime_plan.h): AdapterMissing / ShapeInvalid are
+ *   3. spec.a2a.expiresAt at most 30 days after status.a2aWindowStart (when
+ *      this generation was first seen; a2a_window.h), else Degraded,
+ *      SpecInvalid, naming the field, and nothing is handed over;
+ *   4. the runtime plan (runtime_plan.h): AdapterMissing / ShapeInvalid are
  *      Degraded with RuntimeReady=False, and nothing is handed over;
- *   4. spec.inferenceRef must name an InferencePolicy of the namespace
+ *   5. spec.inferenceRef must name an InferencePolicy of the namespace
  *      (else Degraded, InferencePolicyNotFound, looked at again in 60 s);
- *   5. the egress policy compiled for karsd (egress_compile.h), with the
+ *   6. the egress policy compiled for karsd (egress_compile.h), with the
  *      hosts of the sandbox's EgressApprovals in force (phase not Expired,
  *      expiresAt in the future);
- *   6. the desired sandbox handed to the backend (sandbox_backend.h), whose
+ *   7. the desired sandbox handed to the backend (sandbox_backend.h), whose
  *      observation decides: Running with Ready=True only when the workload
  *      runs and its router answers; Pending and Ready=False with the
  *      backend's message otherwise (requeued with backoff). Without a

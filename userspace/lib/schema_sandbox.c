@@ -367,6 +367,9 @@ static const struct kars_field status =
 	  F("sandboxPod", KT_STRING, .desc = "The running workload."),
 	  F("inferenceEndpoint", KT_STRING, .desc = "URL of the sandbox's router."),
 	  F("runtimeKind", KT_STRING, .desc = "Runtime kind that was planned."),
+	  F("a2aWindowStart", KT_STRING, .format = "date-time",
+	    .desc = "When the controller first saw this generation's a2a.expiresAt; the "
+		    "30-day cap is measured from it."),
 	  OBSERVED_GENERATION, F("foundryAgentId", KT_STRING, .desc = "Foundry agent id, if any."),
 	  F("agentIdentity", KT_OBJECT, .desc = "Entra agent identity, if any.",
 	    .props =

@@ -160,6 +160,28 @@ bool kars_is_date_time(const char *s)
 	       s[6] == '\0' && num(s + 1, 2) <= 23 && num(s + 4, 2) <= 59;
 }
 
+int kars_date_time_parse(const char *s, time_t *out)
+{
+	struct tm tm = {0};
+	const char *zone;
+	long off = 0;
+
+	if (!s || !kars_is_date_time(s))
+		return -EINVAL;
+	tm.tm_year = num(s, 4) - 1900;
+	tm.tm_mon = num(s + 5, 2) - 1;
+	tm.tm_mday = num(s + 8, 2);
+	tm.tm_hour = num(s + 11, 2);
+	tm.tm_min = num(s + 14, 2);
+	tm.tm_sec = num(s + 17, 2);
+	for (zone = s + 19; *zone == '.' || (*zone >= '0' && *zone <= '9'); zone++)
+		;
+	if (*zone == '+' || *zone == '-')
+		off = (*zone == '-' ? -1 : 1) * (num(zone + 1, 2) * 3600L + num(zone + 4, 2) * 60L);
+	*out = timegm(&tm) - off;
+	return 0;
+}
+
 static void check_field(const struct kars_field *f, const json_t *v, const char *path,
 			struct kars_problems *p);
 

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "schema.h"
 
@@ -42,6 +43,10 @@ int kars_validate_object(json_t *obj, const struct kars_kind **kind, struct kars
 
 /* RFC 3339 date-time, as format: date-time accepts it. */
 bool kars_is_date_time(const char *s);
+
+/* The instant of an RFC 3339 date-time (offset applied, fraction dropped):
+ * 0, or -EINVAL if kars_is_date_time refuses it. */
+int kars_date_time_parse(const char *s, time_t *out);
 
 /* All problems joined by "\n" into buf. */
 const char *kars_problems_join(const struct kars_problems *p, char *buf, size_t len);

@@ -180,6 +180,13 @@ struct kars_gov_gate *kars_gov_gate_new(struct kars_router *r, struct kars_err *
 	if (kars_gov_limiter_new(&r->cfg.gov_limits, &g->limiter, err) ||
 	    kars_trust_open(&g->trust, &to, err))
 		goto fail;
+	log_info("governance: rate limits per principal %.0f/s (burst %u), router-wide %.0f/s "
+		 "(burst %u)%s",
+		 r->cfg.gov_limits.principal_rate, r->cfg.gov_limits.principal_burst,
+		 r->cfg.gov_limits.global_rate, r->cfg.gov_limits.global_burst,
+		 r->cfg.gov_limits.principal_rate && r->cfg.gov_limits.global_rate
+		     ? ""
+		     : " (a rate of 0: that bucket is off)");
 	if (!r->cfg.gov_profile_file[0]) {
 		if (default_profile(g, &p, err))
 			goto fail;
@@ -274,7 +281,7 @@ static bool tool_name(const json_t *t, char *buf, size_t len)
 /* Evaluates each entry of the array at key, removes the denied ones and
  * lists them into list. Returns how many were removed. */
 static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char *list,
-		    size_t list_len, size_t *used, json_t *removed_names)
+		    size_t list_len, size_t *used)
 {
 	json_t *arr = json_object_get(body, key);
 	size_t n = 0, i = 0;
@@ -295,7 +302,6 @@ static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char
 				i++;
 				continue;
 			}
-			json_array_append_new(removed_names, json_string(name));
 		}
 		w = snprintf(list + *used, list_len - *used, "%s%s (%s%s%s)", *used ? ", " : "",
 			     named ? action : "an unnamed tool", named ? d.rule : "",
@@ -311,40 +317,94 @@ static size_t strip(struct kars_gov_gate *g, json_t *body, const char *key, char
 	return n;
 }
 
-/* The name a tool_choice (or the older function_call) forces, or NULL. */
-static const char *forced_name(const json_t *tc)
+/* Whether the agent may be forced to call the tool t names: peeked as
+ * tool.invoke:<name>; false with *d and action when refused. A choice that
+ * names no tool is refused (what cannot be named cannot be allowed). */
+static bool named_allowed(struct kars_gov_gate *g, const json_t *t, char *action, size_t len,
+			  struct kars_gov_decision *d)
 {
-	const char *name =
-	    json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+	static const struct kars_gov_decision unnamed = {.verdict = KARS_GOV_DENY,
+							 .why = KARS_GOV_WHY_BAD_ACTION,
+							 .reason = "tool_choice names no tool"};
+	char name[KARS_GOV_ACTION_MAX - 16];
 
-	return name ? name : json_string_value(json_object_get(tc, "name"));
+	if (!tool_name(t, name, sizeof(name))) {
+		snprintf(action, len, "tool_choice");
+		*d = unnamed;
+		return false;
+	}
+	snprintf(action, len, "tool.invoke:%s", name);
+	kars_gov_evaluate(g->reader, &(struct kars_gov_request){.action = action, .peek = true}, d);
+	return d->verdict == KARS_GOV_ALLOW;
 }
 
-/* A tool_choice or function_call that forces a removed tool goes with it,
- * and so do both when no tool is left (the upstream refuses either). */
-static void fix_tool_choice(json_t *body, const json_t *removed)
+/* The same for a tool_choice or function_call: a string ("auto", "none",
+ * "required") forces nothing; allowed_tools: each tool of its list (one
+ * level: an allowed_tools inside is judged by its type, like any tool). */
+static bool forced_allowed(struct kars_gov_gate *g, const json_t *tc, char *action, size_t len,
+			   struct kars_gov_decision *d)
 {
-	static const char *const keys[] = {"tool_choice", "function_call"};
+	const char *type = json_string_value(json_object_get(tc, "type"));
+	const json_t *t;
 	size_t i;
-	const json_t *v;
 
-	if (!json_object_get(body, "tools") && !json_object_get(body, "functions")) {
-		json_object_del(body, "tool_choice");
-		json_object_del(body, "parallel_tool_calls");
-		json_object_del(body, "function_call");
-		return;
+	if (!json_is_object(tc))
+		return true;
+	if (!type || strcmp(type, "allowed_tools") != 0)
+		return named_allowed(g, tc, action, len, d);
+	json_array_foreach(json_object_get(tc, "tools"), i, t)
+	{
+		if (!named_allowed(g, t, action, len, d))
+			return false;
 	}
-	for (size_t k = 0; k < 2; k++) {
-		const char *forced = forced_name(json_object_get(body, keys[k]));
+	return true;
+}
 
-		json_array_foreach(removed, i, v)
-		{
-			if (forced && strcmp(forced, json_string_value(v)) == 0) {
+static bool requires_a_tool(const json_t *tc)
+{
+	const char *mode = json_string_value(json_object_get(tc, "mode"));
+
+	return json_is_object(tc) ? mode && strcmp(mode, "required") == 0
+				  : strcmp(json_string_value(tc) ?: "", "required") == 0;
+}
+
+/* tool_choice and function_call after the strip. A choice forcing a tool the
+ * ToolPolicy denies, or requiring a tool call when every advertised tool was
+ * removed, cannot be served as asked: refused (-1, with *d and action, the
+ * tool named), never quietly turned into a request that does something
+ * else. Otherwise, when the strip left no tool, tool_choice, function_call
+ * and parallel_tool_calls go (the upstream refuses them without tools). */
+static int check_tool_choice(struct kars_gov_gate *g, json_t *body, size_t removed,
+			     const char *list, char *action, size_t len,
+			     struct kars_gov_decision *d, bool *changed)
+{
+	static const char *const keys[] = {"tool_choice", "function_call", "parallel_tool_calls"};
+
+	for (size_t k = 0; k < 2; k++) {
+		const json_t *tc = json_object_get(body, keys[k]);
+
+		if (!forced_allowed(g, tc, action, len, d))
+			return -1;
+		if (removed && requires_a_tool(tc) && !json_object_get(body, "tools") &&
+		    !json_object_get(body, "functions")) {
+			*d = (struct kars_gov_decision){
+			    .verdict = KARS_GOV_DENY,
+			    .why = KARS_GOV_WHY_DENIED_ACTION,
+			    .reason = "tool_choice requires a tool call and every advertised tool "
+				      "was removed"};
+			snprintf(action, len, "%.*s", (int)len - 1, list);
+			return -1;
+		}
+	}
+	if (removed && !json_object_get(body, "tools") && !json_object_get(body, "functions")) {
+		for (size_t k = 0; k < 3; k++) {
+			if (json_object_get(body, keys[k])) {
 				json_object_del(body, keys[k]);
-				break;
+				*changed = true;
 			}
 		}
 	}
+	return 0;
 }
 
 /* The fallbacks of the chain, each peeked (a fallback is not a call until
@@ -392,7 +452,6 @@ int kars_gov_gate_inference(struct kars_router *r, struct kars_hreq *req, enum k
 	struct kars_gov_request q = {.action = action};
 	const char *model = *n_models ? models[0] : NULL;
 	struct kars_gov_decision d;
-	json_t *removed;
 	size_t used = 0, n;
 
 	if (!g)
@@ -405,29 +464,32 @@ int kars_gov_gate_inference(struct kars_router *r, struct kars_hreq *req, enum k
 		return -1;
 	}
 	filter_fallbacks(r, route, models, n_models);
-	removed = json_array();
-	if (!removed) {
-		/* Fail closed: a request whose tools could not be judged does
-		 * not go out with them. */
-		kars_router_send_error(req, 503, "server_error", "out_of_memory",
-				       "the router could not check the request's tools");
+	list[0] = '\0';
+	n = strip(g, body, "tools", list, sizeof(list), &used);
+	n += strip(g, body, "functions", list, sizeof(list), &used);
+	if (check_tool_choice(g, body, n, list, action, sizeof(action), &d, body_changed)) {
+		refuse(r, req, route, action, model, &d);
 		return -1;
 	}
-	list[0] = '\0';
-	n = strip(g, body, "tools", list, sizeof(list), &used, removed);
-	n += strip(g, body, "functions", list, sizeof(list), &used, removed);
 	if (n) {
 		char reason[3200];
 
-		fix_tool_choice(body, removed);
 		*body_changed = true;
 		g->tools_stripped += n;
 		snprintf(reason, sizeof(reason), "removed from the request: %s", list);
 		log_info("governance: %s", reason);
 		audit(r, "agent", "tool.invoke", "deny", reason, model);
 	}
-	json_decref(removed);
 	return 0;
+}
+
+const char *kars_gov_gate_unready(const struct kars_router *r)
+{
+	const struct kars_gov_gate *g = r->gov;
+
+	if (!g || g->cur)
+		return NULL;
+	return g->error[0] ? g->error : "no governance profile loaded";
 }
 
 struct gov_metric {

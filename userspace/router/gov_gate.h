@@ -16,8 +16,12 @@
  * Profile file: missing -> the default profile (no rules, unmatched as
  * configured, allow by default: a sandbox without a ToolPolicy); present
  * and valid -> it; present and invalid -> the previous profile stays, or,
- * when there is none, nothing is allowed (fail closed) until a good one
- * arrives. Every load, refusal and fall-back is audited.
+ * when there is none, nothing is allowed (fail closed) and /readyz says so
+ * until a good one arrives. Every load, refusal and fall-back is audited.
+ *
+ * A tool_choice or function_call forcing a denied tool, or requiring a
+ * tool call when every advertised tool was removed, is refused (403), not
+ * dropped: the request could not be served as written.
  */
 #ifndef KARS_ROUTER_GOV_GATE_H
 #define KARS_ROUTER_GOV_GATE_H
@@ -75,6 +79,11 @@ void kars_gov_gate_free(struct kars_gov_gate *g);
 int kars_gov_gate_inference(struct kars_router *r, struct kars_hreq *req, enum kars_route route,
 			    struct json_t *body, const char **models, size_t *n_models,
 			    bool *body_changed);
+
+/* Why governance keeps the router from being ready, or NULL when a profile
+ * is in force: a first profile the loader refused leaves none, and every
+ * governed action is denied until a good one arrives. */
+const char *kars_gov_gate_unready(const struct kars_router *r);
 
 /* The kars_router_governance_* lines of /metrics. */
 struct evbuffer;

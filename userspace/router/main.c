@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "gov_gate.h"
+#include "gov_limits.h"
 #include "http_server.h"
 #include "log.h"
 #include "policy_watch.h"
@@ -26,10 +27,17 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kars-router --config FILE [--log-level LEVEL] [--log-json]\n"
-		   "  --config FILE      the router's configuration (JSON; docs/router.md)\n"
-		   "  --log-level LEVEL  error, warn, info (default) or debug\n"
-		   "  --log-json         log JSON objects, one per line\n");
+	const struct kars_gov_limits d = KARS_GOV_LIMITS_AGT;
+
+	fprintf(f,
+		"usage: kars-router --config FILE [--log-level LEVEL] [--log-json]\n"
+		"  --config FILE      the router's configuration (JSON; docs/router.md)\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --log-json         log JSON objects, one per line\n"
+		"Rate limits are on without any configuration: %.0f inferences and /agt/ calls a\n"
+		"second per agent (burst %u), %.0f a second for the whole router (burst %u).\n"
+		"governance.rateLimit in the config changes them; a rate of 0 turns one off.\n",
+		d.principal_rate, d.principal_burst, d.global_rate, d.global_burst);
 }
 
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "credentials.h"
 #include "exchange.h"
 #include "gov_gate.h"
 #include "http_server.h"
@@ -440,6 +441,43 @@ static void handle_metrics(struct kars_router *r, struct kars_hreq *req)
 	evbuffer_free(out);
 }
 
+/* Ready means serving as configured: without an InferencePolicy, a
+ * governance profile or a usable upstream credential every inference is
+ * refused, so the router is not ready. 503 names every reason. */
+static void handle_readyz(struct kars_router *r, struct kars_hreq *req)
+{
+	json_t *reasons = json_array(), *doc;
+	struct kars_credential_stats cs = {.valid = true};
+	const char *gov = kars_gov_gate_unready(r);
+	char *text;
+
+	if (!reasons) {
+		reply_text(req, 503, "application/json", "{\"ready\":false}"); /* fail closed */
+		return;
+	}
+	if (!r->policy)
+		json_array_append_new(reasons, json_string("no InferencePolicy loaded"));
+	if (gov)
+		json_array_append_new(reasons,
+				      json_sprintf("governance denies every action: %s", gov));
+	if (r->credential)
+		kars_credential_get_stats(r->credential, &cs);
+	if (!cs.valid)
+		json_array_append_new(reasons,
+				      json_sprintf("no valid upstream credential%s%s",
+						   cs.last_error[0] ? ": " : "", cs.last_error));
+	doc = json_array_size(reasons) ? json_pack("{s:b,s:O,s:o}", "ready", 0, "reason",
+						   json_array_get(reasons, 0), "reasons", reasons)
+				       : json_pack("{s:b}", "ready", 1);
+	if (!json_array_size(reasons))
+		json_decref(reasons);
+	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	reply_text(req, doc && json_is_true(json_object_get(doc, "ready")) ? 200 : 503,
+		   "application/json", text ? text : "{\"ready\":false}");
+	free(text);
+	json_decref(doc);
+}
+
 static void on_request(struct kars_hreq *req, void *arg)
 {
 	struct kars_router *r = arg;
@@ -467,13 +505,7 @@ static void on_request(struct kars_hreq *req, void *arg)
 	} else if (strcmp(path, "/healthz") == 0) {
 		reply_text(req, 200, "text/plain", "ok\n");
 	} else if (strcmp(path, "/readyz") == 0) {
-		/* Ready means enforcing: without a policy every inference is
-		 * refused, so the router is not ready to serve. */
-		if (r->policy)
-			reply_text(req, 200, "application/json", "{\"ready\":true}\n");
-		else
-			reply_text(req, 503, "application/json",
-				   "{\"ready\":false,\"reason\":\"no InferencePolicy loaded\"}\n");
+		handle_readyz(r, req);
 	} else if (strcmp(path, "/metrics") == 0) {
 		handle_metrics(r, req);
 	} else {
