@@ -286,7 +286,7 @@ static bool conn_read(struct kars_hreq *q)
 
 static int out_add(struct kars_hreq *q, const void *data, size_t len)
 {
-	if (q->dead)
+	if (q->dead || !len)
 		return 0;
 	if (q->out_off && q->out_off == q->out_len)
 		q->out_off = q->out_len = 0;
