@@ -9,6 +9,12 @@
 #                 once, the stream finishes whole, then the router exits 0;
 #   deadline      SIGTERM with a request that outlasts drainTimeoutMs: the
 #                 router exits at the deadline, not when the request ends;
+#   parsing       raw requests on one socket: pipelined ones answered in
+#                 order; smuggling shapes (Content-Length with
+#                 Transfer-Encoding, two Content-Lengths, a bare LF) refused
+#                 with 400 and the connection closed, the request hidden
+#                 behind them never served; a head over 64 KiB 431, a body
+#                 over 16 MiB 413;
 #   tls           an https upstream (socat with a test CA in front of the
 #                 fake): answered with upstream.caFile, by address and by
 #                 name; refused (502) for an untrusted issuer and for a
@@ -173,6 +179,41 @@ check "its log names the deadline" 0 'drain deadline \(300 ms\)' -- cat "$tmp/ro
 wait "$agent"
 check "the late request did not get a whole answer" 0 '' -- \
 	bash -c "! grep -qs '^data: \\[DONE\\]' '$tmp/late.out'"
+
+# --- the agent-facing server's parsing ---------------------------------------------------
+start_flow_router "$fake_url" 1000
+# raw BYTES: writes them (printf %b escapes) on one connection and prints what
+# comes back, CRs removed, until the router closes it.
+raw() {
+	printf '%b' "$1" | timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3" |
+		tr -d '\r'
+}
+# summary BYTES: how many answers came back, and their statuses.
+summary() {
+	local out statuses
+	out=$(raw "$1")
+	statuses=$(grep '^HTTP/1.1 ' <<<"$out" | cut -d' ' -f2 | paste -sd' ')
+	echo "$(grep -c '^HTTP/1.1 ' <<<"$out") $statuses"
+}
+hidden='GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n'
+check "two pipelined requests: two answers, in order" 0 '^2 200 404$' -- \
+	summary "GET /healthz HTTP/1.1\r\nHost: r\r\n\r\nGET /nowhere?x HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n"
+check "Content-Length with Transfer-Encoding: 400, closed, the request behind never served" \
+	0 '^1 400$' -- summary "POST /v1/chat/completions HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n$hidden"
+check "(the error names it)" 0 'both Content-Length and Transfer-Encoding' -- \
+	raw 'POST / HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'
+check "(and says the connection closes)" 0 '^Connection: close$' -- \
+	raw 'POST / HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'
+check "two Content-Lengths: 400, one answer" 0 '^1 400$' -- \
+	summary "POST /v1/chat/completions HTTP/1.1\r\nHost: r\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}$hidden"
+check "a bare LF ending a header: 400, one answer" 0 '^1 400$' -- \
+	summary "GET /healthz HTTP/1.1\r\nHost: r\nX: y\r\n\r\n$hidden"
+check "a head over 64 KiB: 431" 0 '^1 431$' -- \
+	summary "GET /healthz HTTP/1.1\r\nHost: r\r\nX: $(head -c 70000 /dev/zero | tr '\0' a)\r\n\r\n"
+check "a body over 16 MiB: 413 before it is read" 0 '^413$' -- \
+	curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+	-H 'Content-Length: 16777217' -X POST --data-binary '{}' "$base/v1/chat/completions"
+stop_router
 
 # --- an https upstream ----------------------------------------------------------------
 # socat terminates TLS in front of the fake with a certificate for 127.0.0.1

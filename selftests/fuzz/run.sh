@@ -37,6 +37,7 @@ extra_srcs() {
 	tls_sni) echo userspace/router/tls_sni.c ;;
 	http_head) echo userspace/router/http_head.c ;;
 	run_file) echo userspace/cli/sandbox_ref.c ;;
+	http_request) echo userspace/router/http_request.c ;;
 	esac
 }
 

@@ -19,9 +19,6 @@
  * refused or not.
  */
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,27 +26,20 @@
 
 #include "audit.h"
 #include "egress_proxy.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
 #include "sock_diag.h"
 
-void kars_router_reply_json(struct evhttp_request *req, int status, json_t *doc)
+void kars_router_reply_json(struct kars_hreq *req, int status, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	struct evbuffer *out = evbuffer_new();
 
-	if (!text || !out) {
+	if (!text)
 		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
-	} else {
-		evbuffer_add_printf(out, "%s\n", text);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  "application/json");
-		evhttp_send_reply(req, status, NULL, out);
-	}
-	if (out)
-		evbuffer_free(out);
-	free(text);
+	else
+		kars_router_reply_line(req, status, "application/json", text);
 	json_decref(doc);
 }
 
@@ -75,16 +65,15 @@ void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *
 	audit_control(r, uid, action, decision, reason, NULL);
 }
 
-int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
+int kars_router_authorise(struct kars_router *r, struct kars_hreq *req, const char *action,
 			  bool mutation, bool agent_ok, uint32_t *uid)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	int fd = kars_hreq_fd(req);
 	struct kars_sock_peer peer;
 	struct kars_err err = {0};
 	char reason[256];
 
-	if (!bev || kars_sock_peer_lookup((int)bufferevent_getfd(bev), &peer, &err)) {
+	if (fd < 0 || kars_sock_peer_lookup(fd, &peer, &err)) {
 		log_warn("control %s: caller not identified: %s", action, err.msg);
 		kars_router_send_error(req, 403, "permission_denied", "caller_unknown",
 				       "the caller could not be identified: %s",
@@ -109,7 +98,7 @@ int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, con
 	return -1;
 }
 
-static void policy_status(struct kars_router *r, struct evhttp_request *req)
+static void policy_status(struct kars_router *r, struct kars_hreq *req)
 {
 	const struct kars_inference_policy *p = r->policy;
 	int loaded = 0;
@@ -126,17 +115,17 @@ static void policy_status(struct kars_router *r, struct evhttp_request *req)
 		      (json_int_t)(p ? p->monthly_tokens : 0)));
 }
 
-static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
+static void set_model(struct kars_router *r, struct kars_hreq *req, uint32_t uid)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
 	static const char *const keys[] = {"model", NULL};
+	size_t len;
+	const char *in = kars_hreq_body(req, &len);
 	struct kars_err err = {0};
 	const json_t *model;
 	const char *name;
 	json_t *body;
 
-	body = kars_json_parse((const char *)evbuffer_pullup(in, -1), len, &err);
+	body = kars_json_parse(in, len, &err);
 	if (!body || !json_is_object(body) || kars_json_only_keys(body, "", keys, &err) ||
 	    !(model = json_object_get(body, "model")) ||
 	    (!json_is_null(model) && !json_is_string(model))) {
@@ -167,7 +156,7 @@ static void set_model(struct kars_router *r, struct evhttp_request *req, uint32_
 	json_decref(body);
 }
 
-static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
+static void reset_budget(struct kars_router *r, struct kars_hreq *req, uint32_t uid)
 {
 	char reason[160];
 	struct kars_err err = {0};
@@ -185,30 +174,30 @@ static void reset_budget(struct kars_router *r, struct evhttp_request *req, uint
 	    json_pack("{s:I,s:I}", "dailyUsed", (json_int_t)0, "monthlyUsed", (json_int_t)0));
 }
 
-void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path)
+void kars_router_control(struct kars_router *r, struct kars_hreq *req, const char *path)
 {
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	enum kars_http_method method = kars_hreq_method(req);
 	uint32_t uid;
 
 	if (strcmp(path, "egress") == 0 || strncmp(path, "egress/", 7) == 0) {
 		kars_egress_control(r, req, path);
-	} else if (strcmp(path, "policy-status") == 0 && method == EVHTTP_REQ_GET) {
+	} else if (strcmp(path, "policy-status") == 0 && method == KARS_HTTP_GET) {
 		if (kars_router_authorise(r, req, "control.policy-status", false, false, &uid) == 0)
 			policy_status(r, req);
-	} else if (strcmp(path, "model") == 0 && method == EVHTTP_REQ_PUT) {
+	} else if (strcmp(path, "model") == 0 && method == KARS_HTTP_PUT) {
 		if (kars_router_authorise(r, req, "control.model", true, false, &uid) == 0)
 			set_model(r, req, uid);
-	} else if (strcmp(path, "budget/reset") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "budget/reset") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "control.budget.reset", true, false, &uid) == 0)
 			reset_budget(r, req, uid);
 	} else {
 		kars_router_send_error(req, 404, "invalid_request_error", "unknown_url",
 				       "no control endpoint %s /kars/v1/%s (served: GET "
 				       "policy-status, PUT model, POST budget/reset)",
-				       method == EVHTTP_REQ_GET	   ? "GET"
-				       : method == EVHTTP_REQ_PUT  ? "PUT"
-				       : method == EVHTTP_REQ_POST ? "POST"
-								   : "?",
+				       method == KARS_HTTP_GET	  ? "GET"
+				       : method == KARS_HTTP_PUT  ? "PUT"
+				       : method == KARS_HTTP_POST ? "POST"
+								  : "?",
 				       path);
 	}
 }

@@ -13,13 +13,12 @@
  * are audited, refused or not.
  */
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "egress_learned.h"
 #include "egress_proxy.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
 #include "router.h"
@@ -47,11 +46,11 @@ static json_t *state(struct kars_router *r)
 			 kars_egress_learned_json(l), "learnDropped", (json_int_t)l->dropped);
 }
 
-static json_t *body_json(struct evhttp_request *req, const char *const keys[], struct kars_err *err)
+static json_t *body_json(struct kars_hreq *req, const char *const keys[], struct kars_err *err)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	json_t *body =
-	    kars_json_parse((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), err);
+	size_t len;
+	const char *in = kars_hreq_body(req, &len);
+	json_t *body = kars_json_parse(in, len, err);
 
 	if (body && (!json_is_object(body) || kars_json_only_keys(body, "", keys, err))) {
 		if (!err->msg[0])
@@ -62,8 +61,7 @@ static json_t *body_json(struct evhttp_request *req, const char *const keys[], s
 	return body;
 }
 
-static void set_mode(struct kars_router *r, struct evhttp_request *req, uint32_t uid,
-		     const char *forced)
+static void set_mode(struct kars_router *r, struct kars_hreq *req, uint32_t uid, const char *forced)
 {
 	static const char *const keys[] = {"mode", NULL};
 	struct kars_egress_policy *p = &r->cfg.egress.policy;
@@ -97,7 +95,7 @@ static void set_mode(struct kars_router *r, struct evhttp_request *req, uint32_t
 	json_decref(body);
 }
 
-static void approve(struct kars_router *r, struct evhttp_request *req, uint32_t uid)
+static void approve(struct kars_router *r, struct kars_hreq *req, uint32_t uid)
 {
 	static const char *const keys[] = {"host", "port", NULL};
 	struct kars_egress_policy *p = &r->cfg.egress.policy;
@@ -146,25 +144,25 @@ static void approve(struct kars_router *r, struct evhttp_request *req, uint32_t 
 	json_decref(body);
 }
 
-void kars_egress_control(struct kars_router *r, struct evhttp_request *req, const char *path)
+void kars_egress_control(struct kars_router *r, struct kars_hreq *req, const char *path)
 {
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	enum kars_http_method method = kars_hreq_method(req);
 	uint32_t uid;
 
 	if (!r->egress) {
 		kars_router_send_error(req, 404, "invalid_request_error", "no_egress_proxy",
 				       "this router runs no egress proxy (no egressProxy in its "
 				       "config)");
-	} else if (strcmp(path, "egress") == 0 && method == EVHTTP_REQ_GET) {
+	} else if (strcmp(path, "egress") == 0 && method == KARS_HTTP_GET) {
 		if (kars_router_authorise(r, req, "control.egress", false, false, &uid) == 0)
 			kars_router_reply_json(req, 200, state(r));
-	} else if (strcmp(path, "egress/mode") == 0 && method == EVHTTP_REQ_PUT) {
+	} else if (strcmp(path, "egress/mode") == 0 && method == KARS_HTTP_PUT) {
 		if (kars_router_authorise(r, req, "control.egress.mode", true, false, &uid) == 0)
 			set_mode(r, req, uid, NULL);
-	} else if (strcmp(path, "egress/enforce") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "egress/enforce") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "control.egress.mode", true, false, &uid) == 0)
 			set_mode(r, req, uid, "strict");
-	} else if (strcmp(path, "egress/approve") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "egress/approve") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "control.egress.approve", true, false, &uid) == 0)
 			approve(r, req, uid);
 	} else {

@@ -34,8 +34,8 @@ void kars_egress_proxy_free(struct kars_egress_proxy *p);
 struct kars_egress_learned *kars_egress_proxy_learned(struct kars_egress_proxy *p);
 
 /* /kars/v1/egress... (egress_control.c); path is below /kars/v1/. */
-struct evhttp_request;
-void kars_egress_control(struct kars_router *r, struct evhttp_request *req, const char *path);
+struct kars_hreq;
+void kars_egress_control(struct kars_router *r, struct kars_hreq *req, const char *path);
 
 /* The kars_router_egress_* lines of /metrics. */
 void kars_egress_proxy_metrics(struct kars_egress_proxy *p, struct evbuffer *out);

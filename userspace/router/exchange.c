@@ -1,13 +1,7 @@
 /* exchange.c - see exchange.h. */
 #include "exchange.h"
 
-#include <sys/queue.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +9,7 @@
 
 #include "audit.h"
 #include "credentials.h"
+#include "http_server.h"
 #include "log.h"
 #include "upstream_http.h"
 
@@ -22,8 +17,44 @@
 #define MAX_EVENT_BYTES	  KARS_SSE_MAX_EVENT_DEFAULT
 /* Backpressure: above this many bytes waiting for a slow agent the router
  * stops reading the upstream; it reads again once the agent has taken them
- * all (the low-water mark is 0: libevent's write callback). */
+ * all (the low-water mark is 0: kars_hreq_on_drained). */
 #define AGENT_HIGH_WATER (256u << 10)
+
+/* A byte buffer, kept for the exchange. */
+struct bytes {
+	char *p;
+	size_t len, cap;
+};
+
+/* Appends to *p (len, cap), growing it from first bytes by doubling. */
+static int append(char **p, size_t *len, size_t *cap, size_t first, const void *data, size_t n)
+{
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : first;
+		char *np;
+
+		while (c < *len + n)
+			c *= 2;
+		np = realloc(*p, c);
+		if (!np)
+			return -1;
+		*p = np;
+		*cap = c;
+	}
+	memcpy(*p + *len, data, n);
+	*len += n;
+	return 0;
+}
+
+static int bytes_add(struct bytes *b, const void *data, size_t len)
+{
+	return append(&b->p, &b->len, &b->cap, 4096, data, len);
+}
+
+static int bytes_str(struct bytes *b, const char *s)
+{
+	return bytes_add(b, s, strlen(s));
+}
 
 enum relay_mode {
 	RELAY_UNDECIDED = 0,
@@ -34,7 +65,7 @@ enum relay_mode {
 
 struct exchange {
 	struct kars_router *r;
-	struct evhttp_request *req;
+	struct kars_hreq *req;
 	enum kars_route route;
 	struct kars_inference_policy *policy;
 	json_t *body;
@@ -54,16 +85,16 @@ struct exchange {
 	/* the attempt in progress */
 	struct kars_credential_wait cred_wait;
 	struct kars_uhttp_req *up;
-	struct evbuffer *headers; /* the request's header lines */
-	char *wire;		  /* the body sent when a gate changed it */
+	struct bytes headers; /* the request's header lines */
+	char *wire;	      /* the body sent when a gate changed it */
 	long status;
 	enum relay_mode mode;
-	bool started; /* the agent has the status line */
-	struct evkeyvalq response_headers;
+	bool started;		       /* the agent has the status line */
+	struct bytes response_headers; /* "name\0value\0" pairs to forward */
 	char content_type[128];
-	struct evbuffer *out;	/* bytes for the agent */
-	struct evbuffer *whole; /* RELAY_WHOLE */
-	char *event;		/* RELAY_EVENTS: bytes of events not yet whole */
+	struct bytes out;   /* bytes for the agent */
+	struct bytes whole; /* RELAY_WHOLE */
+	char *event;	    /* RELAY_EVENTS: bytes of events not yet whole */
 	size_t event_len, event_cap, scan;
 	bool scan_cr, scan_line_empty; /* scanner state at event[scan] */
 	struct kars_sse_usage sse;
@@ -77,15 +108,9 @@ struct exchange {
 /* The header lines hold the credential: wiped, not just freed. */
 static void wipe_headers(struct exchange *x)
 {
-	size_t n;
-
-	if (!x->headers)
-		return;
-	n = evbuffer_get_length(x->headers);
-	if (n)
-		explicit_bzero(evbuffer_pullup(x->headers, -1), n);
-	evbuffer_free(x->headers);
-	x->headers = NULL;
+	if (x->headers.cap)
+		explicit_bzero(x->headers.p, x->headers.cap);
+	x->headers.len = 0;
 }
 
 static void attempt_reset(struct exchange *x)
@@ -96,12 +121,11 @@ static void attempt_reset(struct exchange *x)
 	wipe_headers(x);
 	free(x->wire);
 	x->wire = NULL;
-	evhttp_clear_headers(&x->response_headers);
+	x->response_headers.len = 0;
 	x->content_type[0] = '\0';
 	x->status = 0;
 	x->mode = RELAY_UNDECIDED;
-	if (x->whole)
-		evbuffer_drain(x->whole, evbuffer_get_length(x->whole));
+	x->whole.len = 0;
 	x->event_len = x->scan = 0;
 	x->scan_cr = false;
 	x->scan_line_empty = true;
@@ -117,10 +141,10 @@ static void exchange_free(struct exchange *x)
 
 	kars_credential_cancel(x->r->credential, &x->cred_wait);
 	attempt_reset(x);
-	if (x->out)
-		evbuffer_free(x->out);
-	if (x->whole)
-		evbuffer_free(x->whole);
+	free(x->headers.p);
+	free(x->response_headers.p);
+	free(x->out.p);
+	free(x->whole.p);
 	free(x->event);
 	free(x->raw);
 	json_decref(x->body);
@@ -136,7 +160,7 @@ static int status_class(long status)
 
 static bool agent_connected(struct exchange *x)
 {
-	return evhttp_request_get_connection(x->req) != NULL;
+	return kars_hreq_connected(x->req);
 }
 
 /* Response headers the agent gets back. */
@@ -153,20 +177,29 @@ static void on_header(void *arg, const char *name, const char *value)
 
 	if (!strcasecmp(name, "Content-Type"))
 		snprintf(x->content_type, sizeof(x->content_type), "%s", value);
-	if (forward_response_header(name))
-		evhttp_add_header(&x->response_headers, name, value);
+	if (forward_response_header(name) &&
+	    (bytes_add(&x->response_headers, name, strlen(name) + 1) ||
+	     bytes_add(&x->response_headers, value, strlen(value) + 1)))
+		log_warn("out of memory for the upstream's %s header", name);
+}
+
+/* The upstream's headers the agent gets, on its answer. */
+static void add_response_headers(struct exchange *x)
+{
+	const char *h = x->response_headers.p, *end = h + x->response_headers.len;
+
+	while (h && h < end) {
+		const char *value = h + strlen(h) + 1;
+
+		kars_hreq_add_header(x->req, h, value);
+		h = value + strlen(value) + 1;
+	}
 }
 
 static void start_reply(struct exchange *x)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(x->req);
-	struct evkeyval *h;
-
-	TAILQ_FOREACH(h, &x->response_headers, next)
-	{
-		evhttp_add_header(out, h->key, h->value);
-	}
-	evhttp_send_reply_start(x->req, (int)x->status, NULL);
+	add_response_headers(x);
+	kars_hreq_reply_start(x->req, (int)x->status);
 	x->started = true;
 }
 
@@ -239,32 +272,27 @@ static bool relay_event(struct exchange *x, const char *ev, size_t len)
 		return true;
 	if (!x->started)
 		start_reply(x);
-	evbuffer_add(x->out, ev, len);
+	if (bytes_add(&x->out, ev, len)) {
+		snprintf(x->reason, sizeof(x->reason), "out of memory relaying the stream");
+		return false;
+	}
 	return true;
 }
 
 static void resume_upstream(struct exchange *x)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
-
 	if (!x->paused)
 		return;
 	x->paused = false;
-	if (evcon)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	kars_hreq_on_drained(x->req, NULL, NULL);
 	if (x->up)
 		kars_uhttp_pause(x->up, false);
 }
 
-/* The agent took everything queued for it. */
-static void on_agent_drained(struct evhttp_connection *evcon, void *arg)
-{
-	resume_upstream(arg);
-}
-
-/* The agent hung up while the upstream was held back: reading resumes, and
- * the next piece finds the agent gone and stops the upstream too. */
-static void on_agent_closed(struct evhttp_connection *evcon, void *arg)
+/* The agent took everything queued for it, or hung up while the upstream
+ * was held back: reading resumes (and then the next piece finds the agent
+ * gone and stops the upstream too). */
+static void on_agent_drained(void *arg)
 {
 	resume_upstream(arg);
 }
@@ -273,21 +301,13 @@ static void on_agent_closed(struct evhttp_connection *evcon, void *arg)
  * waits until the agent has read it. */
 static void flush_to_agent(struct exchange *x)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-
-	if (!evbuffer_get_length(x->out))
+	if (!x->out.len)
 		return;
-	if (!bev ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) + evbuffer_get_length(x->out) <=
-		AGENT_HIGH_WATER) {
-		evhttp_send_reply_chunk(x->req, x->out);
-		return;
-	}
-	evhttp_send_reply_chunk_with_cb(x->req, x->out, on_agent_drained, x);
-	if (!x->paused && x->up) {
+	kars_hreq_reply_chunk(x->req, x->out.p, x->out.len);
+	x->out.len = 0;
+	if (kars_hreq_unsent(x->req) > AGENT_HIGH_WATER && !x->paused && x->up) {
 		x->paused = true;
-		evhttp_connection_set_closecb(evcon, on_agent_closed, x);
+		kars_hreq_on_drained(x->req, on_agent_drained, x);
 		kars_uhttp_pause(x->up, true);
 	}
 }
@@ -340,21 +360,7 @@ static bool relay_events(struct exchange *x)
 
 static int append_event_bytes(struct exchange *x, const char *data, size_t len)
 {
-	if (x->event_len + len > x->event_cap) {
-		size_t cap = x->event_cap ? x->event_cap : 16384;
-		char *p;
-
-		while (cap < x->event_len + len)
-			cap *= 2;
-		p = realloc(x->event, cap);
-		if (!p)
-			return -1;
-		x->event = p;
-		x->event_cap = cap;
-	}
-	memcpy(x->event + x->event_len, data, len);
-	x->event_len += len;
-	return 0;
+	return append(&x->event, &x->event_len, &x->event_cap, 16384, data, len);
 }
 
 static void on_head(void *arg, int status)
@@ -376,11 +382,11 @@ static bool on_body(void *arg, const char *data, size_t len)
 	case RELAY_DISCARD:
 		return true;
 	case RELAY_WHOLE:
-		if (evbuffer_get_length(x->whole) + len > MAX_RESPONSE_BODY) {
+		if (x->whole.len + len > MAX_RESPONSE_BODY) {
 			x->too_big = true;
 			return false;
 		}
-		return evbuffer_add(x->whole, data, len) == 0;
+		return bytes_add(&x->whole, data, len) == 0;
 	case RELAY_EVENTS:
 		if (append_event_bytes(x, data, len))
 			return false;
@@ -436,10 +442,9 @@ static int attempt_body(struct exchange *x, const char **body, size_t *len)
 static int build_transfer(struct exchange *x, const char *credential)
 {
 	const struct kars_router_route *route = &kars_router_routes[x->route];
-	struct evkeyval *h;
+	size_t n_headers = kars_hreq_header_count(x->req), len, need;
+	const char *body, *name, *value;
 	char path[1024];
-	const char *body;
-	size_t len;
 	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s%s%s%s",
@@ -447,23 +452,35 @@ static int build_transfer(struct exchange *x, const char *credential)
 		 x->item[0] ? "/" : "", x->item);
 	if (attempt_body(x, &body, &len))
 		return -1;
-	x->headers = evbuffer_new();
-	if (!x->headers)
-		return -1;
-	TAILQ_FOREACH(h, evhttp_request_get_input_headers(x->req), next)
-	{
-		/* evhttp joins folded lines; a CR or LF left would start a
-		 * header of the agent's own. */
-		if (forward_request_header(h->key) && !strpbrk(h->value, "\r\n"))
-			rc |= evbuffer_add_printf(x->headers, "%s: %s\r\n", h->key, h->value) < 0;
+	/* Sized first, so that the credential is never left in a block that
+	 * realloc() freed without wiping. */
+	need = strlen(credential) + 3;
+	for (size_t i = 0; i < n_headers; i++) {
+		kars_hreq_header_at(x->req, i, &name, &value);
+		if (forward_request_header(name))
+			need += strlen(name) + strlen(value) + 4;
 	}
-	rc |= evbuffer_add_printf(x->headers, "%s\r\n", credential) < 0;
-	rc |= evbuffer_add(x->headers, "", 1); /* a C string */
+	if (need > x->headers.cap) {
+		wipe_headers(x);
+		free(x->headers.p);
+		x->headers.p = malloc(need);
+		x->headers.cap = x->headers.p ? need : 0;
+	}
+	for (size_t i = 0; i < n_headers; i++) {
+		/* The parser refused folded lines and control bytes; the check
+		 * stays, so that no CR or LF can start a header of the agent's
+		 * own upstream. */
+		kars_hreq_header_at(x->req, i, &name, &value);
+		if (forward_request_header(name) && !strpbrk(value, "\r\n"))
+			rc |= bytes_str(&x->headers, name) || bytes_str(&x->headers, ": ") ||
+			      bytes_str(&x->headers, value) || bytes_str(&x->headers, "\r\n");
+	}
+	/* a C string, with its NUL */
+	rc |= bytes_str(&x->headers, credential) || bytes_add(&x->headers, "\r\n", 3);
 	if (rc)
 		return -1;
-	x->up = kars_uhttp_start(x->r->http_upstream, x->body ? "POST" : "GET", path,
-				 (const char *)evbuffer_pullup(x->headers, -1), body, len,
-				 &upstream_callbacks, x);
+	x->up = kars_uhttp_start(x->r->http_upstream, x->body ? "POST" : "GET", path, x->headers.p,
+				 body, len, &upstream_callbacks, x);
 	return x->up ? 0 : -1;
 }
 
@@ -513,39 +530,11 @@ static void note_failure(struct exchange *x, const char *what)
 		 x->n_models ? x->models[x->attempt] : "upstream", what);
 }
 
-static void on_cut_flushed(struct bufferevent *bev, void *arg)
+static void add_decision_headers(struct kars_hreq *req, const char *reason)
 {
-	evhttp_connection_free(arg);
-}
-
-static void on_cut_event(struct bufferevent *bev, short what, void *arg)
-{
-	evhttp_connection_free(arg);
-}
-
-/* Closes the agent's connection without the final chunk, once what was
- * already relayed has been written: the connection is ours alone from here
- * (its request is never finished), so its callbacks may be too. */
-static void cut_connection(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		evhttp_connection_free(evcon);
-		return;
-	}
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, on_cut_flushed, on_cut_event, evcon);
-	bufferevent_enable(bev, EV_WRITE);
-}
-
-static void add_decision_headers(struct evhttp_request *req, const char *reason)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-	evhttp_add_header(h, "x-kars-decision", "blocked");
-	evhttp_add_header(h, "x-kars-decision-by", "InferencePolicy");
-	evhttp_add_header(h, "x-kars-decision-reason", reason);
+	kars_hreq_add_header(req, "x-kars-decision", "blocked");
+	kars_hreq_add_header(req, "x-kars-decision-by", "InferencePolicy");
+	kars_hreq_add_header(req, "x-kars-decision-reason", reason);
 }
 
 /* The floor stopped a stream the agent is already reading: it gets an error
@@ -556,12 +545,13 @@ static void end_blocked_stream(struct exchange *x)
 			       "content_filter", "code", "content_policy_violation", "param");
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 
-	if (text)
-		evbuffer_add_printf(x->out, "data: %s\n\n", text);
-	if (x->route != KARS_ROUTE_RESPONSES)
-		evbuffer_add_printf(x->out, "data: [DONE]\n\n");
-	evhttp_send_reply_chunk(x->req, x->out);
-	evhttp_send_reply_end(x->req);
+	if (text && (bytes_str(&x->out, "data: ") || bytes_str(&x->out, text) ||
+		     bytes_str(&x->out, "\n\n")))
+		x->out.len = 0;
+	if (x->route != KARS_ROUTE_RESPONSES && bytes_str(&x->out, "data: [DONE]\n\n"))
+		x->out.len = 0;
+	kars_hreq_reply_chunk(x->req, x->out.p, x->out.len);
+	kars_hreq_reply_end(x->req);
 	free(text);
 	json_decref(ev);
 }
@@ -570,13 +560,11 @@ static void end_blocked_stream(struct exchange *x)
 static void finish_whole(struct exchange *x, struct kars_usage *usage)
 {
 	const struct kars_router_route *route = &kars_router_routes[x->route];
-	size_t len = evbuffer_get_length(x->whole);
+	size_t len = x->whole.len;
 	struct kars_err err = {0};
-	struct evkeyval *h;
 
 	if (route->openai != KARS_OPENAI_UNKNOWN && len &&
-	    kars_openai_usage_from_body(route->openai, evbuffer_pullup(x->whole, -1), len, usage,
-					&err))
+	    kars_openai_usage_from_body(route->openai, x->whole.p, len, usage, &err))
 		log_debug("usage of a %s answer: %s", route->name, err.msg);
 	if (x->policy && x->status / 100 == 2 &&
 	    kars_inference_policy_blocks_content(x->policy, &usage->filter, x->reason,
@@ -587,11 +575,8 @@ static void finish_whole(struct exchange *x, struct kars_usage *usage)
 				       "%s", x->reason);
 		return;
 	}
-	TAILQ_FOREACH(h, &x->response_headers, next)
-	{
-		evhttp_add_header(evhttp_request_get_output_headers(x->req), h->key, h->value);
-	}
-	evhttp_send_reply(x->req, (int)x->status, NULL, x->whole);
+	add_response_headers(x);
+	kars_hreq_reply(x->req, (int)x->status, x->whole.p, len);
 }
 
 /* The end of a streamed reply: what is left is an unfinished event, relayed
@@ -606,11 +591,9 @@ static void finish_events(struct exchange *x, struct kars_usage *usage)
 	}
 	if (!x->started)
 		start_reply(x);
-	if (x->event_len)
-		evbuffer_add(x->out, x->event, x->event_len);
-	if (evbuffer_get_length(x->out))
-		evhttp_send_reply_chunk(x->req, x->out);
-	evhttp_send_reply_end(x->req);
+	kars_hreq_reply_chunk(x->req, x->out.p, x->out.len);
+	kars_hreq_reply_chunk(x->req, x->event, x->event_len);
+	kars_hreq_reply_end(x->req);
 }
 
 static const char *decision_of(struct exchange *x, enum kars_uhttp_result result)
@@ -733,19 +716,15 @@ static void on_done(void *arg, enum kars_uhttp_result result, const char *detail
 	} else if (result != KARS_UHTTP_OK) {
 		/* The upstream broke off mid-answer: so does the agent's
 		 * connection, without the last chunk, so that the agent sees a
-		 * cut stream, not a complete one. Freeing the connection frees
-		 * the request; a gone agent's request is ended instead. */
+		 * cut stream, not a complete one. */
 		r->upstream_errors++;
 		if (x->sse_ready)
 			usage = x->sse.usage;
-		if (agent_connected(x)) {
+		if (agent_connected(x))
 			log_warn("upstream %s: %s after the reply started; cutting the agent's "
 				 "stream too",
 				 route->name, error);
-			cut_connection(evhttp_request_get_connection(x->req));
-		} else {
-			evhttp_send_reply_end(x->req);
-		}
+		kars_hreq_cut(x->req);
 	} else if (x->mode == RELAY_EVENTS) {
 		finish_events(x, &usage);
 	} else {
@@ -755,7 +734,7 @@ static void on_done(void *arg, enum kars_uhttp_result result, const char *detail
 	exchange_free(x);
 }
 
-void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
+void kars_exchange_start(struct kars_router *r, struct kars_hreq *req,
 			 const struct kars_exchange_request *xr)
 {
 	struct exchange *x = calloc(1, sizeof(*x));
@@ -796,13 +775,5 @@ void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
 	for (size_t i = 0; i < xr->n_models; i++)
 		snprintf(x->models[i], sizeof(x->models[i]), "%s", xr->models[i]);
 	x->n_models = xr->n_models;
-	TAILQ_INIT(&x->response_headers);
-	x->out = evbuffer_new();
-	x->whole = evbuffer_new();
-	if (!x->out || !x->whole) {
-		kars_router_send_error(req, 500, "server_error", "out_of_memory", "out of memory");
-		exchange_free(x);
-		return;
-	}
 	start_attempt(x);
 }

@@ -26,7 +26,7 @@
 
 #include "router.h"
 
-struct evhttp_request;
+struct kars_hreq;
 
 struct kars_exchange_request {
 	enum kars_route route;
@@ -44,7 +44,7 @@ struct kars_exchange_request {
 };
 
 /* Starts the first attempt; on failure the agent has been answered. */
-void kars_exchange_start(struct kars_router *r, struct evhttp_request *req,
+void kars_exchange_start(struct kars_router *r, struct kars_hreq *req,
 			 const struct kars_exchange_request *xr);
 
 #endif

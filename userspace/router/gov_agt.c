@@ -20,9 +20,6 @@
  * every trust change (by the trust manager) and refused change.
  */
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +30,7 @@
 #include "gov_limits.h"
 #include "gov_trust.h"
 #include "governance.h"
+#include "http_server.h"
 #include "json.h"
 #include "log.h"
 
@@ -47,12 +45,12 @@ static void principal_of(const struct kars_router *r, uint32_t uid, char *buf, s
 }
 
 /* The request body as a JSON object, or NULL after a 400. */
-static json_t *body_object(struct evhttp_request *req)
+static json_t *body_object(struct kars_hreq *req)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
+	size_t len;
+	const char *in = kars_hreq_body(req, &len);
 	struct kars_err err = {0};
-	json_t *body = kars_json_parse((const char *)evbuffer_pullup(in, -1), len, &err);
+	json_t *body = kars_json_parse(in, len, &err);
 
 	if (!json_is_object(body)) {
 		kars_router_send_error(req, 400, "invalid_request_error", "invalid_json",
@@ -64,12 +62,12 @@ static json_t *body_object(struct evhttp_request *req)
 	return body;
 }
 
-static void bad_request(struct evhttp_request *req, const struct kars_err *err)
+static void bad_request(struct kars_hreq *req, const struct kars_err *err)
 {
 	kars_router_send_error(req, 400, "invalid_request_error", "invalid_value", "%s", err->msg);
 }
 
-static void evaluate(struct kars_gov_gate *g, struct evhttp_request *req, uint32_t uid)
+static void evaluate(struct kars_gov_gate *g, struct kars_hreq *req, uint32_t uid)
 {
 	static const char *const keys[] = {"action", "context", "agent", NULL};
 	struct kars_router *r = g->r;
@@ -138,7 +136,7 @@ out:
 	json_decref(body);
 }
 
-static void outcome(struct kars_gov_gate *g, struct evhttp_request *req, uint32_t uid)
+static void outcome(struct kars_gov_gate *g, struct kars_hreq *req, uint32_t uid)
 {
 	static const char *const keys[] = {"action", "ok", NULL};
 	struct kars_err err = {0};
@@ -165,7 +163,7 @@ static void outcome(struct kars_gov_gate *g, struct evhttp_request *req, uint32_
 	json_decref(body);
 }
 
-static void status(struct kars_gov_gate *g, struct evhttp_request *req, uint32_t uid)
+static void status(struct kars_gov_gate *g, struct kars_hreq *req, uint32_t uid)
 {
 	struct kars_gov_principal_state ps;
 	struct kars_gov_limiter_stats st;
@@ -211,19 +209,14 @@ static int add_score(const struct kars_trust_score *s, void *arg)
 	return json_array_append_new(arg, score_json(s));
 }
 
-static void trust_get(struct kars_gov_gate *g, struct evhttp_request *req)
+static void trust_get(struct kars_gov_gate *g, struct kars_hreq *req)
 {
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-	struct evkeyvalq params = {0};
+	char buf[256];
+	const char *agent = kars_hreq_query_param(req, "agent", buf, sizeof(buf));
 	struct kars_trust_score s;
 	struct kars_err err = {0};
-	const char *agent = NULL;
 	json_t *all;
 
-	TAILQ_INIT(&params);
-	if (query && evhttp_parse_query_str(query, &params) == 0)
-		agent = evhttp_find_header(&params, "agent");
 	if (agent) {
 		if (kars_trust_get(g->trust, agent, 0, &s, &err))
 			bad_request(req, &err);
@@ -241,10 +234,9 @@ static void trust_get(struct kars_gov_gate *g, struct evhttp_request *req)
 						       all)
 					   : NULL);
 	}
-	evhttp_clear_headers(&params);
 }
 
-static void trust_post(struct kars_gov_gate *g, struct evhttp_request *req, uint32_t uid)
+static void trust_post(struct kars_gov_gate *g, struct kars_hreq *req, uint32_t uid)
 {
 	static const char *const keys[] = {"agent", "change", "score", "reason", NULL};
 	const char *agent = NULL, *change = NULL, *why = NULL;
@@ -299,37 +291,37 @@ out:
 	json_decref(body);
 }
 
-void kars_gov_gate_http(struct kars_router *r, struct evhttp_request *req, const char *path)
+void kars_gov_gate_http(struct kars_router *r, struct kars_hreq *req, const char *path)
 {
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	enum kars_http_method method = kars_hreq_method(req);
 	struct kars_gov_gate *g = r->gov;
 	uint32_t uid;
 
 	if (!g) {
 		kars_router_send_error(req, 503, "server_error", "governance_unavailable",
 				       "governance is not running");
-	} else if (strcmp(path, "evaluate") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "evaluate") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "agt.evaluate", false, true, &uid) == 0)
 			evaluate(g, req, uid);
-	} else if (strcmp(path, "outcome") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "outcome") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "agt.outcome", false, true, &uid) == 0)
 			outcome(g, req, uid);
-	} else if (strcmp(path, "status") == 0 && method == EVHTTP_REQ_GET) {
+	} else if (strcmp(path, "status") == 0 && method == KARS_HTTP_GET) {
 		if (kars_router_authorise(r, req, "agt.status", false, true, &uid) == 0)
 			status(g, req, uid);
-	} else if (strcmp(path, "trust") == 0 && method == EVHTTP_REQ_GET) {
+	} else if (strcmp(path, "trust") == 0 && method == KARS_HTTP_GET) {
 		if (kars_router_authorise(r, req, "agt.trust", false, true, &uid) == 0)
 			trust_get(g, req);
-	} else if (strcmp(path, "trust") == 0 && method == EVHTTP_REQ_POST) {
+	} else if (strcmp(path, "trust") == 0 && method == KARS_HTTP_POST) {
 		if (kars_router_authorise(r, req, "trust.update", true, false, &uid) == 0)
 			trust_post(g, req, uid);
 	} else {
 		kars_router_send_error(req, 404, "invalid_request_error", "unknown_url",
 				       "no endpoint %s /agt/%.200s (served: POST evaluate, POST "
 				       "outcome, GET status, GET and POST trust)",
-				       method == EVHTTP_REQ_GET	   ? "GET"
-				       : method == EVHTTP_REQ_POST ? "POST"
-								   : "?",
+				       method == KARS_HTTP_GET	  ? "GET"
+				       : method == KARS_HTTP_POST ? "POST"
+								  : "?",
 				       path);
 	}
 }

@@ -21,8 +21,6 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +32,7 @@
 #include "gov_limits.h"
 #include "gov_trust.h"
 #include "governance.h"
+#include "http_server.h"
 #include "log.h"
 #include "tool_policy_file.h"
 
@@ -220,10 +219,9 @@ void kars_gov_gate_free(struct kars_gov_gate *g)
 }
 
 /* The refusal of an inference: status, headers, the OpenAI error, audit. */
-static void refuse(struct kars_router *r, struct evhttp_request *req, enum kars_route route,
+static void refuse(struct kars_router *r, struct kars_hreq *req, enum kars_route route,
 		   const char *action, const char *model, const struct kars_gov_decision *d)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	bool limited = d->verdict == KARS_GOV_RATE_LIMITED;
 	int status = limited ? 429 : 403;
 	const char *code = limited				      ? "rate_limit_exceeded"
@@ -244,12 +242,12 @@ static void refuse(struct kars_router *r, struct evhttp_request *req, enum kars_
 		snprintf(
 		    secs, sizeof(secs), "%llu",
 		    (unsigned long long)(d->retry_after_ms ? (d->retry_after_ms + 999) / 1000 : 1));
-		evhttp_add_header(h, "Retry-After", secs);
+		kars_hreq_add_header(req, "Retry-After", secs);
 	}
-	evhttp_add_header(h, "x-kars-decision", limited ? "rate_limited" : "blocked");
-	evhttp_add_header(h, "x-kars-decision-by", "ToolPolicy");
+	kars_hreq_add_header(req, "x-kars-decision", limited ? "rate_limited" : "blocked");
+	kars_hreq_add_header(req, "x-kars-decision-by", "ToolPolicy");
 	if (d->rule[0])
-		evhttp_add_header(h, "x-kars-rule", d->rule);
+		kars_hreq_add_header(req, "x-kars-rule", d->rule);
 	kars_router_send_error(req, status, limited ? "requests" : "policy_violation", code, "%s",
 			       reason);
 	snprintf(audit_action, sizeof(audit_action), "inference.%s",
@@ -446,9 +444,8 @@ static void filter_fallbacks(struct kars_router *r, enum kars_route route, const
 	}
 }
 
-int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
-			    enum kars_route route, json_t *body, const char **models,
-			    size_t *n_models, bool *body_changed)
+int kars_gov_gate_inference(struct kars_router *r, struct kars_hreq *req, enum kars_route route,
+			    json_t *body, const char **models, size_t *n_models, bool *body_changed)
 {
 	struct kars_gov_gate *g = r->gov;
 	char action[KARS_GOV_ACTION_MAX + 1], list[3072];

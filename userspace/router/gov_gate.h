@@ -76,9 +76,9 @@ void kars_gov_gate_free(struct kars_gov_gate *g);
  * *body_changed is set, so the edited body is what goes upstream); -1:
  * refused, answered and audited (403 policy_denied / approval_required /
  * monitor_*, or 429 rate_limit_exceeded with Retry-After). */
-int kars_gov_gate_inference(struct kars_router *r, struct evhttp_request *req,
-			    enum kars_route route, struct json_t *body, const char **models,
-			    size_t *n_models, bool *body_changed);
+int kars_gov_gate_inference(struct kars_router *r, struct kars_hreq *req, enum kars_route route,
+			    struct json_t *body, const char **models, size_t *n_models,
+			    bool *body_changed);
 
 /* Why governance keeps the router from being ready, or NULL when a profile
  * is in force: a first profile the loader refused leaves none, and every
@@ -90,6 +90,6 @@ struct evbuffer;
 void kars_gov_gate_metrics(struct kars_router *r, struct evbuffer *out);
 
 /* /agt/<path>. */
-void kars_gov_gate_http(struct kars_router *r, struct evhttp_request *req, const char *path);
+void kars_gov_gate_http(struct kars_router *r, struct kars_hreq *req, const char *path);
 
 #endif

@@ -8,11 +8,7 @@
  * when a good one arrives.
  */
 #include <event2/event.h>
-#include <event2/http.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +19,7 @@
 #include "egress_proxy.h"
 #include "gov_gate.h"
 #include "gov_limits.h"
+#include "http_server.h"
 #include "log.h"
 #include "policy_watch.h"
 #include "router.h"
@@ -69,9 +66,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: draining %llu request(s) in flight, at most %ld ms", (int)sig,
 		 (unsigned long long)r->inflight, r->cfg.drain_timeout_ms);
 	r->draining = true;
-	if (r->listener)
-		evhttp_del_accept_socket(r->http, r->listener);
-	r->listener = NULL;
+	kars_hsrv_stop_listening(r->http);
 	kars_egress_proxy_stop_listening(r->egress);
 	r->drain_timer = evtimer_new(r->base, on_drain_deadline, r);
 	if (!r->drain_timer || evtimer_add(r->drain_timer, &tv))
@@ -128,9 +123,9 @@ int main(int argc, char **argv)
 	}
 	{
 		/* With the changelist, a socket's interest switched on and off
-		 * again within one loop turn (bufferevents do it on every
-		 * write) costs no epoll_ctl: bench-router's profile had 15% of
-		 * the router's time in epoll_ctl without it. */
+		 * again within one loop turn (the upstream client's bufferevents
+		 * do it on every write) costs no epoll_ctl: bench-router's
+		 * profile had 15% of the router's time in epoll_ctl without it. */
 		struct event_config *ec = event_config_new();
 
 		if (ec)
@@ -139,7 +134,6 @@ int main(int argc, char **argv)
 		if (ec)
 			event_config_free(ec);
 	}
-	r.http = r.base ? evhttp_new(r.base) : NULL;
 	r.upstream = r.base ? kars_upstream_new(r.base) : NULL;
 	if (r.base) {
 		struct kars_uhttp_config uc = {
@@ -169,7 +163,7 @@ int main(int argc, char **argv)
 	}
 	r.tick = r.base ? evtimer_new(r.base, kars_router_on_tick, &r) : NULL;
 	r.watch = r.tick ? kars_policy_watch_new(&r) : NULL;
-	if (!r.http || !r.upstream || !r.watch) {
+	if (!r.upstream || !r.watch) {
 		log_error("out of memory");
 		goto cleanup;
 	}
@@ -178,19 +172,10 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		goto cleanup;
 	}
-	kars_router_routes_init(&r);
-	r.listener = evhttp_bind_socket_with_handle(r.http, r.cfg.listen_addr, r.cfg.listen_port);
-	if (!r.listener) {
-		log_error("listen: cannot bind %s:%u", r.cfg.listen_addr, r.cfg.listen_port);
+	if (kars_router_routes_init(&r, &err) ||
+	    kars_hsrv_listen(r.http, r.cfg.listen_addr, r.cfg.listen_port, &err)) {
+		log_error("%s", err.msg);
 		goto cleanup;
-	}
-	{
-		/* Accepted connections inherit it: an SSE event goes out when
-		 * it is relayed, not when the previous one has been acked. */
-		int one = 1;
-
-		setsockopt(evhttp_bound_socket_get_fd(r.listener), IPPROTO_TCP, TCP_NODELAY, &one,
-			   sizeof(one));
 	}
 	if (r.cfg.egress.enabled) {
 		r.egress = kars_egress_proxy_new(&r, &err);
@@ -237,8 +222,7 @@ cleanup:
 	/* Before the HTTP server and the upstream: it calls waiting requests
 	 * back with an error. */
 	kars_credential_free(r.credential);
-	if (r.http)
-		evhttp_free(r.http);
+	kars_hsrv_free(r.http);
 	kars_upstream_free(r.upstream);
 	kars_uhttp_free(r.http_upstream);
 	if (r.base)

@@ -23,9 +23,6 @@
 #include <sys/queue.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -39,6 +36,7 @@
 #include "egress_proxy.h"
 #include "exchange.h"
 #include "gov_gate.h"
+#include "http_server.h"
 #include "json.h"
 #include "json_project.h"
 #include "log.h"
@@ -46,25 +44,25 @@
 #include "upstream_http.h"
 
 #define MAX_REQUEST_BODY (16u << 20)
+#define MAX_REQUEST_HEAD (64u << 10)
 
 const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT] = {
-    [KARS_ROUTE_CHAT] = {"/v1/chat/completions", EVHTTP_REQ_POST, "/chat/completions", "chat",
+    [KARS_ROUTE_CHAT] = {"/v1/chat/completions", KARS_HTTP_POST, "/chat/completions", "chat",
 			 KARS_ACTION_CHAT, KARS_OPENAI_CHAT_COMPLETIONS},
-    [KARS_ROUTE_RESPONSES] = {"/v1/responses", EVHTTP_REQ_POST, "/responses", "responses",
+    [KARS_ROUTE_RESPONSES] = {"/v1/responses", KARS_HTTP_POST, "/responses", "responses",
 			      KARS_ACTION_RESPONSES, KARS_OPENAI_RESPONSES},
-    [KARS_ROUTE_COMPLETIONS] = {"/v1/completions", EVHTTP_REQ_POST, "/completions", "completions",
+    [KARS_ROUTE_COMPLETIONS] = {"/v1/completions", KARS_HTTP_POST, "/completions", "completions",
 				KARS_ACTION_COMPLETIONS, KARS_OPENAI_COMPLETIONS},
-    [KARS_ROUTE_EMBEDDINGS] = {"/v1/embeddings", EVHTTP_REQ_POST, "/embeddings", "embeddings",
+    [KARS_ROUTE_EMBEDDINGS] = {"/v1/embeddings", KARS_HTTP_POST, "/embeddings", "embeddings",
 			       KARS_ACTION_EMBEDDINGS, KARS_OPENAI_EMBEDDINGS},
-    [KARS_ROUTE_MODELS] = {"/v1/models", EVHTTP_REQ_GET, "/models", "models", KARS_ACTION__COUNT,
+    [KARS_ROUTE_MODELS] = {"/v1/models", KARS_HTTP_GET, "/models", "models", KARS_ACTION__COUNT,
 			   KARS_OPENAI_UNKNOWN},
 };
 
-void kars_router_send_error(struct evhttp_request *req, int status, const char *type,
-			    const char *code, const char *fmt, ...)
+void kars_router_send_error(struct kars_hreq *req, int status, const char *type, const char *code,
+			    const char *fmt, ...)
 {
 	char msg[768];
-	struct evbuffer *out = evbuffer_new();
 	json_t *body;
 	char *text;
 	va_list ap;
@@ -75,15 +73,22 @@ void kars_router_send_error(struct evhttp_request *req, int status, const char *
 	body = json_pack("{s:{s:s,s:s,s:s,s:n}}", "error", "message", msg, "type", type, "code",
 			 code, "param");
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	if (out && text)
-		evbuffer_add_printf(out, "%s\n", text);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/json");
-	evhttp_send_reply(req, status, NULL, out);
-	if (out)
-		evbuffer_free(out);
-	free(text);
+	kars_router_reply_line(req, status, "application/json", text);
 	json_decref(body);
+}
+
+void kars_router_reply_line(struct kars_hreq *req, int status, const char *type, char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+	char *line = text ? realloc(text, n + 2) : NULL;
+
+	if (line) {
+		line[n++] = '\n';
+		text = line;
+	}
+	kars_hreq_add_header(req, "Content-Type", type);
+	kars_hreq_reply(req, status, text, text ? n : 0);
+	free(text);
 }
 
 void kars_router_audit(struct kars_router *r, const struct kars_audit_record *rec)
@@ -109,10 +114,9 @@ struct refusal {
 };
 
 __attribute__((format(printf, 5, 6))) static void
-refuse(struct kars_router *r, struct evhttp_request *req, enum kars_route route,
-       const struct refusal *f, const char *fmt, ...)
+refuse(struct kars_router *r, struct kars_hreq *req, enum kars_route route, const struct refusal *f,
+       const char *fmt, ...)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct kars_audit_record rec = {0};
 	char reason[512], action[64];
 	va_list ap;
@@ -126,14 +130,14 @@ refuse(struct kars_router *r, struct evhttp_request *req, enum kars_route route,
 		char secs[32];
 
 		snprintf(secs, sizeof(secs), "%ld", f->retry_after);
-		evhttp_add_header(h, "Retry-After", secs);
+		kars_hreq_add_header(req, "Retry-After", secs);
 		/* The openai SDKs retry 429s; a spent budget will not be back
 		 * in a few seconds. */
-		evhttp_add_header(h, "x-should-retry", "false");
+		kars_hreq_add_header(req, "x-should-retry", "false");
 	}
 	if (f->status == 403) {
-		evhttp_add_header(h, "x-kars-decision", "blocked");
-		evhttp_add_header(h, "x-kars-decision-by", "InferencePolicy");
+		kars_hreq_add_header(req, "x-kars-decision", "blocked");
+		kars_hreq_add_header(req, "x-kars-decision-by", "InferencePolicy");
 	}
 	kars_router_send_error(req, f->status, f->type, f->code, "%s", reason);
 
@@ -149,16 +153,14 @@ refuse(struct kars_router *r, struct evhttp_request *req, enum kars_route route,
 }
 
 /* The body, whole, as a NUL-terminated copy. */
-static char *take_body(struct evhttp_request *req, size_t *len)
+static char *take_body(struct kars_hreq *req, size_t *len)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	char *body;
+	const char *in = kars_hreq_body(req, len);
+	char *body = malloc(*len + 1);
 
-	*len = evbuffer_get_length(in);
-	body = malloc(*len + 1);
 	if (!body)
 		return NULL;
-	evbuffer_remove(in, body, *len);
+	memcpy(body, in, *len);
 	body[*len] = '\0';
 	return body;
 }
@@ -183,7 +185,7 @@ static const char *cap_field(enum kars_route route, const json_t *body)
 }
 
 /* Gate 4. Returns 0 (*changed when it set the cap), or -1 after refusing. */
-static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+static int apply_token_cap(struct kars_router *r, struct kars_hreq *req, enum kars_route id,
 			   json_t *body, const struct kars_inference_policy *p, struct refusal *f,
 			   bool *changed)
 {
@@ -222,7 +224,7 @@ static int apply_token_cap(struct kars_router *r, struct evhttp_request *req, en
 
 /* Gates 1-5 for an inference request, then the exchange (which takes raw
  * and body). */
-static void handle_inference(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+static void handle_inference(struct kars_router *r, struct kars_hreq *req, enum kars_route id,
 			     char *raw, size_t raw_len, json_t *body)
 {
 	const struct kars_router_route *route = &kars_router_routes[id];
@@ -318,7 +320,7 @@ out:
 }
 
 /* item: the model id of GET /v1/models/{id}, else NULL. */
-static void handle_route(struct kars_router *r, struct evhttp_request *req, enum kars_route id,
+static void handle_route(struct kars_router *r, struct kars_hreq *req, enum kars_route id,
 			 const char *item)
 {
 	const struct kars_router_route *route = &kars_router_routes[id];
@@ -328,11 +330,11 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 	json_t *body;
 	char *raw;
 
-	if (evhttp_request_get_command(req) != (enum evhttp_cmd_type)route->method) {
+	if (kars_hreq_method(req) != (enum kars_http_method)route->method) {
 		r->rejected++;
 		kars_router_send_error(req, 405, "invalid_request_error", "method_not_allowed",
 				       "%s takes %s only", route->path,
-				       route->method == EVHTTP_REQ_POST ? "POST" : "GET");
+				       route->method == KARS_HTTP_POST ? "POST" : "GET");
 		return;
 	}
 	if (item && !kars_model_name_ok(item)) {
@@ -341,7 +343,7 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 				       "model id: only letters, digits and - _ . : are allowed");
 		return;
 	}
-	if (route->method != EVHTTP_REQ_POST) {
+	if (route->method != KARS_HTTP_POST) {
 		kars_exchange_start(r, req, &xr);
 		return;
 	}
@@ -367,16 +369,10 @@ static void handle_route(struct kars_router *r, struct evhttp_request *req, enum
 	}
 }
 
-static void reply_text(struct evhttp_request *req, int status, const char *type, const char *text)
+static void reply_text(struct kars_hreq *req, int status, const char *type, const char *text)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	if (out)
-		evbuffer_add(out, text, strlen(text));
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	evhttp_send_reply(req, status, NULL, out);
-	if (out)
-		evbuffer_free(out);
+	kars_hreq_add_header(req, "Content-Type", type);
+	kars_hreq_reply(req, status, text, strlen(text));
 }
 
 static void metric(struct evbuffer *out, const char *sandbox, const char *name, const char *type,
@@ -392,7 +388,7 @@ void kars_router_metric(struct evbuffer *out, const char *sandbox, const char *n
 	metric(out, sandbox, name, type, help, value);
 }
 
-static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
+static void handle_metrics(struct kars_router *r, struct kars_hreq *req)
 {
 	static const char *const classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 	struct evbuffer *out = evbuffer_new();
@@ -449,16 +445,15 @@ static void handle_metrics(struct kars_router *r, struct evhttp_request *req)
 		metric(out, sb, "kars_router_upstream_idle_connections", "gauge",
 		       "Upstream connections kept alive, unused.", us.idle);
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, NULL, out);
+	kars_hreq_add_header(req, "Content-Type", "text/plain; version=0.0.4");
+	kars_hreq_reply(req, 200, evbuffer_pullup(out, -1), evbuffer_get_length(out));
 	evbuffer_free(out);
 }
 
 /* Ready means serving as configured: without an InferencePolicy, a
  * governance profile or a usable upstream credential every inference is
  * refused, so the router is not ready. 503 names every reason. */
-static void handle_readyz(struct kars_router *r, struct evhttp_request *req)
+static void handle_readyz(struct kars_router *r, struct kars_hreq *req)
 {
 	json_t *reasons = json_array(), *doc;
 	struct kars_credential_stats cs = {.valid = true};
@@ -492,20 +487,14 @@ static void handle_readyz(struct kars_router *r, struct evhttp_request *req)
 	json_decref(doc);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct kars_hreq *req, void *arg)
 {
 	struct kars_router *r = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *path = kars_hreq_path(req);
 
-	if (!path) {
-		kars_router_send_error(req, 400, "invalid_request_error", "bad_uri",
-				       "malformed request URI");
-		return;
-	}
 	if (r->draining) {
 		/* Stopping: what is in flight finishes, nothing new starts. */
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		kars_hreq_close_after(req);
 		kars_router_send_error(req, 503, "server_error", "shutting_down",
 				       "kars-router is shutting down");
 		return;
@@ -538,14 +527,19 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-void kars_router_routes_init(struct kars_router *r)
+int kars_router_routes_init(struct kars_router *r, struct kars_err *err)
 {
-	/* libevent's connection timeout (50 s by default) also runs while a reply
-	 * streams; a stream may be quiet as long as the upstream idle timeout. */
-	struct timeval idle = {.tv_sec = r->cfg.idle_timeout_s + 5};
+	/* The server's timeout (reading a request, an agent not reading its
+	 * answer) also runs while a reply streams; a stream may be quiet as
+	 * long as the upstream idle timeout. */
+	struct kars_hsrv_config cfg = {
+	    .max_head = MAX_REQUEST_HEAD,
+	    .max_body = MAX_REQUEST_BODY,
+	    .timeout_s = r->cfg.idle_timeout_s + 5,
+	    .handler = on_request,
+	    .arg = r,
+	};
 
-	evhttp_set_timeout_tv(r->http, &idle);
-	evhttp_set_max_body_size(r->http, MAX_REQUEST_BODY);
-	evhttp_set_allowed_methods(r->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
-	evhttp_set_gencb(r->http, on_request, r);
+	r->http = kars_hsrv_new(r->base, &cfg, err);
+	return r->http ? 0 : -1;
 }

@@ -11,9 +11,10 @@
  * (one request's upstream attempts, failover, relaying and accounting),
  * control.c (the /kars/v1/ control endpoints), policy_watch.c (hot reload),
  * gov_gate.c (ToolPolicy on inference and tools, the /agt/ endpoints),
- * inference_policy.c, budget.c, config.c, upstream_http.c (the HTTP/1.1 client
- * for the model upstream), upstream.c (libcurl on libevent, for the token
- * services), egress_*.c (the egress proxy on 127.0.0.1:8444, egress_proxy.h).
+ * inference_policy.c, budget.c, config.c, http_server.c (the agent-facing
+ * HTTP/1.1 server), upstream_http.c (the HTTP/1.1 client for the model
+ * upstream), upstream.c (libcurl on libevent, for the token services),
+ * egress_*.c (the egress proxy on 127.0.0.1:8444, egress_proxy.h).
  */
 #ifndef KARS_ROUTER_H
 #define KARS_ROUTER_H
@@ -27,13 +28,12 @@
 
 struct event;
 struct event_base;
-struct evhttp;
-struct evhttp_bound_socket;
-struct evhttp_request;
 struct kars_audit;
 struct kars_credential;
 struct kars_egress_proxy;
 struct kars_gov_gate;
+struct kars_hreq;
+struct kars_hsrv;
 struct kars_upstream;
 struct kars_uhttp;
 
@@ -48,7 +48,7 @@ enum kars_route {
 
 struct kars_router_route {
 	const char *path;
-	int method; /* enum evhttp_cmd_type */
+	int method; /* enum kars_http_method */
 	const char *upstream_path;
 	const char *name;
 	enum kars_policy_action action; /* KARS_ACTION__COUNT: not an inference */
@@ -59,7 +59,7 @@ extern const struct kars_router_route kars_router_routes[KARS_ROUTE__COUNT];
 
 struct kars_router {
 	struct event_base *base;
-	struct evhttp *http;
+	struct kars_hsrv *http;		  /* the agent-facing server (http_server.c) */
 	struct kars_upstream *upstream;	  /* libcurl: the token services */
 	struct kars_uhttp *http_upstream; /* the model upstream (upstream_http.c) */
 	struct kars_router_config cfg;
@@ -79,12 +79,13 @@ struct kars_router {
 	 * finishes or at cfg.drain_timeout_ms */
 	uint64_t inflight;
 	bool draining;
-	struct evhttp_bound_socket *listener;
 	struct event *drain_timer;
 
 	struct kars_budget budget;
 	struct kars_audit *audit;
-	struct event *tick; /* audit group commit, budget persistence */
+	struct event *tick;  /* audit group commit, budget persistence */
+	uint64_t tick_at;    /* when it is due (CLOCK_MONOTONIC ns) */
+	uint64_t budget_due; /* when the dirty budget is written (0: not dirty) */
 	struct kars_policy_watch *watch;
 	struct kars_gov_gate *gov;	  /* ToolPolicy, rate limits, trust (gov_gate.c) */
 	struct kars_egress_proxy *egress; /* egressProxy (egress_proxy.c); NULL: none */
@@ -99,13 +100,15 @@ struct kars_router {
 	uint64_t audit_errors;
 };
 
-/* Registers the HTTP handlers on r->http. */
-void kars_router_routes_init(struct kars_router *r);
+/* Creates r->http, the server of the routes (not listening yet). */
+int kars_router_routes_init(struct kars_router *r, struct kars_err *err);
 
 /* An error in the OpenAI shape {"error":{"message","type","code","param"}}. */
-void kars_router_send_error(struct evhttp_request *req, int status, const char *type,
-			    const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void kars_router_send_error(struct kars_hreq *req, int status, const char *type, const char *code,
+			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Answers with text (malloc'd, taken; NULL: an empty body) and a newline. */
+void kars_router_reply_line(struct kars_hreq *req, int status, const char *type, char *text);
 
 /* One /metrics sample with its HELP and TYPE lines, labelled by sandbox. */
 struct evbuffer;
@@ -132,18 +135,18 @@ uint64_t kars_router_mono_ns(void);
 void kars_router_exchange_done(struct kars_router *r);
 
 /* Control endpoints, under /kars/v1/. */
-void kars_router_control(struct kars_router *r, struct evhttp_request *req, const char *path);
+void kars_router_control(struct kars_router *r, struct kars_hreq *req, const char *path);
 /* Who is calling (sock_diag): 0 with *uid set when allowed (a UID of
  * control.allowedUids, or the agent's when agent_ok); otherwise the 403 is
  * sent (and audited for mutations) and -1 returned. */
-int kars_router_authorise(struct kars_router *r, struct evhttp_request *req, const char *action,
+int kars_router_authorise(struct kars_router *r, struct kars_hreq *req, const char *action,
 			  bool mutation, bool agent_ok, uint32_t *uid);
 /* The audit record of a control request by uid (principal "uid:N"). */
 void kars_router_audit_control(struct kars_router *r, uint32_t uid, const char *action,
 			       const char *decision, const char *reason);
 /* Sends doc (taken) as the JSON body; a NULL doc is a 500. */
 struct json_t;
-void kars_router_reply_json(struct evhttp_request *req, int status, struct json_t *doc);
+void kars_router_reply_json(struct kars_hreq *req, int status, struct json_t *doc);
 
 /* entries[] of /kars/v1/policy-status (policy_entries.c): one per policy
  * kind the router loads; *loaded counts those with a digest. */

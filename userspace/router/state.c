@@ -24,33 +24,47 @@ uint64_t kars_router_mono_ns(void)
 }
 
 /* Group commit of the audit chain and the budget file: one timer, armed
- * only while something waits, so an idle router sleeps. */
+ * only while something waits, so an idle router sleeps. Each is written
+ * when its own deadline has come, not whenever the timer fires for the
+ * other. */
 void kars_router_on_tick(int fd, short what, void *arg)
 {
 	struct kars_router *r = arg;
 	struct kars_err err = {0};
+	uint64_t now = kars_router_mono_ns();
 
-	if (r->audit && kars_audit_tick(r->audit, kars_router_mono_ns(), &err))
+	if (r->audit && kars_audit_tick(r->audit, now, &err))
 		log_error("audit: %s", err.msg);
-	if (r->budget.dirty && kars_budget_persist(&r->budget, &err))
-		log_error("%s", err.msg);
+	if (r->budget.dirty && now >= r->budget_due) {
+		r->budget_due = 0; /* a failed write is tried again an interval later */
+		if (kars_budget_persist(&r->budget, &err))
+			log_error("%s", err.msg);
+	}
 	kars_router_wake(r);
 }
 
 void kars_router_wake(struct kars_router *r)
 {
-	uint64_t now, deadline = r->audit ? kars_audit_deadline(r->audit) : UINT64_MAX;
-	uint64_t budget_ns = (uint64_t)r->cfg.budget_persist_ms * 1000000ull, wait;
+	uint64_t now, deadline = r->audit ? kars_audit_deadline(r->audit) : UINT64_MAX, wait;
 	struct timeval tv;
 
-	if (!r->tick || (deadline == UINT64_MAX && !r->budget.dirty))
+	if (!r->tick)
 		return;
 	now = kars_router_mono_ns();
-	wait = deadline == UINT64_MAX ? budget_ns : deadline > now ? deadline - now : 0;
-	if (r->budget.dirty && wait > budget_ns)
-		wait = budget_ns;
-	if (evtimer_pending(r->tick, &tv))
+	if (r->budget.dirty) {
+		if (!r->budget_due)
+			r->budget_due = now + (uint64_t)r->cfg.budget_persist_ms * 1000000ull;
+		if (r->budget_due < deadline)
+			deadline = r->budget_due;
+	}
+	if (deadline == UINT64_MAX)
 		return;
+	wait = deadline > now ? deadline - now : 0;
+	/* An armed timer stays unless this wake is due earlier: the budget's
+	 * second-long wait must not hold back an audit record's flush. */
+	if (evtimer_pending(r->tick, NULL) && r->tick_at <= now + wait)
+		return;
+	r->tick_at = now + wait;
 	tv.tv_sec = (time_t)(wait / 1000000000ull);
 	tv.tv_usec = (suseconds_t)(wait % 1000000000ull / 1000);
 	evtimer_add(r->tick, &tv);
