@@ -30,6 +30,9 @@
 #include "schema_cmd.h"
 #include "store_cmd.h"
 #include "json.h"
+/* local mode: up/down and the sandbox lifecycle (issue 5) */
+#include "sandbox_cmd.h"
+#include "up_cmd.h"
 
 static const char *socket_path = KARSD_DEFAULT_SOCKET;
 
@@ -54,6 +57,10 @@ static void usage(FILE *f)
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
 	kars_cli_migrate_usage(f);
+	/* local mode: up/down and the sandbox lifecycle (issue 5) */
+	fprintf(f, "\n");
+	kars_cli_up_usage(f);
+	kars_cli_sandbox_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
 		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
@@ -408,6 +415,21 @@ int main(int argc, char **argv)
 		usage(i >= argc ? stderr : stdout);
 		return i >= argc ? 2 : 0;
 	}
+	/* local mode: up/down and the sandbox lifecycle (issue 5) */
+	if (strcmp(argv[i], "up") == 0)
+		return kars_cli_up(socket_path, argc - i, argv + i);
+	if (strcmp(argv[i], "down") == 0)
+		return kars_cli_down(argc - i, argv + i);
+	if (strcmp(argv[i], "add") == 0)
+		return kars_cli_sandbox_add(argc - i, argv + i);
+	if (strcmp(argv[i], "list") == 0)
+		return kars_cli_sandbox_list(argc - i, argv + i);
+	if (strcmp(argv[i], "status") == 0)
+		return kars_cli_sandbox_status(argc - i, argv + i);
+	if (strcmp(argv[i], "logs") == 0)
+		return kars_cli_sandbox_logs(argc - i, argv + i);
+	if (strcmp(argv[i], "delete") == 0 && kars_cli_sandbox_is_delete(argc - i, argv + i))
+		return kars_cli_sandbox_delete(argc - i, argv + i);
 	if (strcmp(argv[i], "dataplane") == 0)
 		return dataplane(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "trace") == 0)

@@ -187,10 +187,10 @@ static char *router_config(const struct local_backend *b, const struct kars_loca
 	snprintf(f1, sizeof(f1), "%s/budget.json", sb->router_dir);
 	snprintf(f2, sizeof(f2), "%s/audit.jsonl", sb->router_dir);
 	snprintf(f3, sizeof(f3), "%s/audit.key", sb->router_dir);
-	cfg = json_pack("{s:s,s:s,s:I,s:o,s:{s:s},s:{s:s,s:s},s:{s:[i]},s:I}", "sandbox",
-			sb->owner, "listen", listen, "agentUid", (json_int_t)sb->agent_uid,
-			"upstream", up, "budget", "file", f1, "audit", "file", f2, "keyFile", f3,
-			"control", "allowedUids", 0, "drainTimeoutMs", (json_int_t)2000);
+	cfg = json_pack("{s:s,s:s,s:I,s:o,s:{s:s},s:{s:s,s:s},s:{s:[i]},s:I}", "sandbox", sb->owner,
+			"listen", listen, "agentUid", (json_int_t)sb->agent_uid, "upstream", up,
+			"budget", "file", f1, "audit", "file", f2, "keyFile", f3, "control",
+			"allowedUids", 0, "drainTimeoutMs", (json_int_t)2000);
 	if (!cfg) {
 		kars_err_set(err, ENOMEM, "router config: out of memory");
 		return NULL;
@@ -248,8 +248,7 @@ static bool url_host(const char *url, char *host, size_t len, unsigned *port)
 }
 
 static int karsd_apply(const struct local_backend *b, const struct kars_local_sandbox *sb,
-		       const struct kars_sandbox_desired *d, const json_t *up,
-		       struct kars_err *err)
+		       const struct kars_sandbox_desired *d, const json_t *up, struct kars_err *err)
 {
 	json_t *req = json_deep_copy(d->egress), *resp = NULL, *res;
 	char resolver[64], host[256];
@@ -259,10 +258,12 @@ static int karsd_apply(const struct local_backend *b, const struct kars_local_sa
 	if (!req)
 		return kars_err_set(err, ENOMEM, "karsd request: out of memory");
 	ports_of(b, sb, &rp, &pp);
-	json_object_set_new(req, "agent", json_pack("{s:s,s:I}", "cgroup", sb->cg_agent, "uid",
-						    (json_int_t)sb->agent_uid));
-	json_object_set_new(req, "router", json_pack("{s:s,s:I}", "cgroup", sb->cg_router, "uid",
-						     (json_int_t)sb->router_uid));
+	json_object_set_new(
+	    req, "agent",
+	    json_pack("{s:s,s:I}", "cgroup", sb->cg_agent, "uid", (json_int_t)sb->agent_uid));
+	json_object_set_new(
+	    req, "router",
+	    json_pack("{s:s,s:I}", "cgroup", sb->cg_router, "uid", (json_int_t)sb->router_uid));
 	json_object_set_new(req, "routerPort", json_integer(rp));
 	json_object_set_new(req, "proxyPort", json_integer(pp));
 	res = json_object_get(req, "resolver");
@@ -566,8 +567,8 @@ static int lb_observe(void *ctx, const char *ns, const char *name,
 		free(msg);
 	} else if (!out->router_answers) {
 		snprintf(out->message, sizeof(out->message),
-			 "the router does not answer http://127.0.0.1:%u/healthz (kars logs %s)", rp,
-			 name);
+			 "the router does not answer http://127.0.0.1:%u/healthz (kars logs %s)",
+			 rp, name);
 	} else if (!out->running) {
 		snprintf(out->message, sizeof(out->message),
 			 "the agent is not running (kars logs %s)", name);
@@ -632,10 +633,10 @@ int kars_local_backend_new(const struct kars_local_backend_opts *o,
 		b->o.uids.last = KARS_UID_LAST;
 	}
 	if (b->o.port_base + (b->o.uids.last - b->o.uids.first) + 1 > 65535) {
-		ret = kars_err_set(err, EINVAL,
-				   "router ports %u+%u: beyond 65535 for the UID range %u-%u",
-				   (unsigned)b->o.port_base, (unsigned)(b->o.uids.last - b->o.uids.first),
-				   (unsigned)b->o.uids.first, (unsigned)b->o.uids.last);
+		ret = kars_err_set(
+		    err, EINVAL, "router ports %u+%u: beyond 65535 for the UID range %u-%u",
+		    (unsigned)b->o.port_base, (unsigned)(b->o.uids.last - b->o.uids.first),
+		    (unsigned)b->o.uids.first, (unsigned)b->o.uids.last);
 		free(b);
 		return ret;
 	}

@@ -36,8 +36,9 @@ static unsigned long long start_time(pid_t pid)
 	if (!p)
 		return 0;
 	/* state is field 3, starttime field 22: 19 fields on. */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			  "%*d %*d %*d %llu",
+	if (sscanf(p + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+		   "%*d %*d %*d %llu",
 		   &t) != 1)
 		return 0;
 	/* A zombie is not alive. */
