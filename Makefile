@@ -213,6 +213,7 @@ check: deps
 		"selftests/e2e/router_policy.sh $(BUILD)" \
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
+		"selftests/e2e/local_mode.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd" \
 		"$(BPFTEST_BIN) --karsd $(BUILD)/bin/karsd --socket-cgroup stamp" \

@@ -114,16 +114,15 @@ static void common_init(struct common *c)
 	optind = 1;
 }
 
-static int common_done(struct common *c, const char *verb, int argc, char **argv,
-		       const char **name)
+static int common_done(struct common *c, const char *verb, int argc, char **argv, const char **name)
 {
 	struct kars_err err = {0};
 	char id[320];
 
 	if (name) {
 		if (optind != argc - 1)
-			return usage_error(verb, "%s", optind >= argc ? "NAME is required"
-								      : "exactly one NAME");
+			return usage_error(
+			    verb, "%s", optind >= argc ? "NAME is required" : "exactly one NAME");
 		*name = argv[optind];
 		snprintf(id, sizeof(id), "%s/%s", c->ns, *name);
 		if (kars_sandbox_name_check(id, "NAME", &err)) {
@@ -253,10 +252,11 @@ int kars_cli_sandbox_add(int argc, char **argv)
 		switch (opt) {
 		case OPT_RUNTIME:
 			if (strcmp(optarg, "byo") && strcmp(optarg, "BYO")) {
-				usage_error("add",
-					    "--runtime: \"%s\": local mode runs byo only (a command "
-					    "on this host)",
-					    optarg);
+				ret = usage_error(
+				    "add",
+				    "--runtime: \"%s\": local mode runs byo only (a command "
+				    "on this host)",
+				    optarg);
 				goto out;
 			}
 			break;
@@ -267,8 +267,8 @@ int kars_cli_sandbox_add(int argc, char **argv)
 			const char *slash = strchr(optarg, '/');
 
 			if (slash) {
-				snprintf(provider, sizeof(provider), "%.*s",
-					 (int)(slash - optarg), optarg);
+				snprintf(provider, sizeof(provider), "%.*s", (int)(slash - optarg),
+					 optarg);
 				model = slash + 1;
 			} else {
 				model = optarg;
@@ -280,9 +280,9 @@ int kars_cli_sandbox_add(int argc, char **argv)
 
 			strtoull(optarg, &end, 10);
 			if (*optarg < '1' || *optarg > '9' || *end) {
-				usage_error("add",
-					    "--token-budget-daily: \"%s\" is not a positive number",
-					    optarg);
+				ret = usage_error(
+				    "add", "--token-budget-daily: \"%s\" is not a positive number",
+				    optarg);
 				goto out;
 			}
 			budget = optarg;
@@ -294,11 +294,12 @@ int kars_cli_sandbox_add(int argc, char **argv)
 		case OPT_ALLOW:
 			ep = endpoint(optarg);
 			if (!ep || json_array_size(allow) == MAX_ALLOW) {
-				usage_error("add",
-					    ep ? "--allow: more than 64 endpoints (at \"%s\")"
-					       : "--allow: \"%s\": expected HOST, HOST:PORT or "
-						 "[IPv6]:PORT",
-					    optarg);
+				ret =
+				    usage_error("add",
+						ep ? "--allow: more than 64 endpoints (at \"%s\")"
+						   : "--allow: \"%s\": expected HOST, HOST:PORT or "
+						     "[IPv6]:PORT",
+						optarg);
 				json_decref(ep);
 				goto out;
 			}
@@ -320,8 +321,10 @@ int kars_cli_sandbox_add(int argc, char **argv)
 	}
 	name = argv[optind++];
 	if (optind < argc && !dashdash) {
-		ret = usage_error("add", "unexpected argument \"%s\" (the command's arguments go "
-				  "after --)", argv[optind]);
+		ret = usage_error("add",
+				  "unexpected argument \"%s\" (the command's arguments go "
+				  "after --)",
+				  argv[optind]);
 		goto out;
 	}
 	if (!command) {
@@ -366,9 +369,9 @@ int kars_cli_sandbox_add(int argc, char **argv)
 		goto out;
 	}
 	if (budget)
-		json_object_set_new(json_object_get(docs[1], "spec"), "tokenBudget",
-				    json_pack("{s:I}", "dailyTokens",
-					      (json_int_t)strtoll(budget, NULL, 10)));
+		json_object_set_new(
+		    json_object_get(docs[1], "spec"), "tokenBudget",
+		    json_pack("{s:I}", "dailyTokens", (json_int_t)strtoll(budget, NULL, 10)));
 	if (validate_all(docs, 2))
 		goto out;
 	if (dry) {
@@ -377,7 +380,8 @@ int kars_cli_sandbox_add(int argc, char **argv)
 					 ? json_dumps(docs[i], JSON_INDENT(2) | JSON_PRESERVE_ORDER)
 					 : kars_yaml_dump(docs[i]);
 
-			printf("%s%s%s", i && (!c.output || strcmp(c.output, "json")) ? "---\n" : "",
+			printf("%s%s%s",
+			       i && (!c.output || strcmp(c.output, "json")) ? "---\n" : "",
 			       text ? text : "", c.output && !strcmp(c.output, "json") ? "\n" : "");
 			free(text);
 		}
@@ -398,9 +402,9 @@ int kars_cli_sandbox_add(int argc, char **argv)
 		const struct kars_kind *k = kars_kind_find(i ? "InferencePolicy" : "KarsSandbox");
 
 		if (i && !kars_store_get(s, k, c.ns, name, &old, &err)) {
-			json_object_set(json_object_get(docs[i], "metadata"), "resourceVersion",
-					json_object_get(json_object_get(old, "metadata"),
-							"resourceVersion"));
+			json_object_set(
+			    json_object_get(docs[i], "metadata"), "resourceVersion",
+			    json_object_get(json_object_get(old, "metadata"), "resourceVersion"));
 			json_decref(old);
 			ret = kars_store_update(s, docs[i], &out, &err);
 		} else {
@@ -492,14 +496,15 @@ int kars_cli_sandbox_list(int argc, char **argv)
 	json_array_foreach(items, i, obj)
 	{
 		json_t *k = contract(&c, md(obj, "namespace"), md(obj, "name"));
-		const char *phase = json_string_value(
-		    json_object_get(json_object_get(obj, "status"), "phase"));
+		const char *phase =
+		    json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
 
 		printf("%-16s %-24s %-10s %-6s %-24s %6lld %8lld\n", md(obj, "namespace"),
 		       md(obj, "name"),
-		       json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp") ? "Deleting"
-		       : phase							   ? phase
-										   : "-",
+		       json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp")
+			   ? "Deleting"
+		       : phase ? phase
+			       : "-",
 		       condition(obj, "Ready", "status") ?: "-",
 		       condition(obj, "Ready", "reason") ?: "-",
 		       json_integer_value(json_object_get(k, "routerPort")),
@@ -513,11 +518,17 @@ int kars_cli_sandbox_list(int argc, char **argv)
 
 static int get_sandbox(const struct common *c, const char *verb, const char *name, json_t **obj)
 {
-	struct kars_store *s = open_store(c);
+	struct kars_store *s = NULL;
 	struct kars_err err = {0};
 	int ret;
 
-	if (!s)
+	if (access(c->store, F_OK)) {
+		fprintf(stderr,
+			"kars: %s: no sandbox %s/%s: no store at %s (kars up --local makes it)\n",
+			verb, c->ns, name, c->store);
+		return 1;
+	}
+	if (!(s = open_store(c)))
 		return 1;
 	ret = kars_store_get(s, kars_kind_find("KarsSandbox"), c->ns, name, obj, &err);
 	kars_store_close(s);
@@ -559,8 +570,9 @@ int kars_cli_sandbox_status(int argc, char **argv)
 				phase, "conditions",
 				json_object_get(json_object_get(obj, "status"), "conditions"),
 				"local", k);
-		text = !strcmp(c.output, "yaml") ? kars_yaml_dump(out)
-						 : json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		text = !strcmp(c.output, "yaml")
+			   ? kars_yaml_dump(out)
+			   : json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s%s", text ? text : "", strcmp(c.output, "yaml") ? "\n" : "");
 		free(text);
 		json_decref(out);
@@ -637,8 +649,8 @@ int kars_cli_sandbox_logs(int argc, char **argv)
 			follow = true;
 		} else if (opt == OPT_ROLE) {
 			if (strcmp(optarg, "agent") && strcmp(optarg, "router"))
-				return usage_error("logs", "--role: \"%s\": expected agent or router",
-						   optarg);
+				return usage_error(
+				    "logs", "--role: \"%s\": expected agent or router", optarg);
 			role = optarg;
 		} else if (opt == 'o') {
 			return usage_error("logs", "%s", "-o: logs are text");
@@ -662,7 +674,10 @@ int kars_cli_sandbox_logs(int argc, char **argv)
 	for (;;) {
 		for (int i = 0; i < 2; i++)
 			if (!role || !strcmp(role, i ? "router" : "agent"))
-				drain_log(paths[i], role ? "" : i ? "router | " : "agent  | ",
+				drain_log(paths[i],
+					  role ? ""
+					  : i  ? "router | "
+					       : "agent  | ",
 					  &off[i]);
 		if (!follow)
 			return 0;
@@ -725,10 +740,11 @@ int kars_cli_sandbox_delete(int argc, char **argv)
 	gone = NULL;
 	/* The InferencePolicy kars add made with it goes too. */
 	if (!ret && !kars_store_get(s, ik, c.ns, name, &ip, &err) &&
-	    !strcmp(json_string_value(json_object_get(
-			json_object_get(json_object_get(ip, "metadata"), "labels"),
-			CREATED_BY_LABEL)) ?: "",
-		    "kars-add"))
+	    !strcmp(
+		json_string_value(json_object_get(
+		    json_object_get(json_object_get(ip, "metadata"), "labels"), CREATED_BY_LABEL))
+		    ?: "",
+		"kars-add"))
 		kars_store_delete(s, ik, c.ns, name, &gone, &err);
 	json_decref(gone);
 	kars_err_clear(&err);

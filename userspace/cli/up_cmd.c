@@ -178,9 +178,10 @@ static int supervise(struct up *u)
 				unlink(s->pid_file);
 				s->backoff_ms = kars_backoff_next(s->backoff_ms, now - s->started);
 				s->next_start = now + s->backoff_ms / 1000.0;
-				fprintf(stderr, "kars up: %s exited (status %d), restarting in %u ms\n",
-					s->name, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-					s->backoff_ms);
+				fprintf(
+				    stderr, "kars up: %s exited (status %d), restarting in %u ms\n",
+				    s->name, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+				    s->backoff_ms);
 			}
 		for (int i = 0; i < 2; i++) {
 			struct service *s = &u->svc[i];
@@ -266,8 +267,8 @@ static int layout(struct up *u, const char *dir, const char *socket)
 	}
 	/* What the other verbs need to find the services again. */
 	snprintf(up_json, sizeof(up_json), "%s/up.json", u->run);
-	cfg = json_pack("{s:s,s:s,s:s}", "stateDir", u->dir, "socket", u->socket, "store",
-			u->store);
+	cfg =
+	    json_pack("{s:s,s:s,s:s}", "stateDir", u->dir, "socket", u->socket, "store", u->store);
 	if (!cfg || json_dump_file(cfg, up_json, JSON_SORT_KEYS)) {
 		json_decref(cfg);
 		fprintf(stderr, "kars: %s: cannot write\n", up_json);

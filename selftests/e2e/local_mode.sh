@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# local_mode.sh - local mode end to end, real processes: kars up --local
+# (karsd, kars-controller --backend local), kars add of two sandboxes (the
+# sample agent, and a probe that runs checks inside its sandbox when the
+# test drops a file in its /sandbox), then, from inside: the agent's UID and
+# cgroup, its router answering (and refusing the unconfigured upstream), no
+# router credential or kars state in view, an allowed destination (its
+# router) and denied ones (outside, another sandbox's router) as the kernel
+# and kars trace see them; a controller restart and a karsd restart keep
+# the processes, the policy and its enforcement; delete removes cgroups,
+# processes, karsd's policy and pins, directories and UIDs; bad flags and
+# bad manifests are refused and change nothing; kars down.
+#
+# Root. Usage: selftests/e2e/local_mode.sh [BUILD_DIR]
+# Router ports from $KARS_E2E_PORT_BASE (default 21200).
+# Prints "e2e/local_mode: N passed, N failed".
+set -u
+
+# shellcheck source=selftests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+E2E_NAME=e2e/local_mode
+
+cd "$(dirname "$0")/../.." || exit 2
+build=${1:-build}
+[ "$(id -u)" = 0 ] || e2e_abort "skipped: needs root (karsd, cgroups, UIDs)"
+tmp=$(mktemp -d /tmp/kars-local-e2e.XXXXXX) || exit 2
+chmod 0755 "$tmp"
+dir=$tmp/kars
+pins=/sys/fs/bpf/kars-local-e2e-$$
+sock=$tmp/karsd.sock
+ns=e2elocal$$
+ports=${KARS_E2E_PORT_BASE:-21200}
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+K=("$build/bin/kars" --socket "$sock")
+S=(--state-dir "$dir" -n "$ns")
+
+cleanup() {
+	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
+	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
+	"${K[@]}" down --state-dir "$dir" >/dev/null 2>&1
+	rm -rf "$pins" "$tmp"
+}
+trap cleanup EXIT
+
+# until N CMD...: CMD succeeds within N tries, 0.2 s apart (a wait, not a
+# timed assertion: what is checked afterwards decides).
+until_ok() {
+	local n=$1
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+field() { # field SANDBOX KEY: from the backend's contract file
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+		"$dir/sandboxes/$ns/$1/run/router.json" "$2" 2>/dev/null
+}
+
+running() { "${K[@]}" status "$1" "${S[@]}" >/dev/null; }
+
+# probe: runs local_probe.sh (in the repository: /tmp is private in a
+# sandbox), which runs checks inside its sandbox each time the test creates
+# /sandbox/go, its output in /sandbox/out.N.
+probe_script=$PWD/selftests/e2e/local_probe.sh
+echo 0 >"$tmp/runs"
+# inside CHECKS: runs the sh snippet CHECKS in the probe sandbox, prints its
+# output. (check runs it in a subshell: the count lives in a file.)
+inside() {
+	local sbdir=$dir/sandboxes/$ns/probe/sandbox run_n
+	run_n=$(($(cat "$tmp/runs") + 1))
+	echo "$run_n" >"$tmp/runs"
+	printf '%s\n' "$1" >"$sbdir/checks.sh"
+	touch "$sbdir/go"
+	until_ok 100 test -e "$sbdir/out.$run_n" || {
+		echo "probe did not answer"
+		return 1
+	}
+	cat "$sbdir/out.$run_n"
+}
+
+# --- bad flags and bad manifests: refused, nothing written -----------------
+check "kars up without --local is usage" 2 "--local is required" -- "${K[@]}" up --state-dir "$dir"
+check "kars add without --command is usage" 2 "--command CMD is required" -- "${K[@]}" add x "${S[@]}"
+check "kars add with a bad --allow names it" 2 '--allow: "a:b:c"' -- "${K[@]}" add x "${S[@]}" --command /bin/true --allow a:b:c
+check "kars add with port 0 is usage" 2 '--allow: "h:0"' -- "${K[@]}" add x "${S[@]}" --command /bin/true --allow h:0
+check "kars add with a bad name: the validator names the field" 1 "metadata.name: Invalid value" -- "${K[@]}" add Bad_Name "${S[@]}" --command /bin/true
+check "kars add --token-budget-daily 0 is usage" 2 "--token-budget-daily: \"0\"" -- "${K[@]}" add x "${S[@]}" --command /bin/true --token-budget-daily 0
+check "kars add --runtime openai-agents is refused" 2 "byo only" -- "${K[@]}" add x "${S[@]}" --command /bin/true --runtime openai-agents
+check "kars add: an argument outside -- is usage" 2 'unexpected argument "extra"' -- "${K[@]}" add x extra "${S[@]}" --command /bin/true
+check "kars add: the validator refuses a bad provider, naming the field" 1 "InferencePolicy \"x\" is invalid: spec.modelPreference.primary.provider" -- "${K[@]}" add x "${S[@]}" --command /bin/true --model Bad_Provider/m
+check "kars add: a bad --allow host is refused by the validator" 1 "is invalid: spec.networkPolicy.allowedEndpoints" -- "${K[@]}" add x "${S[@]}" --command /bin/true --allow 'bad host'
+check "kars status without NAME is usage" 2 "NAME is required" -- "${K[@]}" status "${S[@]}"
+check "kars logs --role other is usage" 2 '--role: "other"' -- "${K[@]}" logs x "${S[@]}" --role other
+check "kars status of a missing sandbox fails, saying so" 1 "no sandbox $ns/x" -- "${K[@]}" status x "${S[@]}"
+check "kars-controller --backend other is refused" 1 '--backend: "other"' -- "$build/bin/kars-controller" --backend other
+check "kars add --dry-run prints both objects and writes nothing" 0 "kind: InferencePolicy" -- "${K[@]}" add x "${S[@]}" --command /bin/true --allow api.example.com:8443 --token-budget-daily 1000 --dry-run -o yaml
+check "... nothing was written: no store" 1 "" -- test -e "$dir/state"
+
+# --- up -------------------------------------------------------------------
+check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
+check "a second kars up is refused" 1 "already up" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
+check "kars add demo (the sample agent)" 0 "sandbox $ns/demo added" -- "${K[@]}" add demo "${S[@]}" --command "$PWD/demo/sample-agent"
+check "kars add probe" 0 "sandbox $ns/probe added" -- "${K[@]}" add probe "${S[@]}" --command "$probe_script" --allow 192.0.2.10:443
+until_ok 150 running demo
+until_ok 150 running probe
+check "kars status demo: Running, Ready" 0 "Ready +True +Running" -- "${K[@]}" status demo "${S[@]}"
+check "kars list shows both, Running" 0 "probe +Running +True" -- "${K[@]}" list "${S[@]}"
+
+apid=$(field probe agentPid)
+rport=$(field probe routerPort)
+demo_rport=$(field demo routerPort)
+auid=$(field probe agentUid)
+check "the agent runs as its own UID" 0 "^Uid:\s+$auid\s" -- grep "^Uid:" "/proc/$apid/status"
+check "the agent runs in its agent cgroup" 0 "^0::/kars/$ns/probe/agent$" -- cat "/proc/$apid/cgroup"
+check "the router answers /healthz on its port" 0 "ok" -- curl -sS -m 5 "http://127.0.0.1:$rport/healthz"
+check "the router config is the router's, 0600" 0 "^600 $(field probe routerUid)$" -- stat -c '%a %u' "$dir/sandboxes/$ns/probe/router/config.json"
+until_ok 100 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
+check "the sample agent: the router refuses the unconfigured upstream, saying so" 0 "upstream-not-configured.invalid" -- "${K[@]}" logs demo "${S[@]}" --role agent
+check "the sample agent: its denied destination is refused" 0 "denied destination: refused" -- "${K[@]}" logs demo "${S[@]}" --role agent
+
+# --- from inside the probe sandbox ---------------------------------------
+"${K[@]}" trace --network --sandbox "$ns/probe" -o json >"$tmp/trace.json" 2>&1 &
+trace_pid=$!
+sleep 0.5
+check "inside: no router credential in view" 0 "^no-key$" -- inside "cat $dir/sandboxes/$ns/probe/router/api-key 2>/dev/null || echo no-key"
+check "inside: kars state is an empty directory" 0 "^empty$" -- inside "[ -z \"\$(ls -A $dir)\" ] && echo empty"
+check "inside: the store is not there" 0 "^no-store$" -- inside "ls $dir/state >/dev/null 2>&1 || echo no-store"
+check "inside: its router (contract port 8443) is allowed" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
+check "inside: TCP outside the policy is denied" 0 "denied" -- inside "curl -sS -m 5 telnet://192.0.2.1:22 </dev/null 2>&1 && echo CONNECTED || echo denied"
+check "inside: another sandbox's router is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://127.0.0.1:$demo_rport/healthz >/dev/null 2>&1 && echo CONNECTED || echo denied"
+sleep 0.5
+kill "$trace_pid" 2>/dev/null
+wait "$trace_pid" 2>/dev/null
+check "kars trace: the router connection, rewritten" 0 '"verdict": ?"rewrite".*"reason": ?"router_port"|"reason": ?"router_port".*"verdict": ?"rewrite"' -- cat "$tmp/trace.json"
+check "kars trace: the denied destination" 0 '192\.0\.2\.1' -- grep -E '"deny"' "$tmp/trace.json"
+
+# --- restarts keep processes, policy and enforcement ------------------------
+cpid=$(cat "$dir/run/kars-controller.pid")
+kill "$cpid"
+until_ok 100 bash -c "[ -s $dir/run/kars-controller.pid ] && [ \"\$(cat $dir/run/kars-controller.pid)\" != $cpid ]"
+check "controller restart: a new controller runs" 0 "." -- bash -c "cat $dir/run/kars-controller.pid | grep -vx $cpid"
+sleep 2
+check "controller restart: the agent is the same process" 0 "^$apid$" -- field probe agentPid
+check "controller restart: still Running" 0 "Phase: +Running" -- "${K[@]}" status probe "${S[@]}"
+kpid=$(cat "$dir/run/karsd.pid")
+kill "$kpid"
+until_ok 150 bash -c "[ -s $dir/run/karsd.pid ] && [ \"\$(cat $dir/run/karsd.pid)\" != $kpid ] && \"$build/bin/kars\" --socket $sock dataplane status"
+check "karsd restart: karsd has the policy again" 0 "$ns/probe +[0-9]+ +[0-9]+ strict" -- "${K[@]}" dataplane list
+check "karsd restart: TCP outside the policy is still denied" 0 "denied" -- inside "curl -sS -m 5 telnet://192.0.2.1:22 </dev/null 2>&1 && echo CONNECTED || echo denied"
+check "karsd restart: its router is still reachable" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
+check "karsd restart: the agent is the same process" 0 "^$apid$" -- field probe agentPid
+
+# --- delete -------------------------------------------------------------------
+rpid=$(field probe routerPid)
+check "kars delete probe" 0 "sandbox $ns/probe deleted" -- "${K[@]}" delete probe "${S[@]}"
+check "delete: the agent is gone" 1 "" -- kill -0 "$apid"
+check "delete: the router is gone" 1 "" -- kill -0 "$rpid"
+check "delete: its cgroups are gone" 1 "" -- test -e "$cg2/kars/$ns/probe"
+check "delete: karsd has no policy for it" 1 "" -- bash -c "\"$build/bin/kars\" --socket $sock dataplane list | grep $ns/probe"
+check "delete: its directories are gone" 1 "" -- test -e "$dir/sandboxes/$ns/probe"
+check "delete: its UIDs are free" 1 "" -- grep "$ns/probe" "$dir/uids"
+check "delete: its InferencePolicy went with it" 1 "" -- bash -c "\"$build/bin/kars\" get inferencepolicy probe -n $ns --state $dir/state"
+check "kars delete demo" 0 "sandbox $ns/demo deleted" -- "${K[@]}" delete demo "${S[@]}"
+check "delete: no pinned links are left" 0 "^$" -- bash -c "ls $pins/cgroups 2>/dev/null"
+check "delete: the namespace's cgroup is gone" 1 "" -- test -e "$cg2/kars/$ns"
+check "kars delete of a missing sandbox fails, saying so" 1 "no sandbox $ns/probe" -- "${K[@]}" delete probe "${S[@]}"
+
+# --- down ---------------------------------------------------------------------
+kpid=$(cat "$dir/run/karsd.pid")
+cpid=$(cat "$dir/run/kars-controller.pid")
+check "kars down" 0 "kars is down" -- "${K[@]}" down --state-dir "$dir"
+check "down: karsd is gone" 1 "" -- kill -0 "$kpid"
+check "down: the controller is gone" 1 "" -- kill -0 "$cpid"
+check "down: no pid files are left" 1 "" -- bash -c "compgen -G '$dir/run/*.pid'"
+check "kars down again is fine" 0 "not up" -- "${K[@]}" down --state-dir "$dir"
+e2e_summary
