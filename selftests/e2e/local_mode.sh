@@ -34,7 +34,9 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 K=("$build/bin/kars" --socket "$sock")
 S=(--state-dir "$dir" -n "$ns")
 
+srv_pid=
 cleanup() {
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
 	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" down --state-dir "$dir" >/dev/null 2>&1
@@ -122,6 +124,16 @@ check "the sample agent: the router refuses the unconfigured upstream, saying so
 check "the sample agent: its denied destination is refused" 0 "denied destination: refused" -- "${K[@]}" logs demo "${S[@]}" --role agent
 
 # --- from inside the probe sandbox ---------------------------------------
+# A real server on this host's own address, outside every policy: reachable
+# from the host, so that a refusal from inside the sandbox is the policy's.
+host_ip=$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+[ -n "$host_ip" ] || host_ip=$(hostname -I | awk '{print $1}')
+srv_port=$((ports + 99))
+mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
+python3 -m http.server "$srv_port" --bind "$host_ip" --directory "$tmp/www" >/dev/null 2>&1 &
+srv_pid=$!
+until_ok 50 curl -sS -m 2 "http://$host_ip:$srv_port/"
+check "the host server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$host_ip:$srv_port/"
 "${K[@]}" trace --network --sandbox "$ns/probe" -o json >"$tmp/trace.json" 2>&1 &
 trace_pid=$!
 sleep 0.5
@@ -129,13 +141,13 @@ check "inside: no router credential in view" 0 "^no-key$" -- inside "cat $dir/sa
 check "inside: kars state is an empty directory" 0 "^empty$" -- inside "[ -z \"\$(ls -A $dir)\" ] && echo empty"
 check "inside: the store is not there" 0 "^no-store$" -- inside "ls $dir/state >/dev/null 2>&1 || echo no-store"
 check "inside: its router (contract port 8443) is allowed" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
-check "inside: TCP outside the policy is denied" 0 "denied" -- inside "curl -sS -m 5 telnet://192.0.2.1:22 </dev/null 2>&1 && echo CONNECTED || echo denied"
+check "inside: the host server, outside the policy, is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://$host_ip:$srv_port/ >/dev/null 2>&1 && echo CONNECTED || echo denied"
 check "inside: another sandbox's router is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://127.0.0.1:$demo_rport/healthz >/dev/null 2>&1 && echo CONNECTED || echo denied"
 sleep 0.5
 kill "$trace_pid" 2>/dev/null
 wait "$trace_pid" 2>/dev/null
 check "kars trace: the router connection, rewritten" 0 '"verdict": ?"rewrite".*"reason": ?"router_port"|"reason": ?"router_port".*"verdict": ?"rewrite"' -- cat "$tmp/trace.json"
-check "kars trace: the denied destination" 0 '192\.0\.2\.1' -- grep -E '"deny"' "$tmp/trace.json"
+check "kars trace: the denied destination" 0 "\"dst\": ?\"$host_ip\".*\"dport\": ?$srv_port" -- grep -E '"deny"' "$tmp/trace.json"
 
 # --- restarts keep processes, policy and enforcement ------------------------
 cpid=$(cat "$dir/run/kars-controller.pid")
@@ -149,7 +161,7 @@ kpid=$(cat "$dir/run/karsd.pid")
 kill "$kpid"
 until_ok 150 bash -c "[ -s $dir/run/karsd.pid ] && [ \"\$(cat $dir/run/karsd.pid)\" != $kpid ] && \"$build/bin/kars\" --socket $sock dataplane status"
 check "karsd restart: karsd has the policy again" 0 "$ns/probe +[0-9]+ +[0-9]+ strict" -- "${K[@]}" dataplane list
-check "karsd restart: TCP outside the policy is still denied" 0 "denied" -- inside "curl -sS -m 5 telnet://192.0.2.1:22 </dev/null 2>&1 && echo CONNECTED || echo denied"
+check "karsd restart: the host server is still denied" 0 "^denied$" -- inside "curl -sS -m 5 http://$host_ip:$srv_port/ >/dev/null 2>&1 && echo CONNECTED || echo denied"
 check "karsd restart: its router is still reachable" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
 check "karsd restart: the agent is the same process" 0 "^$apid$" -- field probe agentPid
 
