@@ -9,7 +9,8 @@
 # and kars trace see them; a controller restart and a karsd restart keep
 # the processes, the policy and its enforcement; delete removes cgroups,
 # processes, karsd's policy and pins, directories and UIDs; bad flags and
-# bad manifests are refused and change nothing; kars down.
+# bad manifests are refused and change nothing; kars down. The systemd
+# units pass systemd-analyze verify.
 #
 # Root. Usage: selftests/e2e/local_mode.sh [BUILD_DIR]
 # Router ports from $KARS_E2E_PORT_BASE (default 21200).
@@ -100,6 +101,17 @@ check "kars status of a missing sandbox fails, saying so" 1 "no sandbox $ns/x" -
 check "kars-controller --backend other is refused" 1 '--backend: "other"' -- "$build/bin/kars-controller" --backend other
 check "kars add --dry-run prints both objects and writes nothing" 0 "kind: InferencePolicy" -- "${K[@]}" add x "${S[@]}" --command /bin/true --allow api.example.com:8443 --token-budget-daily 1000 --dry-run -o yaml
 check "... nothing was written: no store" 1 "" -- test -e "$dir/state"
+
+# --- the systemd units (their binaries pointed at this build) ------------
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$tmp/units"
+	for u in karsd kars-controller; do
+		sed "s#/usr/local/sbin#$(cd "$build/bin" && pwd)#g" "deploy/systemd/$u.service" >"$tmp/units/$u.service"
+	done
+	check "systemd-analyze verify of the units" 0 "" -- systemd-analyze verify "$tmp/units/karsd.service" "$tmp/units/kars-controller.service"
+else
+	echo "SKIP systemd-analyze verify: systemd-analyze is not installed"
+fi
 
 # --- up -------------------------------------------------------------------
 check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
