@@ -130,6 +130,12 @@ auid=$(field probe agentUid)
 check "the agent runs as its own UID" 0 "^Uid:\s+$auid\s" -- grep "^Uid:" "/proc/$apid/status"
 check "the agent runs in its agent cgroup" 0 "^0::/kars/$ns/probe/agent$" -- cat "/proc/$apid/cgroup"
 check "the router answers /healthz on its port" 0 "ok" -- curl -sS -m 5 "http://127.0.0.1:$rport/healthz"
+ip_ready() {
+	"$build/bin/kars" get ip probe -n "$ns" --state "$dir/state" -o json |
+		jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")'
+}
+until_ok 100 ip_ready
+check "its InferencePolicy is Ready: the router (found by the backend) reports its digest" 0 '"status": "True"' -- ip_ready
 check "the router config is the router's, 0600" 0 "^600 $(field probe routerUid)$" -- stat -c '%a %u' "$dir/sandboxes/$ns/probe/router/config.json"
 until_ok 100 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
 check "the sample agent: the router refuses the unconfigured upstream, saying so" 0 "upstream-not-configured.invalid" -- "${K[@]}" logs demo "${S[@]}" --role agent

@@ -261,6 +261,8 @@ int main(int argc, char **argv)
 			lopts.router_bin = router_bin;
 		}
 	}
+	if (local)
+		kars_routers_set_local(routers, lopts.state_dir);
 	if (local && kars_local_backend_new(&lopts, &backend, &err)) {
 		fprintf(stderr, "kars-controller: local backend: %s\n", err.msg);
 		goto out;
