@@ -10,6 +10,8 @@
  *   kars apply | get | delete                        (store_cmd.c)
  *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *   kars migrate | convert                           (migrate_cmd.c)
+ *   kars up --local | down                           (up_cmd.c)
+ *   kars add | list | status | logs | delete NAME    (sandbox_cmd.c)
  *
  * The data-plane commands speak karsd's control API (docs/karsd-api.md);
  * audit verify reads a file. Exit status: 0 done,
@@ -63,8 +65,7 @@ static void usage(FILE *f)
 	kars_cli_sandbox_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
-		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
-		   "implemented yet.\n");
+		   "Not implemented yet: kars connect, egress, model, credentials.\n");
 }
 
 static int fail(const char *what, const struct kars_err *err)

@@ -290,6 +290,9 @@ static void services(struct up *u)
 	k->argv[n++] = u->karsd;
 	k->argv[n++] = "--socket";
 	k->argv[n++] = u->socket;
+	/* At BPF LSM enforcement, no agent opens anything of kars state. */
+	k->argv[n++] = "--protect";
+	k->argv[n++] = u->dir;
 	if (u->pin_dir) {
 		k->argv[n++] = "--pin-dir";
 		k->argv[n++] = (char *)u->pin_dir;
