@@ -40,6 +40,8 @@ cleanup() {
 	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
 	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
+	"${K[@]}" delete oa "${S[@]}" >/dev/null 2>&1
+	"${K[@]}" delete learner "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" down --state-dir "$dir" >/dev/null 2>&1
 	rm -rf "$pins" "$tmp"
 }
@@ -166,6 +168,27 @@ kill "$trace_pid" 2>/dev/null
 wait "$trace_pid" 2>/dev/null
 check "kars trace: the router connection, rewritten" 0 '"verdict": ?"rewrite".*"reason": ?"router_port"|"reason": ?"router_port".*"verdict": ?"rewrite"' -- cat "$tmp/trace.json"
 check "kars trace: the denied destination" 0 "\"dst\": ?\"$host_ip\".*\"dport\": ?$srv_port" -- grep -E '"deny"' "$tmp/trace.json"
+
+# --- a kind local mode cannot run; learn mode -----------------------------
+cat >"$tmp/oa.yaml" <<YAML
+apiVersion: kars.azure.com/v1alpha1
+kind: KarsSandbox
+metadata: {name: oa, namespace: $ns}
+spec:
+  runtime: {kind: OpenAIAgents}
+  sandbox: {isolation: enhanced}
+  inferenceRef: {name: probe}
+YAML
+check "kars apply of an OpenAIAgents sandbox" 0 "karssandbox.kars.azure.com/oa created" -- "$build/bin/kars" apply --state "$dir/state" -f "$tmp/oa.yaml"
+oa_says() { "${K[@]}" status oa "${S[@]}" | grep -q "cannot run in local mode"; }
+until_ok 100 oa_says
+check "OpenAIAgents: RuntimeReady=False, saying why; no agent started" 3 "RuntimeReady +False +WorkloadNotRunning +runtime kind OpenAIAgents cannot run in local mode" -- "${K[@]}" status oa "${S[@]}"
+check "OpenAIAgents: no agent process" 3 '"agentPid": 0' -- "${K[@]}" status oa "${S[@]}" -o json
+check "kars delete oa" 0 "sandbox $ns/oa deleted" -- "${K[@]}" delete oa "${S[@]}"
+check "kars add --learn-egress" 0 "sandbox $ns/learner added" -- "${K[@]}" add learner "${S[@]}" --learn-egress --command /bin/sleep -- infinity
+until_ok 150 running learner
+check "learn mode reaches karsd" 0 "$ns/learner +[0-9]+ +[0-9]+ learn" -- "${K[@]}" dataplane list
+check "kars delete learner" 0 "sandbox $ns/learner deleted" -- "${K[@]}" delete learner "${S[@]}"
 
 # --- restarts keep processes, policy and enforcement ------------------------
 cpid=$(cat "$dir/run/kars-controller.pid")
