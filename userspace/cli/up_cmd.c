@@ -210,10 +210,11 @@ static int supervise(struct up *u)
 
 static bool karsd_ready(const char *socket)
 {
+	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL;
 	struct kars_err err = {0};
-	json_t *resp = NULL;
-	int ret = kars_control_call(socket, json_pack("{s:s}", "op", "status"), &resp, &err);
+	int ret = kars_control_call(socket, req, &resp, &err);
 
+	json_decref(req);
 	json_decref(resp);
 	return ret == 0;
 }

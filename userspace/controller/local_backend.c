@@ -247,11 +247,31 @@ static bool url_host(const char *url, char *host, size_t len, unsigned *port)
 	return *port > 0 && *port < 65536;
 }
 
+/* Whether karsd has a policy for the sandbox (after a restart it has the
+ * pinned one). */
+static bool karsd_has(const struct local_backend *b, const char *owner)
+{
+	json_t *req = json_pack("{s:s}", "op", "list"), *resp = NULL, *e;
+	struct kars_err err = {0};
+	bool found = false;
+	size_t i;
+
+	if (!kars_control_call(b->o.karsd_socket, req, &resp, &err))
+		json_array_foreach(json_object_get(resp, "sandboxes"), i, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "sandbox")) ?: "", owner))
+				found = true;
+		}
+	json_decref(req);
+	json_decref(resp);
+	return found;
+}
+
 static int karsd_apply(const struct local_backend *b, const struct kars_local_sandbox *sb,
 		       const struct kars_sandbox_desired *d, const json_t *up, struct kars_err *err)
 {
 	json_t *req = json_deep_copy(d->egress), *resp = NULL, *res;
-	char resolver[64], host[256];
+	char resolver[64], host[256], last[PATH_MAX + 32], *bytes = NULL;
 	unsigned rp, pp, port;
 	int ret;
 
@@ -282,9 +302,19 @@ static int karsd_apply(const struct local_backend *b, const struct kars_local_sa
 		     &port) &&
 	    strcmp(json_string_value(json_object_get(up, "baseUrl")), KARS_LOCAL_NO_UPSTREAM))
 		allow_router(req, host, port, "tcp");
+	bytes = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+	run_path(last, sizeof(last), sb, "karsd.json");
+	if (bytes && same_file(last, bytes) && karsd_has(b, sb->owner)) {
+		ret = 0; /* in force as asked: no new generation for nothing */
+		goto cleanup;
+	}
 	ret = kars_control_call(b->o.karsd_socket, req, &resp, err);
 	if (ret)
 		kars_err_set(err, -ret, "karsd apply (%s): %s", b->o.karsd_socket, err->msg);
+	else if (bytes)
+		write_private(last, bytes, 0600, 0, err);
+cleanup:
+	free(bytes);
 	json_decref(req);
 	json_decref(resp);
 	return ret;
@@ -411,14 +441,16 @@ static int plan_env(const json_t *plan, char ***out, struct kars_err *err)
 
 static char *spec_json(char **argv, char **envp)
 {
-	json_t *a = json_array(), *e = json_array();
+	json_t *a = json_array(), *e = json_array(), *o;
 	char *s;
 
 	for (size_t i = 0; argv[i]; i++)
 		json_array_append_new(a, json_string(argv[i]));
 	for (size_t i = 0; envp[i]; i++)
 		json_array_append_new(e, json_string(envp[i]));
-	s = json_dumps(json_pack("{s:o,s:o}", "argv", a, "env", e), JSON_COMPACT);
+	o = json_pack("{s:o,s:o}", "argv", a, "env", e);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
 	return s;
 }
 
@@ -455,18 +487,19 @@ static int write_contract(const struct local_backend *b, const struct kars_local
 {
 	char path[PATH_MAX + 32], rpid[PATH_MAX + 32], apid[PATH_MAX + 32], *s;
 	unsigned rp, pp;
+	json_t *o;
 	int ret;
 
 	ports_of(b, sb, &rp, &pp);
 	run_path(path, sizeof(path), sb, "router.json");
 	run_path(rpid, sizeof(rpid), sb, "router.pid");
 	run_path(apid, sizeof(apid), sb, "agent.pid");
-	s = json_dumps(json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "routerPort", (json_int_t)rp,
-				 "proxyPort", (json_int_t)pp, "routerUid",
-				 (json_int_t)sb->router_uid, "agentUid", (json_int_t)sb->agent_uid,
-				 "routerPid", (json_int_t)kars_lp_alive(rpid), "agentPid",
-				 (json_int_t)kars_lp_alive(apid)),
-		       JSON_COMPACT | JSON_SORT_KEYS);
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "routerPort", (json_int_t)rp, "proxyPort",
+		      (json_int_t)pp, "routerUid", (json_int_t)sb->router_uid, "agentUid",
+		      (json_int_t)sb->agent_uid, "routerPid", (json_int_t)kars_lp_alive(rpid),
+		      "agentPid", (json_int_t)kars_lp_alive(apid));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
 	if (!s)
 		return kars_err_set(err, ENOMEM, "out of memory");
 	if (same_file(path, s)) {
@@ -581,7 +614,7 @@ static int lb_remove(void *ctx, const char *ns, const char *name, struct kars_er
 	struct local_backend *b = ctx;
 	struct kars_local_sandbox sb;
 	char path[PATH_MAX + 32], owner[160];
-	json_t *resp = NULL;
+	json_t *req, *resp = NULL;
 	uid_t agent;
 	int ret;
 
@@ -598,9 +631,9 @@ static int lb_remove(void *ctx, const char *ns, const char *name, struct kars_er
 	run_path(path, sizeof(path), &sb, "router.sup.pid");
 	if ((ret = kars_lp_stop(path, SUP_STOP_WAIT_S, err)))
 		return ret;
-	ret = kars_control_call(b->o.karsd_socket,
-				json_pack("{s:s,s:s}", "op", "remove", "sandbox", sb.owner), &resp,
-				err);
+	req = json_pack("{s:s,s:s}", "op", "remove", "sandbox", sb.owner);
+	ret = kars_control_call(b->o.karsd_socket, req, &resp, err);
+	json_decref(req);
 	if (ret == -EPROTO && strstr(err->msg, "not found"))
 		ret = 0; /* karsd never had it */
 	json_decref(resp);
