@@ -71,20 +71,11 @@ static void sleep_s(double s)
 
 static int write_pid(const char *path, pid_t pid)
 {
-	char tmp[PATH_MAX + 40];
-	FILE *f;
+	struct kars_err err = {0};
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", (int)pid);
-	if (fflush(f) || fsync(fileno(f))) {
-		fclose(f);
-		return -errno;
-	}
-	fclose(f);
-	return rename(tmp, path) ? -errno : 0;
+	return kars_deliver_file(path, buf, (size_t)n, &err) < 0 ? -1 : 0;
 }
 
 static pid_t read_pid(const char *path)

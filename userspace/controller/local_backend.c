@@ -502,13 +502,9 @@ static int write_contract(const struct local_backend *b, const struct kars_local
 	json_decref(o);
 	if (!s)
 		return kars_err_set(err, ENOMEM, "out of memory");
-	if (same_file(path, s)) {
-		free(s);
-		return 0;
-	}
-	ret = write_private(path, s, 0644, 0, err);
+	ret = kars_deliver_file(path, s, strlen(s), err);
 	free(s);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 static void set_message(const struct kars_local_sandbox *sb, const char *msg)

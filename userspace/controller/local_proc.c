@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cgroup2.h"
+#include "deliver.h"
 
 static unsigned long long start_time(pid_t pid)
 {
@@ -93,8 +94,8 @@ static void run_supervisor(struct kars_sup_child *c, const char *cgroup)
 int kars_lp_spawn(struct kars_sup_child *c, const char *cgroup, const char *pid_file,
 		  struct kars_err *err)
 {
-	char tmp[PATH_MAX + 8], buf[64];
-	int p[2], st = 0, n, fd, ret = 0;
+	char buf[64];
+	int p[2], st = 0, n, ret = 0;
 	pid_t pid, sup = 0;
 
 	if (pipe2(p, O_CLOEXEC))
@@ -125,18 +126,13 @@ int kars_lp_spawn(struct kars_sup_child *c, const char *cgroup, const char *pid_
 	close(p[0]);
 	if (n != sizeof(sup) || sup <= 0)
 		return kars_err_set(err, ECHILD, "%s supervisor: could not start", c->spec.name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", pid_file);
 	n = snprintf(buf, sizeof(buf), "%d %llu\n", (int)sup, start_time(sup));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) || rename(tmp, pid_file))
-		ret = kars_err_set(err, errno, "%s: %s", pid_file, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (ret) {
-		unlink(tmp);
+	ret = kars_deliver_file(pid_file, buf, (size_t)n, err);
+	if (ret < 0) {
 		kill(sup, SIGTERM);
+		return ret;
 	}
-	return ret;
+	return 0;
 }
 
 int kars_lp_stop(const char *pid_file, double wait_s, struct kars_err *err)
