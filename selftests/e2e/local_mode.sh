@@ -35,9 +35,10 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 K=("$build/bin/kars" --socket "$sock")
 S=(--state-dir "$dir" -n "$ns")
 
-srv_pid=
+srv_pid='' fake_pid=''
 cleanup() {
 	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete oa "${S[@]}" >/dev/null 2>&1
@@ -119,6 +120,15 @@ fi
 check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
 check "a second kars up is refused" 1 "already up" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
 check "kars add demo (the sample agent)" 0 "sandbox $ns/demo added" -- "${K[@]}" add demo "${S[@]}" --command "$PWD/demo/sample-agent"
+# The probe's upstream, configured by root: a fake model server on loopback
+# (the remote service; the wire format is real), its key copied to the router only.
+"$build/bin/fake-upstream" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" --api-key sk-e2e-local --reply "hello from upstream" 2>"$tmp/fake.log" &
+fake_pid=$!
+until_ok 50 test -s "$tmp/fake.port"
+echo sk-e2e-local >"$tmp/api-key"
+chmod 0600 "$tmp/api-key"
+mkdir -p "$dir/sandboxes/$ns/probe"
+printf '{"kind":"openai","baseUrl":"http://127.0.0.1:%s/v1","apiKeyFile":"%s"}\n' "$(cat "$tmp/fake.port")" "$tmp/api-key" >"$dir/sandboxes/$ns/probe/upstream.json"
 check "kars add probe" 0 "sandbox $ns/probe added" -- "${K[@]}" add probe "${S[@]}" --command "$probe_script" --allow 192.0.2.10:443
 until_ok 150 running demo
 until_ok 150 running probe
@@ -160,6 +170,8 @@ sleep 0.5
 check "inside: no router credential in view" 0 "^no-key$" -- inside "cat $dir/sandboxes/$ns/probe/router/api-key 2>/dev/null || echo no-key"
 check "inside: kars state is an empty directory" 0 "^empty$" -- inside "[ -z \"\$(ls -A $dir)\" ] && echo empty"
 check "inside: the store is not there" 0 "^no-store$" -- inside "ls $dir/state >/dev/null 2>&1 || echo no-store"
+check "inside: the router serves the configured upstream, with the key only it holds" 0 "hello from upstream" -- inside "curl -sS -m 10 -H 'content-type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' http://127.0.0.1:8443/v1/chat/completions"
+check "the key is the router's: its UID, 0600" 0 "^600 $(field probe routerUid)$" -- stat -c '%a %u' "$dir/sandboxes/$ns/probe/router/api-key"
 check "inside: its router (contract port 8443) is allowed" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
 check "inside: the host server, outside the policy, is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://$host_ip:$srv_port/ >/dev/null 2>&1 && echo CONNECTED || echo denied"
 check "inside: another sandbox's router is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://127.0.0.1:$demo_rport/healthz >/dev/null 2>&1 && echo CONNECTED || echo denied"

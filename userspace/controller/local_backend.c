@@ -146,25 +146,48 @@ static bool host_resolver(char *out, size_t len)
 	return found;
 }
 
-/* The upstream of the router: <router dir>/upstream.json when present (the
- * sandbox's own), else a placeholder that refuses: no credential is ever
- * invented. */
+/* The upstream of the router: <sandbox dir>/upstream.json when present
+ * (root's: the router must not choose where its own rules let it go), else
+ * a placeholder that refuses: no credential is ever invented. */
 static int upstream_of(const struct kars_local_sandbox *sb, json_t **up, struct kars_err *err)
 {
 	char path[PATH_MAX + 32], key[PATH_MAX + 32];
 	json_error_t jerr;
 
-	snprintf(path, sizeof(path), "%s/upstream.json", sb->router_dir);
+	snprintf(path, sizeof(path), "%s/upstream.json", sb->dir);
+	snprintf(key, sizeof(key), "%s/api-key", sb->router_dir);
 	if (access(path, F_OK) == 0) {
+		const char *from;
+		char *secret = NULL;
+		size_t len;
+
 		*up = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 		if (!*up || !json_is_object(*up)) {
+			bool loaded = *up != NULL;
+
 			json_decref(*up);
+			*up = NULL;
 			return kars_err_set(err, EINVAL, "%s: line %d: %s", path, jerr.line,
-					    *up ? "not an object" : jerr.text);
+					    loaded ? "not an object" : jerr.text);
 		}
+		/* The key reaches the router only: copied into its directory
+		 * (its UID, 0600), wherever root keeps it. */
+		from = json_string_value(json_object_get(*up, "apiKeyFile"));
+		if (!from || !strcmp(from, key))
+			return 0;
+		if (kars_read_file(from, 64 * 1024, &secret, &len)) {
+			json_decref(*up);
+			*up = NULL;
+			return kars_err_set(err, EINVAL, "%s: apiKeyFile %s: cannot read it", path,
+					    from);
+		}
+		if (same_file(key, secret) ||
+		    !write_private(key, secret, 0600, sb->router_uid, err))
+			json_object_set_new(*up, "apiKeyFile", json_string(key));
+		explicit_bzero(secret, len);
+		free(secret);
 		return 0;
 	}
-	snprintf(key, sizeof(key), "%s/api-key", sb->router_dir);
 	if (access(key, F_OK) && write_private(key, "unconfigured\n", 0600, sb->router_uid, err))
 		return -EIO;
 	*up = json_pack("{s:s,s:s,s:s}", "kind", "openai", "baseUrl", KARS_LOCAL_NO_UPSTREAM,
@@ -309,9 +332,12 @@ static int karsd_apply(const struct local_backend *b, const struct kars_local_sa
 		goto cleanup;
 	}
 	ret = kars_control_call(b->o.karsd_socket, req, &resp, err);
-	if (ret)
-		kars_err_set(err, -ret, "karsd apply (%s): %s", b->o.karsd_socket, err->msg);
-	else if (bytes)
+	if (ret) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		kars_err_set(err, -ret, "karsd apply (%s): %s", b->o.karsd_socket, why);
+	} else if (bytes)
 		write_private(last, bytes, 0600, 0, err);
 cleanup:
 	free(bytes);
@@ -633,9 +659,13 @@ static int lb_remove(void *ctx, const char *ns, const char *name, struct kars_er
 	if (ret == -EPROTO && strstr(err->msg, "not found"))
 		ret = 0; /* karsd never had it */
 	json_decref(resp);
-	if (ret)
-		return kars_err_set(err, -ret, "karsd remove (%s): %s", b->o.karsd_socket,
-				    err->msg);
+	if (ret) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return kars_err_set(err, -ret, "karsd remove (%s): %s", b->o.karsd_socket, why);
+	}
+	kars_err_clear(err);
 	return kars_local_sandbox_remove(&sb, err);
 }
 
