@@ -119,6 +119,18 @@ fi
 # --- up -------------------------------------------------------------------
 check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
 check "a second kars up is refused" 1 "already up" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
+cat >"$tmp/mine.yaml" <<YAML
+apiVersion: kars.azure.com/v1alpha1
+kind: InferencePolicy
+metadata: {name: mine, namespace: $ns}
+spec:
+  appliesTo: {action: chat}
+  modelPreference: {primary: {provider: openai, deployment: my-model}}
+YAML
+"$build/bin/kars" apply --state "$dir/state" -f "$tmp/mine.yaml" >/dev/null
+check "kars add over someone's InferencePolicy is refused" 1 "InferencePolicy $ns/mine exists and was not made by kars add" -- "${K[@]}" add mine "${S[@]}" --command /bin/true
+check "... which is left as it was" 0 "my-model" -- "$build/bin/kars" get ip mine -n "$ns" --state "$dir/state" -o yaml
+check "... and no sandbox was written" 1 "" -- "$build/bin/kars" get ks mine -n "$ns" --state "$dir/state"
 check "kars add demo (the sample agent)" 0 "sandbox $ns/demo added" -- "${K[@]}" add demo "${S[@]}" --command "$PWD/demo/sample-agent"
 # The probe's upstream, configured by root: a fake model server on loopback
 # (the remote service; the wire format is real), its key copied to the router only.

@@ -148,6 +148,14 @@ static struct kars_store *open_store(const struct common *c)
 	return s;
 }
 
+static bool made_by_add(const json_t *obj)
+{
+	const json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+
+	return !strcmp(json_string_value(json_object_get(labels, CREATED_BY_LABEL)) ?: "",
+		       "kars-add");
+}
+
 /* HOST[:PORT], [V6]:PORT. */
 static json_t *endpoint(const char *arg)
 {
@@ -402,6 +410,16 @@ int kars_cli_sandbox_add(int argc, char **argv)
 		const struct kars_kind *k = kars_kind_find(i ? "InferencePolicy" : "KarsSandbox");
 
 		if (i && !kars_store_get(s, k, c.ns, name, &old, &err)) {
+			if (!made_by_add(old)) {
+				fprintf(stderr,
+					"kars: add: InferencePolicy %s/%s exists and was not made "
+					"by kars add: left alone, nothing written (pick another "
+					"NAME)\n",
+					c.ns, name);
+				json_decref(old);
+				ret = 1;
+				goto out;
+			}
 			json_object_set(
 			    json_object_get(docs[i], "metadata"), "resourceVersion",
 			    json_object_get(json_object_get(old, "metadata"), "resourceVersion"));
@@ -739,12 +757,7 @@ int kars_cli_sandbox_delete(int argc, char **argv)
 	json_decref(gone);
 	gone = NULL;
 	/* The InferencePolicy kars add made with it goes too. */
-	if (!ret && !kars_store_get(s, ik, c.ns, name, &ip, &err) &&
-	    !strcmp(
-		json_string_value(json_object_get(
-		    json_object_get(json_object_get(ip, "metadata"), "labels"), CREATED_BY_LABEL))
-		    ?: "",
-		"kars-add"))
+	if (!ret && !kars_store_get(s, ik, c.ns, name, &ip, &err) && made_by_add(ip))
 		kars_store_delete(s, ik, c.ns, name, &gone, &err);
 	json_decref(gone);
 	kars_err_clear(&err);
