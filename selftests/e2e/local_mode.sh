@@ -253,4 +253,17 @@ check "down: karsd is gone" 1 "" -- kill -0 "$kpid"
 check "down: the controller is gone" 1 "" -- kill -0 "$cpid"
 check "down: no pid files are left" 1 "" -- bash -c "compgen -G '$dir/run/*.pid'"
 check "kars down again is fine" 0 "not up" -- "${K[@]}" down --state-dir "$dir"
+
+# --- up --foreground: the supervisor in the caller; SIGTERM stops it all ----
+"${K[@]}" up --local --foreground --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports" 2>"$tmp/fg.log" &
+fg_pid=$!
+until_ok 150 "$build/bin/kars" --socket "$sock" dataplane status
+until_ok 50 test -s "$dir/run/kars-controller.pid"
+kpid=$(cat "$dir/run/karsd.pid")
+check "up --foreground: karsd runs" 0 "" -- kill -0 "$kpid"
+kill "$fg_pid"
+wait "$fg_pid"
+check "up --foreground: SIGTERM exits 0" 0 "" -- test "$?" = 0
+check "up --foreground: karsd is gone with it" 1 "" -- kill -0 "$kpid"
+check "up --foreground: its log says what it did" 0 "stopped karsd" -- cat "$tmp/fg.log"
 e2e_summary

@@ -70,7 +70,8 @@ void kars_cli_sandbox_usage(FILE *f)
 		"  logs NAME [-f] [--role agent|router]\n"
 		"                                the agent's and the router's logs\n"
 		"  delete NAME [--no-wait]       delete a sandbox: its processes, cgroups, UIDs\n"
-		"                                and data-plane policy go; waits until they have\n"
+		"                                and data-plane policy go; waits until they are\n"
+		"                                gone\n"
 		"    sandbox verbs: [-n NS] (default \"default\") [--state-dir DIR] (kars up's,\n"
 		"    $KARS_LOCAL_DIR or " KARS_LOCAL_STATE_DIR
 		"); exit 0 done, 1 failed, 2 bad usage\n");

@@ -55,11 +55,12 @@ void kars_cli_up_usage(FILE *f)
 {
 	fprintf(f,
 		"  up --local [--state-dir DIR] [--foreground] [--pin-dir DIR]\n"
-		"     [--router-port-base N]      start karsd and kars-controller (local backend)\n"
+		"     [--router-port-base N]     start karsd and kars-controller (local backend)\n"
 		"                                as supervised services; state in DIR (default\n"
 		"                                " KARS_LOCAL_STATE_DIR "), logs in DIR/logs\n"
 		"  down [--state-dir DIR]        stop them; sandboxes keep running, enforced by\n"
-		"                                their pinned programs, until deleted\n");
+		"                                their pinned programs, until deleted\n"
+		"    up, down: exit 0 done, 1 failed, 2 bad usage\n");
 }
 
 static void sleep_s(double s)
