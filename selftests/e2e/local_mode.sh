@@ -165,6 +165,13 @@ until_ok 100 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.l
 check "the sample agent: the router refuses the unconfigured upstream, saying so" 0 "upstream-not-configured.invalid" -- "${K[@]}" logs demo "${S[@]}" --role agent
 check "the sample agent: its denied destination is refused" 0 "denied destination: refused" -- "${K[@]}" logs demo "${S[@]}" --role agent
 
+"${K[@]}" logs demo "${S[@]}" -f >"$tmp/follow.log" 2>&1 &
+follow_pid=$!
+until_ok 50 grep -q "router |" "$tmp/follow.log"
+kill "$follow_pid"
+wait "$follow_pid" 2>/dev/null
+check "kars logs -f follows both logs, each line with its role" 0 "agent  \| sample-agent: sandbox demo" -- cat "$tmp/follow.log"
+
 # --- from inside the probe sandbox ---------------------------------------
 # A real server on this host's own address, outside every policy: reachable
 # from the host, so that a refusal from inside the sandbox is the policy's.
