@@ -18,7 +18,8 @@ DEPS_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g
 	libjansson-dev libcmocka-dev libevent-dev liburing-dev libcap-dev pkg-config \
 	iproute2 iptables util-linux procps clang-format libclang-rt-14-dev curl socat \
 	libssl-dev libsodium-dev libcurl4-openssl-dev libyaml-dev nginx wrk \
-	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev
+	libidn2-dev dnsmasq-base qemu-system-x86 busybox-static cpio kmod dash libseccomp-dev \
+	jq python3
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 CFLAGS := -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Iuserspace/lib -Ibpf/include -I$(BUILD)/bpf
