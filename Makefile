@@ -69,7 +69,7 @@ FAKE_UPSTREAM := $(BUILD)/bin/fake-upstream
 # The fake Azure AD token endpoint and IMDS the router's credential tests use.
 FAKE_IDENTITY := $(BUILD)/bin/fake-identity
 
-.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns bench-egress install demo format format-check clean help
+.PHONY: crds all deps check unit selftest vmtest fuzz bench bench-connect bench-audit bench-policy bench-router bench-dns bench-egress install demo demo-dataplane format format-check clean help
 .DEFAULT_GOAL := all
 # Keep the BPF object between the compile and the skeleton steps.
 .SECONDARY:
@@ -88,7 +88,8 @@ help:
 	@echo "make install     install binaries under PREFIX=$(PREFIX)"
 	@echo "make crds        regenerate deploy/crds/ from the schema"
 	@echo "make format-check clang-format of the C sources, shellcheck of selftests/e2e/*.sh"
-	@echo "make demo        the data plane on this host: karsd, a sandbox, kars trace --network"
+	@echo "make demo        local mode on this host: kars up, a sandbox running the sample agent, kars trace, teardown"
+	@echo "make demo-dataplane  the data plane alone: karsd, a sandbox's cgroups, kars trace --network"
 
 # Installs only what is missing, so `make check` stays fast on a ready machine.
 # Node.js and npm are looked for as commands (tests drive real npm clients such
@@ -224,6 +225,7 @@ check: deps
 		"selftests/e2e/router_policy.sh $(BUILD)" \
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
+		"selftests/e2e/local_mode.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"selftests/e2e/egress_proxy.sh $(BUILD)" \
 		"selftests/e2e/egress_transparent.sh $(BUILD)" \
@@ -268,9 +270,13 @@ install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/bin/kars $(DESTDIR)$(PREFIX)/bin/kars
 
-# Until local mode exists (kars up --local), the demo is the data plane itself:
-# karsd, a sandbox's cgroups, a UID-1000 agent trying to get out, kars trace.
+# Local mode: kars up --local, a sandbox running demo/sample-agent, kars trace,
+# teardown. demo-dataplane: the data plane alone (karsd, a sandbox's cgroups,
+# a UID-1000 agent trying to get out, kars trace).
 demo: deps $(BINS)
+	@demo/local.sh $(BUILD)
+
+demo-dataplane: deps $(BINS)
 	@demo/dataplane.sh $(BUILD)
 
 # deploy/crds/ is generated from the schema (userspace/lib/schema_*.c);

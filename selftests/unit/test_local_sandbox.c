@@ -441,6 +441,10 @@ static void test_supervisor_sigterm(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_int_equal(access(c->pid_file, F_OK), -1);
+	/* SIGTERM reached the program (the supervisor's blocked signals are
+	 * not inherited), before the grace period's SIGKILL. */
+	assert_true(WIFEXITED(c->last_status));
+	assert_int_equal(WEXITSTATUS(c->last_status), 128 + SIGTERM);
 	/* The cgroup is empty: no agent survived its supervisor. */
 	assert_int_equal(kars_cgroup_kill(f->sb.cg_agent, NULL), 0);
 	assert_int_equal(c->pid, 0);

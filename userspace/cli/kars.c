@@ -10,6 +10,8 @@
  *   kars apply | get | delete                        (store_cmd.c)
  *   kars blocklist load FILE...|check NAME|status   (blocklist_cmd.c)
  *   kars migrate | convert                           (migrate_cmd.c)
+ *   kars up --local | down                           (up_cmd.c)
+ *   kars add | list | status | logs | delete NAME    (sandbox_cmd.c)
  *   kars egress | model | credentials | connect NAME, trace NAME --network,
  *   audit verify|tail NAME                           (sandbox_ops_cmd.c)
  *
@@ -33,6 +35,9 @@
 #include "schema_cmd.h"
 #include "store_cmd.h"
 #include "json.h"
+/* local mode: up/down and the sandbox lifecycle (issue 5) */
+#include "sandbox_cmd.h"
+#include "up_cmd.h"
 
 static const char *socket_path = KARSD_DEFAULT_SOCKET;
 
@@ -57,11 +62,14 @@ static void usage(FILE *f)
 	kars_cli_schema_usage(f);
 	kars_cli_store_usage(f);
 	kars_cli_migrate_usage(f);
+	/* local mode: up/down and the sandbox lifecycle (issue 5) */
+	fprintf(f, "\n");
+	kars_cli_up_usage(f);
+	kars_cli_sandbox_usage(f);
 	kars_cli_sandbox_ops_usage(f);
 	fprintf(f, "\n"
 		   "The socket defaults to " KARSD_DEFAULT_SOCKET " (or $KARSD_SOCKET).\n"
-		   "Everything else the kars CLI will do (sandboxes, router, policies) is not "
-		   "implemented yet.\n");
+		   "Exit codes and more: docs/cli.md.\n");
 }
 
 static int fail(const char *what, const struct kars_err *err)
@@ -416,6 +424,21 @@ int main(int argc, char **argv)
 		usage(i >= argc ? stderr : stdout);
 		return i >= argc ? 2 : 0;
 	}
+	/* local mode: up/down and the sandbox lifecycle (issue 5) */
+	if (strcmp(argv[i], "up") == 0)
+		return kars_cli_up(socket_path, argc - i, argv + i);
+	if (strcmp(argv[i], "down") == 0)
+		return kars_cli_down(argc - i, argv + i);
+	if (strcmp(argv[i], "add") == 0)
+		return kars_cli_sandbox_add(argc - i, argv + i);
+	if (strcmp(argv[i], "list") == 0)
+		return kars_cli_sandbox_list(argc - i, argv + i);
+	if (strcmp(argv[i], "status") == 0)
+		return kars_cli_sandbox_status(argc - i, argv + i);
+	if (strcmp(argv[i], "logs") == 0)
+		return kars_cli_sandbox_logs(argc - i, argv + i);
+	if (strcmp(argv[i], "delete") == 0 && kars_cli_sandbox_is_delete(argc - i, argv + i))
+		return kars_cli_sandbox_delete(argc - i, argv + i);
 	if (strcmp(argv[i], "dataplane") == 0)
 		return dataplane(argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "trace") == 0)

@@ -6,7 +6,9 @@
  * through the work queue (userspace/lib/controller.h), delivers compiled
  * policies under --out-dir (<out>/<namespace>/<sandbox>/...) and asks each
  * sandbox's router (--router) what it has loaded. KarsSandbox objects are
- * planned but not run: there is no backend yet, and their status says so
+ * run by the local backend with --backend local (local_backend.h: processes
+ * on this host, the default under `kars up --local`); with --backend none
+ * (the default) they are planned, not run, and their status says so
  * (RuntimeReady=False, reason NoBackend).
  *
  * On SIGTERM or SIGINT it finishes the reconcile in progress and exits 0.
@@ -16,6 +18,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,14 +28,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control_client.h"
 #include "controller.h"
 #include "egress_flags.h"
+#include "local_backend.h"
 #include "log.h"
 #include "reconcile_sandbox.h"
 #include "router_status.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/kars/state"
 #define DEFAULT_OUT_DIR	  "/var/lib/kars/sandboxes"
+#define DEFAULT_LOCAL_DIR "/var/lib/kars"
 
 static void usage(FILE *f)
 {
@@ -46,9 +52,18 @@ static void usage(FILE *f)
 	    "  --router NS/NAME=URL   the kars-router of sandbox NS/NAME (repeatable); a\n"
 	    "                         policy is Ready only when its routers report its digest\n"
 	    "  --log-level LEVEL      error, warn, info (default) or debug\n"
-	    "  --log-json             log JSON objects, one per line\n" KARS_EGRESS_USAGE
-	    "KarsSandbox objects are not run: no backend exists yet (status reason NoBackend).\n",
-	    DEFAULT_STATE_DIR, DEFAULT_OUT_DIR);
+	    "  --log-json             log JSON objects, one per line\n"
+	    "  --backend none|local   what runs KarsSandbox objects: none (default: planned,\n"
+	    "                         not run, status reason NoBackend) or local (processes\n"
+	    "                         on this host, docs/local-mode.md)\n"
+	    "  --local-dir DIR        local backend: sandboxes' directories and UIDs\n"
+	    "                         (default %s)\n"
+	    "  --karsd-socket PATH    local backend: karsd's control socket (default %s)\n"
+	    "  --router-bin PATH      local backend: kars-router (default: next to this binary)\n"
+	    "  --router-port-base N   local backend: routers listen on N + (agent UID - 60000)\n"
+	    "                         (default %d)\n" KARS_EGRESS_USAGE,
+	    DEFAULT_STATE_DIR, DEFAULT_OUT_DIR, DEFAULT_LOCAL_DIR, KARSD_DEFAULT_SOCKET,
+	    KARS_LOCAL_PORT_BASE);
 }
 
 static uint64_t mono_ms(void)
@@ -114,6 +129,11 @@ int main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"log-json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"local-dir", required_argument, NULL, 'L'},
+	    {"karsd-socket", required_argument, NULL, 'k'},
+	    {"router-bin", required_argument, NULL, 'R'},
+	    {"router-port-base", required_argument, NULL, 'P'},
 	    KARS_EGRESS_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
@@ -123,6 +143,11 @@ int main(int argc, char **argv)
 	struct kars_store *store = NULL;
 	struct kars_controller *c = NULL;
 	struct kars_sandbox_env sandbox_env = {0};
+	struct kars_local_backend_opts lopts = {.state_dir = DEFAULT_LOCAL_DIR,
+						.karsd_socket = KARSD_DEFAULT_SOCKET};
+	struct kars_sandbox_backend backend = {0};
+	char router_bin[PATH_MAX];
+	bool local = false;
 	struct kars_egress_opts egress = {0};
 	struct kars_policy_env env = {0};
 	struct kars_ctl_opts copts = {0};
@@ -164,6 +189,39 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'b':
+			if (strcmp(optarg, "none") && strcmp(optarg, "local")) {
+				fprintf(
+				    stderr,
+				    "kars-controller: --backend: \"%s\": expected none or local\n",
+				    optarg);
+				goto out;
+			}
+			local = !strcmp(optarg, "local");
+			break;
+		case 'L':
+			lopts.state_dir = optarg;
+			break;
+		case 'k':
+			lopts.karsd_socket = optarg;
+			break;
+		case 'R':
+			lopts.router_bin = optarg;
+			break;
+		case 'P': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg < '1' || *optarg > '9' || *end || v > 65535) {
+				fprintf(stderr,
+					"kars-controller: --router-port-base: \"%s\" is not a port "
+					"number\n",
+					optarg);
+				goto out;
+			}
+			lopts.port_base = (uint16_t)v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			ret = 0;
@@ -194,8 +252,25 @@ int main(int argc, char **argv)
 				       .out_dir = out_dir,
 				       .loaded_digest = kars_routers_loaded,
 				       .ctx = routers};
-	sandbox_env = (struct kars_sandbox_env){
-	    .store = store, .backend = NULL, .out_dir = out_dir, .egress = egress};
+	if (local && !lopts.router_bin) {
+		ssize_t n = readlink("/proc/self/exe", router_bin, sizeof(router_bin) - 16);
+
+		if (n > 0 && memchr(router_bin, '/', (size_t)n)) {
+			router_bin[n] = '\0';
+			strcpy(strrchr(router_bin, '/') + 1, "kars-router");
+			lopts.router_bin = router_bin;
+		}
+	}
+	if (local)
+		kars_routers_set_local(routers, lopts.state_dir);
+	if (local && kars_local_backend_new(&lopts, &backend, &err)) {
+		fprintf(stderr, "kars-controller: local backend: %s\n", err.msg);
+		goto out;
+	}
+	sandbox_env = (struct kars_sandbox_env){.store = store,
+						.backend = local ? &backend : NULL,
+						.out_dir = out_dir,
+						.egress = egress};
 	copts = (struct kars_ctl_opts){.env = &env,
 				       .reconcile_sandbox = kars_reconcile_sandbox_fn,
 				       .sandbox_ctx = &sandbox_env,
@@ -204,12 +279,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kars-controller: %s\n", err.msg);
 		goto out;
 	}
-	log_info("kars-controller: store %s (resourceVersion %llu), delivering to %s, no "
-		 "sandbox backend (KarsSandbox objects are not run)",
-		 state_dir, (unsigned long long)kars_ctl_last_rv(c), out_dir);
+	if (local)
+		log_info("kars-controller: store %s (resourceVersion %llu), delivering to %s, "
+			 "local backend in %s (karsd %s, router %s)",
+			 state_dir, (unsigned long long)kars_ctl_last_rv(c), out_dir,
+			 lopts.state_dir, lopts.karsd_socket, lopts.router_bin);
+	else
+		log_info("kars-controller: store %s (resourceVersion %llu), delivering to %s, no "
+			 "sandbox backend (KarsSandbox objects are not run)",
+			 state_dir, (unsigned long long)kars_ctl_last_rv(c), out_dir);
 	ret = run(c, sfd);
 out:
 	kars_ctl_free(c);
+	kars_local_backend_free(&backend);
 	if (store)
 		kars_store_close(store);
 	if (sfd >= 0)

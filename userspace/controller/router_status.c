@@ -25,6 +25,8 @@ struct router {
 struct kars_routers {
 	struct router r[MAX_ROUTERS];
 	size_t n;
+	char local_dir[4096]; /* "": no local backend */
+	struct router local;  /* the last sandbox found there */
 };
 
 struct answer {
@@ -41,6 +43,32 @@ struct kars_routers *kars_routers_new(void)
 void kars_routers_free(struct kars_routers *r)
 {
 	free(r);
+}
+
+void kars_routers_set_local(struct kars_routers *r, const char *dir)
+{
+	snprintf(r->local_dir, sizeof(r->local_dir), "%s", dir ? dir : "");
+}
+
+/* The local backend's contract file names the sandbox's router port. */
+static struct router *local_router(struct kars_routers *r, const char *ns, const char *sandbox)
+{
+	char path[4096 + 600];
+	json_t *k;
+	json_int_t port;
+
+	if (!r->local_dir[0])
+		return NULL;
+	snprintf(path, sizeof(path), "%s/sandboxes/%s/%s/run/router.json", r->local_dir, ns,
+		 sandbox);
+	k = json_load_file(path, 0, NULL);
+	port = json_integer_value(json_object_get(k, "routerPort"));
+	json_decref(k);
+	if (port < 1 || port > 65535)
+		return NULL;
+	snprintf(r->local.sandbox, sizeof(r->local.sandbox), "%s/%s", ns, sandbox);
+	snprintf(r->local.url, sizeof(r->local.url), "http://127.0.0.1:%d", (int)port);
+	return &r->local;
 }
 
 int kars_routers_add(struct kars_routers *r, const char *spec, struct kars_err *err)
@@ -135,8 +163,11 @@ const char *kars_routers_loaded(void *ctx, const char *kind, const char *ns, con
 	for (size_t i = 0; i < r->n && !e; i++)
 		if (!strcmp(r->r[i].sandbox, want))
 			e = &r->r[i];
+	if (!e)
+		e = local_router(r, ns, sandbox);
 	if (!e) {
-		snprintf(why, why_len, "no router known for %s (--router)", want);
+		snprintf(why, why_len, "no router known for %s (--router, or the local backend)",
+			 want);
 		return NULL;
 	}
 	if (fetch(e, &a, why, why_len))

@@ -7,8 +7,9 @@
  * allowed by default), so there is no token to hold. Answers are capped at
  * 1 MiB and 2 s; one that names another sandbox is not believed.
  *
- * Until a backend starts routers (issue 5), the URL of each sandbox's
- * router is given on the command line (--router NS/NAME=URL).
+ * The URL of a sandbox's router is given on the command line (--router
+ * NS/NAME=URL), else, under the local backend, read from its contract file
+ * <local dir>/sandboxes/<ns>/<name>/run/router.json (routerPort).
  */
 #ifndef KARS_CONTROLLER_ROUTER_STATUS_H
 #define KARS_CONTROLLER_ROUTER_STATUS_H
@@ -22,6 +23,10 @@ struct kars_routers;
 
 struct kars_routers *kars_routers_new(void);
 void kars_routers_free(struct kars_routers *r);
+
+/* Routers not given with --router are looked up in the local backend's
+ * layout under dir (NULL: not). */
+void kars_routers_set_local(struct kars_routers *r, const char *dir);
 
 /* "team-a/bot=http://127.0.0.1:8443". -EINVAL with err naming what is wrong. */
 int kars_routers_add(struct kars_routers *r, const char *spec, struct kars_err *err);

@@ -152,6 +152,7 @@ static void __attribute__((noreturn)) child_main(const struct child_ctx *c)
 	char path[PATH_MAX];
 	int fd = c->err_fd, null, st;
 	struct sigaction sa = {0};
+	sigset_t none;
 	pid_t pid, w;
 
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -236,6 +237,11 @@ static void __attribute__((noreturn)) child_main(const struct child_ctx *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* A supervisor blocks SIGTERM, SIGINT and SIGCHLD to wait for them:
+	 * the mask is inherited, and would keep the reaper from forwarding and
+	 * the program from ever seeing SIGTERM. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	pid = fork();
 	if (pid < 0)
 		die(fd, "fork");

@@ -204,8 +204,8 @@ static int run(const struct kars_sandbox_env *env, json_t *obj, json_t *status, 
 	kars_condition_set(status, "Degraded", "False", "Planned", NULL, gen, now);
 	if (!env->backend) {
 		static const char msg[] = "no sandbox backend: the runtime and egress policy are "
-					  "planned, not run (the local backend is not implemented "
-					  "yet)";
+					  "planned, not run (kars-controller --backend local runs "
+					  "them)";
 
 		kars_phase_set(k, status, "Pending");
 		conditions(status, "False", "False", "NoBackend", msg, gen, now);

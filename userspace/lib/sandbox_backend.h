@@ -6,8 +6,9 @@
  * egress apply request, where the router's configuration is delivered) and
  * hands it over; the backend makes it so and reports what it observes. Ready
  * is the backend's observation (the workload runs and its router answers),
- * never "applied". No backend exists yet (issue 5): the controller runs
- * without one and says so in every KarsSandbox's status (NoBackend).
+ * never "applied". The local backend (userspace/controller/local_backend.h)
+ * runs sandboxes as processes on this host; without a backend the controller
+ * says so in every KarsSandbox's status (NoBackend).
  */
 #ifndef KARS_SANDBOX_BACKEND_H
 #define KARS_SANDBOX_BACKEND_H

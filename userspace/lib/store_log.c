@@ -492,6 +492,11 @@ static int watch_next(struct kars_watch *base, int timeout_ms, struct kars_event
 		char drain[4096];
 		int left = timeout_ms, ret;
 
+		/* Drained before the read: an append after it raises the fd
+		 * again, and a poller with timeout 0 does not spin on stale
+		 * events. */
+		while (read(w->infd, drain, sizeof(drain)) > 0)
+			;
 		ret = read_event(w, ev, err);
 		if (ret == -EAGAIN && log_moved(w)) {
 			/* the rename came after every append to the old log:
@@ -516,8 +521,6 @@ static int watch_next(struct kars_watch *base, int timeout_ms, struct kars_event
 		ret = poll(&p, 1, left);
 		if (ret < 0 && errno != EINTR)
 			return kars_err_set(err, errno, "watch: poll: %s", strerror(errno));
-		while (read(w->infd, drain, sizeof(drain)) > 0)
-			;
 	}
 }
 
