@@ -267,6 +267,16 @@ check "credentials update" 0 "upstream key replaced in $rdir/api-key" -- "$kars"
 check "the output never shows the key" 1 '' -- bash -c "'$kars' credentials update '$sb' --state-dir '$root' --api-key-file '$tmp/key' 2>&1 | grep sk-new"
 check "the key file: router UID, 0600, the new key" 0 "^$router_uid 600 sk-new-key\$" -- bash -c "echo \$(stat -c '%u %a' '$rdir/api-key') \$(cat '$rdir/api-key')"
 check "no temporary file is left" 0 '^0$' -- bash -c "ls -A '$rdir' | grep -c '^\\.api-key'; true"
+# upstream.json (root's, read by the local backend at every reconcile) must
+# not bring the old key back: after an update it names the router's key file.
+check "without upstream.json: a note that the router has no upstream" 0 'has no upstream .*upstream.json' -- "$kars" credentials update "$sb" --state-dir "$root" --api-key-file "$tmp/key"
+printf '{"kind":"openai","baseUrl":"http://127.0.0.1:1/v1","apiKeyFile":"%s"}\n' "$tmp/old-key" >"$root/sandboxes/$sb/upstream.json"
+check "with upstream.json: no note" 1 '' -- bash -c "'$kars' credentials update '$sb' --state-dir '$root' --api-key-file '$tmp/key' 2>&1 | grep 'has no upstream'"
+check "... and its apiKeyFile now names the router's key file" 0 "^$rdir/api-key\$" -- jq -r .apiKeyFile "$root/sandboxes/$sb/upstream.json"
+check "... the rest of it kept" 0 '^http://127.0.0.1:1/v1$' -- jq -r .baseUrl "$root/sandboxes/$sb/upstream.json"
+printf '[1]\n' >"$root/sandboxes/$sb/upstream.json"
+check "a bad upstream.json is named" 1 'upstream.json: not a JSON object' -- "$kars" credentials update "$sb" --state-dir "$root" --api-key-file "$tmp/key"
+rm -f "$root/sandboxes/$sb/upstream.json"
 check "the router uses the new key" 0 '' -- until_ok bash -c "$(declare -f chat); rport=$rport; chat | grep -q gpt-4o-mini"
 check "... without a restart (same pid)" 0 '' -- kill -0 "$router_pid"
 

@@ -7,6 +7,7 @@
 #include "key_install.h"
 #include "sandbox_opts.h"
 #include "sandbox_store.h"
+#include "upstream_file.h"
 
 void kars_cli_sandbox_ops_usage(FILE *f)
 {
@@ -162,5 +163,16 @@ int kars_cli_credentials(int argc, char **argv)
 	printf("sandbox %s: upstream key replaced in %s (mode 0600, uid %u); the router uses "
 	       "it from its next request\n",
 	       ref.owner, run.api_key_file, (unsigned)run.router_uid);
+	ret = kars_upstream_follow_key(&ref, run.api_key_file, &err);
+	if (ret < 0) {
+		fprintf(stderr, "kars: credentials: the key is installed, but: %s\n", err.msg);
+		return 1;
+	}
+	if (ret == 1)
+		fprintf(stderr,
+			"kars: credentials: note: sandbox %s has no upstream (%s/upstream.json): "
+			"its router holds the key but refuses inference until one is configured "
+			"(docs/local-mode.md)\n",
+			ref.owner, ref.dir);
 	return 0;
 }
