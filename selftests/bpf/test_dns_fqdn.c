@@ -15,6 +15,7 @@
 #include "dns_answerpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
+#include "metrics.h"
 #include "net_helpers.h"
 
 #define APP_PORT 9443
@@ -158,6 +159,52 @@ static const json_t *entry_for(const json_t *arr, const char *ip)
 	return NULL;
 }
 
+/* status.fqdn: {"entries": N, "counters": {...}} (new reference) or NULL. */
+static json_t *fqdn_status(void)
+{
+	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL, *out = NULL;
+	char err[256];
+
+	if (kst_call(req, &resp, err, sizeof(err)) == 0)
+		out = json_incref(json_object_get(resp, "fqdn"));
+	json_decref(req);
+	json_decref(resp);
+	return out;
+}
+
+/* The metrics carry the same entry count and answer counters as status. */
+static void metrics_match_status(void)
+{
+	static const char *const pairs[][2] = {
+	    {"kars_fqdn_answers_total{result=\"learned\"}", "learned"},
+	    {"kars_fqdn_answers_total{result=\"no_query\"}", "noQuery"},
+	    {"kars_fqdn_answers_total{result=\"mismatch\"}", "mismatch"},
+	    {"kars_fqdn_answers_total{result=\"refused\"}", "refused"},
+	    {"kars_fqdn_answers_total{result=\"unreadable\"}", "unreadable"},
+	    {"kars_fqdn_queries_recorded_total", "queriesRecorded"},
+	    {"kars_fqdn_records_refused_total{why=\"full\"}", "entriesFull"},
+	};
+	json_t *st = fqdn_status(), *counters;
+	char err[256], *text = NULL;
+
+	if (!ASSERT_OK_PTR(st, "status.fqdn") ||
+	    !ASSERT_OK(kst_metrics_fetch(&text, err, sizeof(err)), err))
+		goto cleanup;
+	counters = json_object_get(st, "counters");
+	ASSERT_EQ(kst_metric(text, "kars_fqdn_entries", -1), kst_json_int(st, "entries", -2),
+		  "metrics: kars_fqdn_entries as status");
+	ASSERT_EQ(kst_metric(text, "kars_fqdn_entries_capacity", -1), 65536,
+		  "metrics: kars_fqdn_entries_capacity");
+	ASSERT_GE(kst_metric(text, "kars_fqdn_entries_stored", -1),
+		  kst_metric(text, "kars_fqdn_entries", 0), "metrics: stored >= live");
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		ASSERT_EQ(kst_metric(text, pairs[i][0], -1),
+			  kst_json_int(counters, pairs[i][1], -2), pairs[i][0]);
+cleanup:
+	json_decref(st);
+	free(text);
+}
+
 static bool peers(struct kst_env *env, struct kst_peer *p)
 {
 	return ASSERT_OK(kst_listen(env, SOCK_STREAM, "198.51.100.7", APP_PORT, "api", &p[0]),
@@ -236,6 +283,7 @@ KST_TEST(router_fqdn_allowlist)
 		ASSERT_EQ(kst_json_int(sb, "fqdnRules", -1), 2, "list: fqdn rules");
 		ASSERT_EQ(kst_json_int(sb, "fqdnEntries", -1), 3, "list: learned entries");
 	}
+	metrics_match_status();
 	if (evfd >= 0) {
 		ev = kst_events_find(evfd, match_reason_qname, want_learn, 3000);
 		if (ASSERT_OK_PTR(ev, "fqdn_learned event with the name"))
@@ -407,11 +455,13 @@ KST_TEST(router_fqdn_forged_answers)
 	struct forge *f = env->scratch;
 	struct kst_peer p[5];
 	json_t *pol = fqdn_policy(env), *arr = NULL;
+	char err[256], *before = NULL, *after = NULL;
 	pid_t fake;
 	int i;
 
 	memset(f, 0, sizeof(*f));
-	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with fqdns") || !peers(env, p))
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with fqdns") || !peers(env, p) ||
+	    !ASSERT_OK(kst_metrics_fetch(&before, err, sizeof(err)), err))
 		goto cleanup;
 	fake = kst_spawn(env, KST_HOST, KST_ROOT, "fake-resolver", fake_resolver, NULL);
 	if (!ASSERT_GT(fake, 0, "fake resolver"))
@@ -429,7 +479,29 @@ KST_TEST(router_fqdn_forged_answers)
 		ASSERT_EQ(json_array_size(arr), 1, "one entry");
 		ASSERT_FALSE(entry_for(arr, "198.51.100.200"), "none for the forged address");
 	}
+	/* The metrics tell the forgeries from the real answer: the other id had
+	 * no query, the other question mismatched (the other address and port
+	 * are not the resolver: not read at all; the unsolicited one reaches no
+	 * socket of the router, so no cgroup program sees it). */
+	if (ASSERT_OK(kst_metrics_fetch(&after, err, sizeof(err)), err)) {
+		static const char *const learned = "kars_fqdn_answers_total{result=\"learned\"}";
+		static const char *const no_query = "kars_fqdn_answers_total{result=\"no_query\"}";
+		static const char *const mismatch = "kars_fqdn_answers_total{result=\"mismatch\"}";
+
+		ASSERT_EQ(kst_metric(after, learned, 0) - kst_metric(before, learned, 0), 1,
+			  "metrics: one answer learned");
+		ASSERT_EQ(kst_metric(after, no_query, 0) - kst_metric(before, no_query, 0), 1,
+			  "metrics: one answer without a query");
+		ASSERT_EQ(kst_metric(after, mismatch, 0) - kst_metric(before, mismatch, 0), 1,
+			  "metrics: one answer to another question");
+		ASSERT_EQ(kst_metric(after, "kars_fqdn_queries_recorded_total", 0) -
+			      kst_metric(before, "kars_fqdn_queries_recorded_total", 0),
+			  1, "metrics: one query recorded");
+	}
+	metrics_match_status();
 cleanup:
+	free(before);
+	free(after);
 	json_decref(arr);
 	json_decref(pol);
 }

@@ -362,6 +362,25 @@ static void count_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k
 	ls->n += entry_live(l, k, v, ls->now);
 }
 
+/* Every key of the map, live or not: what the capacity is spent on. */
+static void occupancy_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
+			  const struct kars_fqdn_entry *v, void *arg)
+{
+	((struct kars_fqdn_stats *)arg)->stored++;
+}
+
+void kars_fqdn_stats(struct kars_loader *l, struct kars_fqdn_stats *st)
+{
+	struct listing ls = {.now = mono_ns()};
+
+	memset(st, 0, sizeof(*st));
+	each_entry(l, count_one, &ls);
+	each_entry(l, occupancy_one, st);
+	st->entries = ls.n;
+	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
+		st->counters[i] = karsd_percpu_sum(FD(l, kars_fqdn_counters), &i);
+}
+
 json_t *kars_fqdn_status(struct kars_loader *l)
 {
 	static const char *const names[KARS_FQDN_COUNTER__COUNT] = {
@@ -370,15 +389,13 @@ json_t *kars_fqdn_status(struct kars_loader *l)
 	    [KARS_FQDN_ANSWER_BAD] = "unreadable",	    [KARS_FQDN_ENTRY_FULL] = "entriesFull",
 	    [KARS_FQDN_QUERY_RECORDED] = "queriesRecorded",
 	};
-	struct listing ls = {.now = mono_ns()};
+	struct kars_fqdn_stats st;
 	json_t *answers = json_object();
 
-	each_entry(l, count_one, &ls);
+	kars_fqdn_stats(l, &st);
 	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
-		json_object_set_new(
-		    answers, names[i],
-		    json_integer((json_int_t)karsd_percpu_sum(FD(l, kars_fqdn_counters), &i)));
-	return json_pack("{s:I,s:o}", "entries", (json_int_t)ls.n, "counters", answers);
+		json_object_set_new(answers, names[i], json_integer((json_int_t)st.counters[i]));
+	return json_pack("{s:I,s:o}", "entries", (json_int_t)st.entries, "counters", answers);
 }
 
 void kars_fqdn_event_json(json_t *o, const void *data, size_t size)

@@ -42,7 +42,14 @@ void kars_fqdn_gc(struct kars_loader *l);
 /* The sandbox's live entries (array), or their count alone when out is NULL. */
 size_t kars_fqdn_entries(struct kars_loader *l, uint32_t sandbox_id, json_t *out);
 uint32_t kars_fqdn_rules(struct kars_loader *l, uint32_t sandbox_id);
-/* Node-wide: entries and what became of answers (for status). */
+/* Node-wide: live entries, keys stored (live, expired or stale, until karsd
+ * deletes them), and the kars_fqdn_counters sums. status and metrics. */
+struct kars_fqdn_stats {
+	uint64_t entries, stored;
+	uint64_t counters[KARS_FQDN_COUNTER__COUNT];
+};
+void kars_fqdn_stats(struct kars_loader *l, struct kars_fqdn_stats *st);
+/* The same for status: {"entries": N, "counters": {...}}. */
 json_t *kars_fqdn_status(struct kars_loader *l);
 
 /* Adds "qname" (and "ttl" for a learned record) to an event's JSON when the
