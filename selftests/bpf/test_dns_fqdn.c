@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cgroup_helpers.h"
 #include "dns_answerpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
@@ -22,10 +23,8 @@
 #define TTL	 3 /* dnsmasq's TTL for the test names */
 #define GRACE	 2
 
-static json_t *fqdn_policy(struct kst_env *env)
+static json_t *fqdn_policy_of(json_t *pol)
 {
-	json_t *pol = kst_policy(env);
-
 	kst_rule_exact(pol, KST_RESOLVER4, KST_RESOLVER_PORT, "udp"); /* the router's DNS */
 	json_object_set_new(pol, "fqdns",
 			    json_pack("[{s:s,s:i,s:s},{s:s,s:s}]", "name", "api.allowed.test",
@@ -35,6 +34,11 @@ static json_t *fqdn_policy(struct kst_env *env)
 	    pol, "fqdnTtl",
 	    json_pack("{s:i,s:i,s:i}", "minSeconds", 1, "maxSeconds", 60, "graceSeconds", GRACE));
 	return pol;
+}
+
+static json_t *fqdn_policy(struct kst_env *env)
+{
+	return fqdn_policy_of(kst_policy(env));
 }
 
 static int run_dnsmasq(struct kst_env *env, void *arg)
@@ -504,6 +508,114 @@ cleanup:
 	free(after);
 	json_decref(arr);
 	json_decref(pol);
+}
+
+/* --- the per-sandbox entry quota ------------------------------------------------ */
+
+struct quota_run {
+	int v4, v6;
+	char a[64], aaaa[64];
+};
+
+/* A, then AAAA of the same name: two addresses, two entries. */
+static int router_two_addresses(struct kst_env *env, void *arg)
+{
+	struct quota_run *r = env->scratch;
+
+	memset(r, 0, sizeof(*r));
+	ASSERT_OK(lookup("api.allowed.test", false, r->a, sizeof(r->a)), "lookup A");
+	ASSERT_OK(lookup("api.allowed.test", true, r->aaaa, sizeof(r->aaaa)), "lookup AAAA");
+	r->v4 = kst_try_tcp("198.51.100.7", APP_PORT);
+	r->v6 = kst_try_tcp("2001:db8::2", APP_PORT);
+	return 0;
+}
+
+/* A sandbox at its quota (fqdnMaxEntries 1) learns nothing more, with an
+ * event and a counter; another sandbox on the node still learns. */
+KST_TEST(router_fqdn_entry_quota)
+{
+	static const char *const want_quota[] = {"fqdn_quota", "api.allowed.test"};
+	struct quota_run *r = env->scratch;
+	char b_agent[PATH_MAX], b_router[PATH_MAX], err[256], got[64], *before = NULL,
+								       *after = NULL;
+	json_t *pol = NULL, *pb = NULL, *ev = NULL, *resp = NULL;
+	struct kst_peer p[5];
+	int evfd = -1, i;
+	pid_t pid;
+
+	if (system("command -v dnsmasq >/dev/null 2>&1") != 0) {
+		kst_skip("dnsmasq is not installed (Debian package dnsmasq-base)");
+		return;
+	}
+	/* Out of range: refused, naming the field. */
+	pol = fqdn_policy(env);
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(0));
+	ASSERT_TRUE(kst_call(pol, &resp, err, sizeof(err)) != 0, "fqdnMaxEntries 0 refused");
+	ASSERT_STRSTR(err, "fqdnMaxEntries", "error names the field");
+	ASSERT_STRSTR(err, "65536", "and the range");
+	json_decref(resp);
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(65537));
+	ASSERT_TRUE(kst_call(pol, NULL, err, sizeof(err)) != 0, "fqdnMaxEntries 65537 refused");
+	ASSERT_STRSTR(err, "fqdnMaxEntries", "error names the field");
+	ASSERT_STRSTR(err, "65536", "and the range");
+
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(1));
+	if (!ASSERT_OK(kst_cgroup_create(env, "b-agent", b_agent, sizeof(b_agent)), "cgroup") ||
+	    !ASSERT_OK(kst_cgroup_create(env, "b-router", b_router, sizeof(b_router)), "cgroup"))
+		goto cleanup;
+	pb = fqdn_policy_of(kst_policy_named(env, "b", "b-agent", "b-router", 23443, 23444));
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply A, quota 1") ||
+	    !ASSERT_OK(kst_apply(env, pb, NULL), "apply B, default quota") || !peers(env, p) ||
+	    !ASSERT_OK(kst_metrics_fetch(&before, err, sizeof(err)), err))
+		goto cleanup;
+	pid = kst_spawn(env, KST_HOST, KST_ROOT, "dnsmasq", run_dnsmasq, NULL);
+	if (!ASSERT_GT(pid, 0, "start dnsmasq"))
+		goto cleanup;
+	for (i = 0; i < 50 && lookup("other.test", false, got, sizeof(got)); i++)
+		kst_msleep(100);
+	evfd = kst_events_open();
+	ASSERT_OK_FD(evfd, "subscribe");
+
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, NULL), "router A");
+	ASSERT_STREQ(r->aaaa, "2001:db8::2", "A: the AAAA answer reached the router");
+	ASSERT_ERRNO(r->v4, 0, "A: the first address is learned");
+	ASSERT_ERRNO(r->v6, EPERM, "A: the second is over the quota");
+	if (evfd >= 0) {
+		ev = kst_events_find(evfd, match_reason_qname, want_quota, 3000);
+		if (ASSERT_OK_PTR(ev, "fqdn_quota event with the name")) {
+			ASSERT_STREQ(kst_json_str(ev, "verdict"), "deny", "verdict");
+			ASSERT_STREQ(kst_json_str(ev, "dst"), "2001:db8::2", "the refused address");
+			ASSERT_STREQ(kst_json_str(ev, "sandbox"), env->sandbox, "sandbox A");
+		}
+	}
+	pid =
+	    kst_spawn_cg(env, b_router, KST_ROUTER_UID, "kst-router-b", router_two_addresses, NULL);
+	if (ASSERT_GT(pid, 0, "spawn router B"))
+		ASSERT_OK(kst_wait(env, pid, 20000), "router B");
+	ASSERT_ERRNO(r->v4, 0, "B: the first address is learned");
+	ASSERT_ERRNO(r->v6, 0, "B: and the second: A's quota is A's");
+
+	if (ASSERT_OK(kst_metrics_fetch(&after, err, sizeof(err)), err)) {
+		static const char *const quota = "kars_fqdn_records_refused_total{why=\"quota\"}";
+		char series[256];
+
+		ASSERT_EQ(kst_metric(after, quota, 0) - kst_metric(before, quota, 0), 1,
+			  "metrics: one record refused by the quota");
+		snprintf(series, sizeof(series),
+			 "kars_verdicts_total{sandbox=\"%s\",verdict=\"deny\",reason=\"fqdn_"
+			 "quota\"}",
+			 env->sandbox);
+		ASSERT_EQ(kst_metric(after, series, 0), 1, "metrics: counted for sandbox A");
+	}
+	metrics_match_status();
+cleanup:
+	free(before);
+	free(after);
+	json_decref(ev);
+	json_decref(pb);
+	json_decref(pol);
+	if (evfd >= 0)
+		close(evfd);
 }
 
 /* Refused policies name the field. */

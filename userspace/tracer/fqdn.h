@@ -7,7 +7,8 @@
  * which moves to the new generation when the fqdns or the knobs changed, so
  * that every query and entry of the old list counts for nothing at once.
  * The kernel fills kars_fqdn_entries (kars_dns_answer.bpf.h); karsd lists
- * them and deletes the expired and the stale. docs/dns.md.
+ * them, deletes the expired and the stale, and recounts each sandbox's
+ * entries for its quota ("fqdnMaxEntries"). docs/dns.md.
  */
 #ifndef KARSD_FQDN_H
 #define KARSD_FQDN_H

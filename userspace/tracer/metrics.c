@@ -120,9 +120,11 @@ static void put_dns(struct karsd *d, struct text *t)
 	    "kars_fqdn_queries_recorded_total %llu\n"
 	    "# HELP kars_fqdn_records_refused_total Answer records not learned, by why.\n"
 	    "# TYPE kars_fqdn_records_refused_total counter\n"
-	    "kars_fqdn_records_refused_total{why=\"full\"} %llu\n",
+	    "kars_fqdn_records_refused_total{why=\"full\"} %llu\n"
+	    "kars_fqdn_records_refused_total{why=\"quota\"} %llu\n",
 	    (unsigned long long)st.counters[KARS_FQDN_QUERY_RECORDED],
-	    (unsigned long long)st.counters[KARS_FQDN_ENTRY_FULL]);
+	    (unsigned long long)st.counters[KARS_FQDN_ENTRY_FULL],
+	    (unsigned long long)st.counters[KARS_FQDN_ENTRY_QUOTA]);
 	put(t,
 	    "# HELP kars_fqdn_entries Live learned FQDN entries (addresses), all sandboxes.\n"
 	    "# TYPE kars_fqdn_entries gauge\nkars_fqdn_entries %llu\n"
