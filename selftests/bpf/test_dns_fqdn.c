@@ -517,13 +517,14 @@ struct quota_run {
 	char a[64], aaaa[64];
 };
 
-/* A, then AAAA of the same name: two addresses, two entries. */
+/* A (unless arg), then AAAA of the same name: two addresses, two entries. */
 static int router_two_addresses(struct kst_env *env, void *arg)
 {
 	struct quota_run *r = env->scratch;
 
 	memset(r, 0, sizeof(*r));
-	ASSERT_OK(lookup("api.allowed.test", false, r->a, sizeof(r->a)), "lookup A");
+	if (!arg)
+		ASSERT_OK(lookup("api.allowed.test", false, r->a, sizeof(r->a)), "lookup A");
 	ASSERT_OK(lookup("api.allowed.test", true, r->aaaa, sizeof(r->aaaa)), "lookup AAAA");
 	r->v4 = kst_try_tcp("198.51.100.7", APP_PORT);
 	r->v6 = kst_try_tcp("2001:db8::2", APP_PORT);
@@ -540,6 +541,7 @@ KST_TEST(router_fqdn_entry_quota)
 								       *after = NULL;
 	json_t *pol = NULL, *pb = NULL, *ev = NULL, *resp = NULL;
 	struct kst_peer p[5];
+	uint64_t learned;
 	int evfd = -1, i;
 	pid_t pid;
 
@@ -608,6 +610,28 @@ KST_TEST(router_fqdn_entry_quota)
 		ASSERT_EQ(kst_metric(after, series, 0), 1, "metrics: counted for sandbox A");
 	}
 	metrics_match_status();
+
+	/* The same policy again keeps A's entries and their count. */
+	if (ASSERT_OK(kst_apply(env, pol, NULL), "apply A again")) {
+		ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, NULL),
+			  "router A");
+		ASSERT_ERRNO(r->v4, 0, "A: its address is refreshed");
+		ASSERT_ERRNO(r->v6, EPERM, "A: still at its quota");
+	}
+	/* Once A's entry expired and karsd deleted it (TTL + grace, then 10 s),
+	 * the sweep's recount frees the quota: the AAAA is learned. */
+	learned = kst_now_ms();
+	while (kst_now_ms() < learned + (TTL + GRACE + 10) * 1000)
+		kst_msleep(200);
+	for (i = 0; i < 20; i++) {
+		ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, "v6"),
+			  "router A");
+		if (r->v6 == 0)
+			break;
+		kst_msleep(500);
+	}
+	ASSERT_ERRNO(r->v6, 0, "A: after its entry left, a new address is learned");
+
 cleanup:
 	free(before);
 	free(after);
