@@ -56,9 +56,9 @@ static int run_dnsmasq(struct kst_env *env, void *arg)
 	_exit(127);
 }
 
-/* res_nquery through the sandbox resolver; the first address answered
- * (AAAA when v6) into out, "" when none. 0 or -1. */
-static int lookup(const char *name, bool v6, char *out, size_t len)
+/* res_nquery through the sandbox resolver (over TCP when tcp); the first
+ * address answered (AAAA when v6) into out, "" when none. 0 or -1. */
+static int lookup_via(const char *name, bool v6, bool tcp, char *out, size_t len)
 {
 	struct __res_state st;
 	uint8_t ans[1500];
@@ -75,6 +75,8 @@ static int lookup(const char *name, bool v6, char *out, size_t len)
 	inet_pton(AF_INET, KST_RESOLVER4, &st.nsaddr_list[0].sin_addr);
 	st.retrans = 1;
 	st.retry = 2;
+	if (tcp)
+		st.options |= RES_USEVC;
 	n = res_nquery(&st, name, ns_c_in, v6 ? ns_t_aaaa : ns_t_a, ans, sizeof(ans));
 	res_nclose(&st);
 	if (n < 0 || ns_initparse(ans, n, &msg))
@@ -90,6 +92,11 @@ static int lookup(const char *name, bool v6, char *out, size_t len)
 		}
 	}
 	return 0;
+}
+
+static int lookup(const char *name, bool v6, char *out, size_t len)
+{
+	return lookup_via(name, v6, false, out, len);
 }
 
 struct fqdn_run {
@@ -640,6 +647,79 @@ cleanup:
 	json_decref(pol);
 	if (evfd >= 0)
 		close(evfd);
+}
+
+/* --- DNS over TCP ---------------------------------------------------------------- */
+
+struct tcp_run {
+	int tcp_ret, after_tcp, udp_ret, after_udp;
+	char a[64];
+};
+
+static int router_resolves_tcp(struct kst_env *env, void *arg)
+{
+	struct tcp_run *r = env->scratch;
+	char other[64];
+
+	memset(r, 0, sizeof(*r));
+	/* Until dnsmasq answers (an unlisted name over UDP: learns nothing). */
+	for (int i = 0; i < 50 && lookup("other.test", false, other, sizeof(other)); i++)
+		kst_msleep(100);
+	ASSERT_STREQ(other, "198.51.100.200", "dnsmasq answers");
+	r->tcp_ret = lookup_via("api.allowed.test", false, true, r->a, sizeof(r->a));
+	r->after_tcp = kst_try_tcp("198.51.100.7", APP_PORT);
+	if (arg) {
+		r->udp_ret = lookup("api.allowed.test", false, r->a, sizeof(r->a));
+		r->after_udp = kst_try_tcp("198.51.100.7", APP_PORT);
+	}
+	return 0;
+}
+
+/* Answers over TCP are not read: the router reaches TCP 53 of its resolver
+ * only through an explicit tcp rule, and a name it resolves over TCP gets
+ * no entry (its address stays denied: fail closed); over UDP it does. */
+KST_TEST(router_fqdn_tcp_unlearned)
+{
+	struct tcp_run *r = env->scratch;
+	json_t *pol = NULL, *st0 = NULL, *st1 = NULL;
+	struct kst_peer p[5];
+	pid_t pid;
+
+	if (system("command -v dnsmasq >/dev/null 2>&1") != 0) {
+		kst_skip("dnsmasq is not installed (Debian package dnsmasq-base)");
+		return;
+	}
+	pol = fqdn_policy(env);
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply, udp rule to the resolver") ||
+	    !peers(env, p))
+		goto cleanup;
+	pid = kst_spawn(env, KST_HOST, KST_ROOT, "dnsmasq", run_dnsmasq, NULL);
+	if (!ASSERT_GT(pid, 0, "start dnsmasq"))
+		goto cleanup;
+
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_resolves_tcp, NULL), "router");
+	ASSERT_EQ(r->tcp_ret, -1, "no tcp rule: TCP to the resolver is denied");
+	ASSERT_ERRNO(r->after_tcp, EPERM, "and nothing was learned");
+
+	kst_rule_exact(pol, KST_RESOLVER4, KST_RESOLVER_PORT, "tcp");
+	st0 = fqdn_status();
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply, udp and tcp rules to the resolver"))
+		goto cleanup;
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_resolves_tcp, "udp too"),
+		  "router");
+	ASSERT_EQ(r->tcp_ret, 0, "with a tcp rule: the name resolves over TCP");
+	ASSERT_ERRNO(r->after_tcp, EPERM, "but the TCP answer teaches nothing");
+	ASSERT_EQ(r->udp_ret, 0, "over UDP");
+	ASSERT_ERRNO(r->after_udp, 0, "the UDP answer is learned");
+	st1 = fqdn_status();
+	if (ASSERT_OK_PTR(st0, "status") && ASSERT_OK_PTR(st1, "status"))
+		ASSERT_EQ(kst_json_int(json_object_get(st1, "counters"), "queriesRecorded", 0) -
+			      kst_json_int(json_object_get(st0, "counters"), "queriesRecorded", 0),
+			  1, "only the UDP query was recorded");
+cleanup:
+	json_decref(st0);
+	json_decref(st1);
+	json_decref(pol);
 }
 
 /* Refused policies name the field. */
