@@ -249,11 +249,6 @@ bad:
 	return 1;
 }
 
-/* Learns s->addr (a record on the chain, TTL s->cur_ttl) for the ranges of
- * the query's rule, and says so in an event. A global function, verified
- * once; it takes the scratch element's index and looks it up itself, since
- * 6.1 takes a map key or value only from the stack or a map value, not from
- * a global function's memory argument. */
 /* The event of a record: learned (allow) or refused by the quota (deny). */
 static __always_inline void fqdn_record_event(struct fqdn_scratch *s, __u8 verdict, __u8 reason,
 					      __u32 ttl)
@@ -289,7 +284,7 @@ __noinline int kars_fqdn_learn(__u32 idx)
 {
 	struct fqdn_scratch *s = bpf_map_lookup_elem(&kars_fqdn_scratch, &idx);
 	struct kars_fqdn_entry *e;
-	struct kars_fqdn_cfg *cfg;
+	struct kars_fqdn_cfg *cfg = NULL;
 	__u64 ttl, expires;
 	bool fresh = false, absent = false;
 
@@ -305,11 +300,11 @@ __noinline int kars_fqdn_learn(__u32 idx)
 	s->ekey.pad = 0;
 	__builtin_memcpy(s->ekey.addr, s->addr, 16);
 	e = bpf_map_lookup_elem(&kars_fqdn_entries, &s->ekey);
-	cfg = bpf_map_lookup_elem(&kars_fqdn_cfg, &s->ekey.sandbox_id);
 	if (!e) {
 		/* A new key: only within the sandbox's quota, so that one
 		 * sandbox cannot fill the node's map for all. */
 		absent = true;
+		cfg = bpf_map_lookup_elem(&kars_fqdn_cfg, &s->ekey.sandbox_id);
 		if (!cfg || cfg->n_entries >= cfg->max_entries) {
 			fqdn_count(KARS_FQDN_ENTRY_QUOTA);
 			fqdn_record_event(s, KARS_VERDICT_DENY, KARS_REASON_FQDN_QUOTA, (__u32)ttl);

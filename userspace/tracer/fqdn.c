@@ -421,29 +421,28 @@ uint32_t kars_fqdn_rules(struct kars_loader *l, uint32_t sandbox_id)
 	return bpf_map_lookup_elem(FD(l, kars_fqdn_cfg), &sandbox_id, &c) ? 0 : c.n_rules;
 }
 
-static void count_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
+struct tally {
+	uint64_t now, live, stored;
+};
+
+/* Every key counts as stored (what the capacity is spent on); live ones too. */
+static void tally_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
 		      const struct kars_fqdn_entry *v, void *arg)
 {
-	struct listing *ls = arg;
+	struct tally *t = arg;
 
-	ls->n += entry_live(l, k, v, ls->now);
-}
-
-/* Every key of the map, live or not: what the capacity is spent on. */
-static void occupancy_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
-			  const struct kars_fqdn_entry *v, void *arg)
-{
-	((struct kars_fqdn_stats *)arg)->stored++;
+	t->stored++;
+	t->live += entry_live(l, k, v, t->now);
 }
 
 void kars_fqdn_stats(struct kars_loader *l, struct kars_fqdn_stats *st)
 {
-	struct listing ls = {.now = mono_ns()};
+	struct tally t = {.now = mono_ns()};
 
 	memset(st, 0, sizeof(*st));
-	each_entry(l, count_one, &ls);
-	each_entry(l, occupancy_one, st);
-	st->entries = ls.n;
+	each_entry(l, tally_one, &t);
+	st->entries = t.live;
+	st->stored = t.stored;
 	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
 		st->counters[i] = karsd_percpu_sum(FD(l, kars_fqdn_counters), &i);
 }

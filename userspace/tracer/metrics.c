@@ -1,7 +1,8 @@
 /* metrics.c - Prometheus text metrics: verdicts per sandbox and reason, event
  * drops, map occupancy, enforcement level, the DNS blocklist and the FQDN
- * allowlist (the same numbers as blocklist_status and status report). Served by the control API's
- * "metrics" op and, with --metrics ADDR:PORT, over HTTP at GET /metrics.
+ * allowlist (the same numbers blocklist_status and status report). Served
+ * by the control API's "metrics" op and, with --metrics ADDR:PORT, over
+ * HTTP at GET /metrics.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
