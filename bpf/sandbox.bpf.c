@@ -35,6 +35,7 @@
 #define SOCK_DGRAM     2
 #define SOCK_RAW       3
 #define E2BIG	       7
+#define EEXIST	       17
 #define IPPROTO_ICMPV6 58
 
 char LICENSE[] SEC("license") = "GPL";

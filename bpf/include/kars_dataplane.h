@@ -94,6 +94,7 @@ enum kars_reason {
 	KARS_REASON_RULE_FQDN = 22,	 /* router: an address learned for an allowed name */
 	KARS_REASON_FQDN_EXPIRED = 23,	 /* router: learned for this port, TTL + grace passed */
 	KARS_REASON_FQDN_LEARNED = 24,	 /* a resolver answer's record became an entry */
+	KARS_REASON_FQDN_QUOTA = 25,	 /* a record not learned: the sandbox's entry quota */
 	KARS_REASON__COUNT,
 };
 

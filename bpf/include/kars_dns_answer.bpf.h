@@ -249,6 +249,32 @@ bad:
 	return 1;
 }
 
+/* The event of a record: learned (allow) or refused by the quota (deny). */
+static __always_inline void fqdn_record_event(struct fqdn_scratch *s, __u8 verdict, __u8 reason,
+					      __u32 ttl)
+{
+	__builtin_memset(&s->ev.e, 0, sizeof(s->ev.e));
+	s->ev.e.ts_ns = s->now;
+	s->ev.e.cgroup_id = s->cgroup_id;
+	s->ev.e.sandbox_id = s->sandbox_id;
+	s->ev.e.gen = s->gen;
+	s->ev.e.role = s->role;
+	s->ev.e.hook = KARS_HOOK_DNS_INGRESS;
+	s->ev.e.family = s->family;
+	s->ev.e.protocol = IPPROTO_UDP;
+	s->ev.e.verdict = verdict;
+	s->ev.e.reason = reason;
+	__builtin_memcpy(s->ev.e.orig_addr, s->addr, 16);
+	__builtin_memcpy(s->ev.e.new_addr, s->addr, 16);
+	s->ev.t.ttl = ttl;
+	s->ev.t.qtype = s->query.qtype;
+	s->ev.t.name_len = s->qname_len > KARS_DNS_MAX_TEXT ? KARS_DNS_MAX_TEXT : s->qname_len;
+	__builtin_memcpy(s->ev.t.name, s->name, sizeof(s->ev.t.name));
+	if (bpf_ringbuf_output(&kars_events, &s->ev, sizeof(s->ev), 0))
+		count(KARS_COUNTER_EVENT_DROPS);
+	count_verdict(s->sandbox_id, verdict, reason);
+}
+
 /* Learns s->addr (a record on the chain, TTL s->cur_ttl) for the ranges of
  * the query's rule, and says so in an event. A global function, verified
  * once; it takes the scratch element's index and looks it up itself, since
@@ -258,8 +284,9 @@ __noinline int kars_fqdn_learn(__u32 idx)
 {
 	struct fqdn_scratch *s = bpf_map_lookup_elem(&kars_fqdn_scratch, &idx);
 	struct kars_fqdn_entry *e;
+	struct kars_fqdn_cfg *cfg = NULL;
 	__u64 ttl, expires;
-	bool fresh = false;
+	bool fresh = false, absent = false;
 
 	if (!s)
 		return 0;
@@ -273,6 +300,17 @@ __noinline int kars_fqdn_learn(__u32 idx)
 	s->ekey.pad = 0;
 	__builtin_memcpy(s->ekey.addr, s->addr, 16);
 	e = bpf_map_lookup_elem(&kars_fqdn_entries, &s->ekey);
+	if (!e) {
+		/* A new key: only within the sandbox's quota, so that one
+		 * sandbox cannot fill the node's map for all. */
+		absent = true;
+		cfg = bpf_map_lookup_elem(&kars_fqdn_cfg, &s->ekey.sandbox_id);
+		if (!cfg || cfg->n_entries >= cfg->max_entries) {
+			fqdn_count(KARS_FQDN_ENTRY_QUOTA);
+			fqdn_record_event(s, KARS_VERDICT_DENY, KARS_REASON_FQDN_QUOTA, (__u32)ttl);
+			return 0;
+		}
+	}
 	if (!e || e->since_gen != s->cfg.since_gen) {
 		e = &s->entry;
 		fresh = true;
@@ -306,32 +344,25 @@ __noinline int kars_fqdn_learn(__u32 idx)
 	e->learned_ns = s->now;
 	e->name_len = s->qname_len > KARS_DNS_MAX_TEXT ? KARS_DNS_MAX_TEXT : s->qname_len;
 	__builtin_memcpy(e->name, s->name, sizeof(e->name));
-	if (fresh && bpf_map_update_elem(&kars_fqdn_entries, &s->ekey, &s->entry, BPF_ANY)) {
+	if (absent) {
+		/* Counted once per new key; another CPU that added the same key
+		 * first (EEXIST) counted it already. */
+		long err =
+		    bpf_map_update_elem(&kars_fqdn_entries, &s->ekey, &s->entry, BPF_NOEXIST);
+
+		if (err == -EEXIST)
+			err = bpf_map_update_elem(&kars_fqdn_entries, &s->ekey, &s->entry, BPF_ANY);
+		else if (!err && cfg)
+			__sync_fetch_and_add(&cfg->n_entries, 1);
+		if (err) {
+			fqdn_count(KARS_FQDN_ENTRY_FULL);
+			return 0;
+		}
+	} else if (fresh && bpf_map_update_elem(&kars_fqdn_entries, &s->ekey, &s->entry, BPF_ANY)) {
 		fqdn_count(KARS_FQDN_ENTRY_FULL);
 		return 0;
 	}
-
-	/* The event: hook dns_ingress, the address learned and the name. */
-	__builtin_memset(&s->ev.e, 0, sizeof(s->ev.e));
-	s->ev.e.ts_ns = s->now;
-	s->ev.e.cgroup_id = s->cgroup_id;
-	s->ev.e.sandbox_id = s->sandbox_id;
-	s->ev.e.gen = s->gen;
-	s->ev.e.role = s->role;
-	s->ev.e.hook = KARS_HOOK_DNS_INGRESS;
-	s->ev.e.family = s->family;
-	s->ev.e.protocol = IPPROTO_UDP;
-	s->ev.e.verdict = KARS_VERDICT_ALLOW;
-	s->ev.e.reason = KARS_REASON_FQDN_LEARNED;
-	__builtin_memcpy(s->ev.e.orig_addr, s->addr, 16);
-	__builtin_memcpy(s->ev.e.new_addr, s->addr, 16);
-	s->ev.t.ttl = ttl;
-	s->ev.t.qtype = s->query.qtype;
-	s->ev.t.name_len = e->name_len;
-	__builtin_memcpy(s->ev.t.name, s->name, sizeof(s->ev.t.name));
-	if (bpf_ringbuf_output(&kars_events, &s->ev, sizeof(s->ev), 0))
-		count(KARS_COUNTER_EVENT_DROPS);
-	count_verdict(s->sandbox_id, KARS_VERDICT_ALLOW, KARS_REASON_FQDN_LEARNED);
+	fqdn_record_event(s, KARS_VERDICT_ALLOW, KARS_REASON_FQDN_LEARNED, (__u32)ttl);
 	return 0;
 }
 

@@ -35,6 +35,8 @@
 #define KARS_FQDN_DEFAULT_MIN_TTL 60
 #define KARS_FQDN_DEFAULT_MAX_TTL 86400
 #define KARS_FQDN_DEFAULT_GRACE	  30
+/* Default of "fqdnMaxEntries": learned addresses one sandbox may hold. */
+#define KARS_FQDN_DEFAULT_MAX_ENTRIES 4096
 
 /* Element 0 of kars_fqdn_key; all zero until karsd draws it. */
 struct kars_fqdn_key {
@@ -62,7 +64,10 @@ struct kars_fqdn_rule {
 /* Value of kars_fqdn_cfg, keyed by __u32 sandbox id; present only for a
  * sandbox with fqdns. since_gen: the policy generation at which the fqdns
  * (or their TTL knobs) last changed; queries recorded and entries learned
- * under an older generation count for nothing. */
+ * under an older generation count for nothing. n_entries: the sandbox's keys
+ * in kars_fqdn_entries, live or not; the kernel adds one per new key, karsd
+ * recounts on every sweep (and keeps it across applies); a new key is
+ * refused while n_entries >= max_entries. */
 struct kars_fqdn_cfg {
 	__u32 since_gen;
 	__u32 min_ttl; /* seconds */
@@ -70,6 +75,8 @@ struct kars_fqdn_cfg {
 	__u32 grace;
 	__u64 fingerprint; /* of the fqdns and knobs, for karsd */
 	__u32 n_rules;
+	__u32 max_entries;
+	__u32 n_entries;
 	__u32 pad;
 };
 
@@ -132,6 +139,7 @@ enum kars_fqdn_counter {
 	KARS_FQDN_ANSWER_BAD = 4,      /* unparseable records: learning stopped there */
 	KARS_FQDN_ENTRY_FULL = 5,      /* entries map or an entry's slots full */
 	KARS_FQDN_QUERY_RECORDED = 6,  /* router queries recorded on egress */
+	KARS_FQDN_ENTRY_QUOTA = 7,     /* a new address refused: the sandbox's quota */
 	KARS_FQDN_COUNTER__COUNT,
 };
 

@@ -91,8 +91,11 @@ static bool fixture_open(struct ans_fixture *f)
 					 .has_resolver6 = 1,
 					 .uid = KARS_UID_ANY,
 					 .resolver_port = 53};
-	struct kars_fqdn_cfg cfg = {
-	    .since_gen = GEN, .min_ttl = MIN_TTL, .max_ttl = MAX_TTL, .grace = GRACE};
+	struct kars_fqdn_cfg cfg = {.since_gen = GEN,
+				    .min_ttl = MIN_TTL,
+				    .max_ttl = MAX_TTL,
+				    .grace = GRACE,
+				    .max_entries = KARS_FQDN_MAX_ENTRIES};
 	struct bpf_program *p;
 	char self[PATH_MAX];
 	uint64_t cg;
@@ -406,8 +409,11 @@ KST_TEST(dns_answer_forgeries_ignored)
 	/* A query of an older fqdn generation: its answer is stale. */
 	query(&f, "api.allowed.test", T_A, 0x7782);
 	{
-		struct kars_fqdn_cfg cfg = {
-		    .since_gen = GEN + 1, .min_ttl = MIN_TTL, .max_ttl = MAX_TTL, .grace = GRACE};
+		struct kars_fqdn_cfg cfg = {.since_gen = GEN + 1,
+					    .min_ttl = MIN_TTL,
+					    .max_ttl = MAX_TTL,
+					    .grace = GRACE,
+					    .max_entries = KARS_FQDN_MAX_ENTRIES};
 		__u32 sid = SID;
 
 		bpf_map_update_elem(bpf_map__fd(f.skel->maps.kars_fqdn_cfg), &sid, &cfg, BPF_ANY);
@@ -531,6 +537,60 @@ KST_TEST(dns_answer_parser_edges)
 	m.b[m.n - 4 - 6 - 1] = 3; /* class IN -> CH */
 	answer(&f, &m);
 	ASSERT_FALSE(entry(&f, "203.0.113.79", &e), "class CH ignored");
+cleanup:
+	fixture_close(&f);
+}
+
+/* The sandbox's entry quota: a new address past it is refused and counted;
+ * an address already held is still refreshed; each new key counts once. */
+KST_TEST(dns_answer_entry_quota)
+{
+	struct ans_fixture f;
+	struct kars_fqdn_entry e;
+	struct kars_fqdn_cfg cfg;
+	struct kst_msg m;
+	__u32 sid = SID;
+	int cfd;
+
+	if (!fixture_open(&f))
+		goto cleanup;
+	cfd = bpf_map__fd(f.skel->maps.kars_fqdn_cfg);
+	if (!ASSERT_OK(bpf_map_lookup_elem(cfd, &sid, &cfg), "cfg"))
+		goto cleanup;
+	cfg.max_entries = 2;
+	ASSERT_OK(bpf_map_update_elem(cfd, &sid, &cfg, BPF_ANY), "quota 2");
+	query(&f, "api.allowed.test", T_A, 0x5101);
+	kst_msg_header(&m, 0x5101, KST_DNS_QR_AA, 1, 3);
+	kst_msg_question(&m, "api.allowed.test", T_A);
+	kst_msg_u16(&m, 0xc000 | PTR_QNAME);
+	kst_msg_rr_addr(&m, 30, "203.0.113.1");
+	kst_msg_u16(&m, 0xc000 | PTR_QNAME);
+	kst_msg_rr_addr(&m, 30, "203.0.113.2");
+	kst_msg_u16(&m, 0xc000 | PTR_QNAME);
+	kst_msg_rr_addr(&m, 30, "203.0.113.3");
+	answer(&f, &m);
+	ASSERT_TRUE(entry(&f, "203.0.113.1", &e), "first address learned");
+	ASSERT_TRUE(entry(&f, "203.0.113.2", &e), "second address learned");
+	ASSERT_FALSE(entry(&f, "203.0.113.3", &e), "third address: over the quota");
+	ASSERT_EQ(counter(&f, KARS_FQDN_ENTRY_QUOTA), 1, "refusal counted");
+	if (ASSERT_OK(bpf_map_lookup_elem(cfd, &sid, &cfg), "cfg"))
+		ASSERT_EQ(cfg.n_entries, 2, "two keys counted");
+	/* Held addresses are refreshed at the quota, and not counted again. */
+	query(&f, "api.allowed.test", T_A, 0x5102);
+	simple_answer(&m, 0x5102, "api.allowed.test", 40, "203.0.113.1");
+	answer(&f, &m);
+	if (ASSERT_TRUE(entry(&f, "203.0.113.1", &e), "held address"))
+		ASSERT_EQ(e.slots[0].ttl, 40, "refreshed at the quota");
+	ASSERT_EQ(counter(&f, KARS_FQDN_ENTRY_QUOTA), 1, "no refusal for a held address");
+	if (ASSERT_OK(bpf_map_lookup_elem(cfd, &sid, &cfg), "cfg"))
+		ASSERT_EQ(cfg.n_entries, 2, "still two keys");
+	/* Without a count (karsd's sweep found fewer), the next one gets in. */
+	cfg.n_entries = 1;
+	ASSERT_OK(bpf_map_update_elem(cfd, &sid, &cfg, BPF_ANY), "recount");
+	query(&f, "api.allowed.test", T_A, 0x5103);
+	simple_answer(&m, 0x5103, "api.allowed.test", 30, "203.0.113.3");
+	answer(&f, &m);
+	ASSERT_TRUE(entry(&f, "203.0.113.3", &e), "under the quota again: learned");
 cleanup:
 	fixture_close(&f);
 }

@@ -17,6 +17,7 @@
 #include "dns_testpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
+#include "metrics.h"
 #include "net_helpers.h"
 
 #define LIST_TEXT                                                                                  \
@@ -88,6 +89,24 @@ static int agent_asks_status(struct kst_env *env, void *arg)
 	return 0;
 }
 
+/* The metrics report the status numbers (st: a blocklist_status answer). */
+static void metrics_match_status(const json_t *st)
+{
+	char err[256], *text = NULL;
+
+	if (!ASSERT_OK(kst_metrics_fetch(&text, err, sizeof(err)), err))
+		return;
+	ASSERT_EQ(kst_metric(text, "kars_blocklist_loaded", -1),
+		  json_is_true(json_object_get(st, "loaded")), "metrics: loaded");
+	ASSERT_EQ(kst_metric(text, "kars_blocklist_entries", -1), kst_json_int(st, "entries", -2),
+		  "metrics: entries as status");
+	ASSERT_EQ(kst_metric(text, "kars_blocklist_generation", -1),
+		  kst_json_int(st, "generation", -2), "metrics: generation as status");
+	ASSERT_EQ(kst_metric(text, "kars_blocklist_memory_bytes", -1),
+		  kst_json_int(st, "memoryBytes", 0), "metrics: memory as status");
+	free(text);
+}
+
 KST_TEST(blocklist_load_check_status)
 {
 	char path[PATH_MAX], err[256], want[PATH_MAX + 16];
@@ -133,6 +152,7 @@ KST_TEST(blocklist_load_check_status)
 		ASSERT_EQ(kst_json_int(st, "entries", -1), 4, "status entries");
 		ASSERT_EQ(kst_json_int(st, "generation", -1), gen, "status generation");
 		ASSERT_GT(kst_json_int(st, "memoryBytes", 0), 0, "status memory");
+		metrics_match_status(st);
 	}
 	/* A file that cannot be read refuses the whole load: nothing changes. */
 	json_decref(resp);
@@ -380,6 +400,7 @@ KST_TEST(agent_dns_tunnel_caps)
 	struct kst_peer resolver;
 	char err[256];
 	json_t *pol = kst_policy(env), *resp = NULL, *ev = NULL;
+	char *text = NULL;
 	int evfd = -1;
 
 	/* A bad cap is refused with the field named. */
@@ -410,6 +431,20 @@ KST_TEST(agent_dns_tunnel_caps)
 		ev = kst_events_find(evfd, match_reason, "dns_rate", 3000);
 		ASSERT_OK_PTR(ev, "dns_rate event");
 	}
+	/* The drops per cap, counted for the sandbox in the metrics. */
+	if (ASSERT_OK(kst_metrics_fetch(&text, err, sizeof(err)), err)) {
+		char series[256];
+
+		snprintf(series, sizeof(series),
+			 "kars_verdicts_total{sandbox=\"%s\",verdict=\"deny\",reason=\"dns_rate\"}",
+			 env->sandbox);
+		ASSERT_EQ(kst_metric(text, series, -1), 5, "metrics: dns_rate drops");
+		snprintf(series, sizeof(series),
+			 "kars_verdicts_total{sandbox=\"%s\",verdict=\"deny\",reason=\"dns_too_"
+			 "long\"}",
+			 env->sandbox);
+		ASSERT_EQ(kst_metric(text, series, -1), 1, "metrics: dns_too_long drops");
+	}
 	/* Without caps again: the same burst passes. */
 	json_object_del(pol, "dns");
 	if (ASSERT_OK(kst_apply(env, pol, NULL), "apply without caps")) {
@@ -418,6 +453,7 @@ KST_TEST(agent_dns_tunnel_caps)
 		ASSERT_EQ(res->ok, 10, "all ten queries pass");
 	}
 cleanup:
+	free(text);
 	json_decref(ev);
 	if (evfd >= 0)
 		close(evfd);

@@ -12,19 +12,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cgroup_helpers.h"
 #include "dns_answerpkt.h"
 #include "harness.h"
 #include "karsd_proc.h"
+#include "metrics.h"
 #include "net_helpers.h"
 
 #define APP_PORT 9443
 #define TTL	 3 /* dnsmasq's TTL for the test names */
 #define GRACE	 2
 
-static json_t *fqdn_policy(struct kst_env *env)
+static json_t *fqdn_policy_of(json_t *pol)
 {
-	json_t *pol = kst_policy(env);
-
 	kst_rule_exact(pol, KST_RESOLVER4, KST_RESOLVER_PORT, "udp"); /* the router's DNS */
 	json_object_set_new(pol, "fqdns",
 			    json_pack("[{s:s,s:i,s:s},{s:s,s:s}]", "name", "api.allowed.test",
@@ -34,6 +34,11 @@ static json_t *fqdn_policy(struct kst_env *env)
 	    pol, "fqdnTtl",
 	    json_pack("{s:i,s:i,s:i}", "minSeconds", 1, "maxSeconds", 60, "graceSeconds", GRACE));
 	return pol;
+}
+
+static json_t *fqdn_policy(struct kst_env *env)
+{
+	return fqdn_policy_of(kst_policy(env));
 }
 
 static int run_dnsmasq(struct kst_env *env, void *arg)
@@ -51,9 +56,9 @@ static int run_dnsmasq(struct kst_env *env, void *arg)
 	_exit(127);
 }
 
-/* res_nquery through the sandbox resolver; the first address answered
- * (AAAA when v6) into out, "" when none. 0 or -1. */
-static int lookup(const char *name, bool v6, char *out, size_t len)
+/* res_nquery through the sandbox resolver (over TCP when tcp); the first
+ * address answered (AAAA when v6) into out, "" when none. 0 or -1. */
+static int lookup_via(const char *name, bool v6, bool tcp, char *out, size_t len)
 {
 	struct __res_state st;
 	uint8_t ans[1500];
@@ -70,6 +75,8 @@ static int lookup(const char *name, bool v6, char *out, size_t len)
 	inet_pton(AF_INET, KST_RESOLVER4, &st.nsaddr_list[0].sin_addr);
 	st.retrans = 1;
 	st.retry = 2;
+	if (tcp)
+		st.options |= RES_USEVC;
 	n = res_nquery(&st, name, ns_c_in, v6 ? ns_t_aaaa : ns_t_a, ans, sizeof(ans));
 	res_nclose(&st);
 	if (n < 0 || ns_initparse(ans, n, &msg))
@@ -85,6 +92,11 @@ static int lookup(const char *name, bool v6, char *out, size_t len)
 		}
 	}
 	return 0;
+}
+
+static int lookup(const char *name, bool v6, char *out, size_t len)
+{
+	return lookup_via(name, v6, false, out, len);
 }
 
 struct fqdn_run {
@@ -156,6 +168,52 @@ static const json_t *entry_for(const json_t *arr, const char *ip)
 			return e;
 	}
 	return NULL;
+}
+
+/* status.fqdn: {"entries": N, "counters": {...}} (new reference) or NULL. */
+static json_t *fqdn_status(void)
+{
+	json_t *req = json_pack("{s:s}", "op", "status"), *resp = NULL, *out = NULL;
+	char err[256];
+
+	if (kst_call(req, &resp, err, sizeof(err)) == 0)
+		out = json_incref(json_object_get(resp, "fqdn"));
+	json_decref(req);
+	json_decref(resp);
+	return out;
+}
+
+/* The metrics carry the same entry count and answer counters as status. */
+static void metrics_match_status(void)
+{
+	static const char *const pairs[][2] = {
+	    {"kars_fqdn_answers_total{result=\"learned\"}", "learned"},
+	    {"kars_fqdn_answers_total{result=\"no_query\"}", "noQuery"},
+	    {"kars_fqdn_answers_total{result=\"mismatch\"}", "mismatch"},
+	    {"kars_fqdn_answers_total{result=\"refused\"}", "refused"},
+	    {"kars_fqdn_answers_total{result=\"unreadable\"}", "unreadable"},
+	    {"kars_fqdn_queries_recorded_total", "queriesRecorded"},
+	    {"kars_fqdn_records_refused_total{why=\"full\"}", "entriesFull"},
+	};
+	json_t *st = fqdn_status(), *counters;
+	char err[256], *text = NULL;
+
+	if (!ASSERT_OK_PTR(st, "status.fqdn") ||
+	    !ASSERT_OK(kst_metrics_fetch(&text, err, sizeof(err)), err))
+		goto cleanup;
+	counters = json_object_get(st, "counters");
+	ASSERT_EQ(kst_metric(text, "kars_fqdn_entries", -1), kst_json_int(st, "entries", -2),
+		  "metrics: kars_fqdn_entries as status");
+	ASSERT_EQ(kst_metric(text, "kars_fqdn_entries_capacity", -1), 65536,
+		  "metrics: kars_fqdn_entries_capacity");
+	ASSERT_GE(kst_metric(text, "kars_fqdn_entries_stored", -1),
+		  kst_metric(text, "kars_fqdn_entries", 0), "metrics: stored >= live");
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		ASSERT_EQ(kst_metric(text, pairs[i][0], -1),
+			  kst_json_int(counters, pairs[i][1], -2), pairs[i][0]);
+cleanup:
+	json_decref(st);
+	free(text);
 }
 
 static bool peers(struct kst_env *env, struct kst_peer *p)
@@ -236,6 +294,7 @@ KST_TEST(router_fqdn_allowlist)
 		ASSERT_EQ(kst_json_int(sb, "fqdnRules", -1), 2, "list: fqdn rules");
 		ASSERT_EQ(kst_json_int(sb, "fqdnEntries", -1), 3, "list: learned entries");
 	}
+	metrics_match_status();
 	if (evfd >= 0) {
 		ev = kst_events_find(evfd, match_reason_qname, want_learn, 3000);
 		if (ASSERT_OK_PTR(ev, "fqdn_learned event with the name"))
@@ -407,11 +466,13 @@ KST_TEST(router_fqdn_forged_answers)
 	struct forge *f = env->scratch;
 	struct kst_peer p[5];
 	json_t *pol = fqdn_policy(env), *arr = NULL;
+	char err[256], *before = NULL, *after = NULL;
 	pid_t fake;
 	int i;
 
 	memset(f, 0, sizeof(*f));
-	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with fqdns") || !peers(env, p))
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply with fqdns") || !peers(env, p) ||
+	    !ASSERT_OK(kst_metrics_fetch(&before, err, sizeof(err)), err))
 		goto cleanup;
 	fake = kst_spawn(env, KST_HOST, KST_ROOT, "fake-resolver", fake_resolver, NULL);
 	if (!ASSERT_GT(fake, 0, "fake resolver"))
@@ -429,8 +490,235 @@ KST_TEST(router_fqdn_forged_answers)
 		ASSERT_EQ(json_array_size(arr), 1, "one entry");
 		ASSERT_FALSE(entry_for(arr, "198.51.100.200"), "none for the forged address");
 	}
+	/* The metrics tell the forgeries from the real answer: the other id had
+	 * no query, the other question mismatched (the other address and port
+	 * are not the resolver: not read at all; the unsolicited one reaches no
+	 * socket of the router, so no cgroup program sees it). */
+	if (ASSERT_OK(kst_metrics_fetch(&after, err, sizeof(err)), err)) {
+		static const char *const learned = "kars_fqdn_answers_total{result=\"learned\"}";
+		static const char *const no_query = "kars_fqdn_answers_total{result=\"no_query\"}";
+		static const char *const mismatch = "kars_fqdn_answers_total{result=\"mismatch\"}";
+
+		ASSERT_EQ(kst_metric(after, learned, 0) - kst_metric(before, learned, 0), 1,
+			  "metrics: one answer learned");
+		ASSERT_EQ(kst_metric(after, no_query, 0) - kst_metric(before, no_query, 0), 1,
+			  "metrics: one answer without a query");
+		ASSERT_EQ(kst_metric(after, mismatch, 0) - kst_metric(before, mismatch, 0), 1,
+			  "metrics: one answer to another question");
+		ASSERT_EQ(kst_metric(after, "kars_fqdn_queries_recorded_total", 0) -
+			      kst_metric(before, "kars_fqdn_queries_recorded_total", 0),
+			  1, "metrics: one query recorded");
+	}
+	metrics_match_status();
 cleanup:
+	free(before);
+	free(after);
 	json_decref(arr);
+	json_decref(pol);
+}
+
+/* --- the per-sandbox entry quota ------------------------------------------------ */
+
+struct quota_run {
+	int v4, v6;
+	char a[64], aaaa[64];
+};
+
+/* A (unless arg), then AAAA of the same name: two addresses, two entries. */
+static int router_two_addresses(struct kst_env *env, void *arg)
+{
+	struct quota_run *r = env->scratch;
+
+	memset(r, 0, sizeof(*r));
+	if (!arg)
+		ASSERT_OK(lookup("api.allowed.test", false, r->a, sizeof(r->a)), "lookup A");
+	ASSERT_OK(lookup("api.allowed.test", true, r->aaaa, sizeof(r->aaaa)), "lookup AAAA");
+	r->v4 = kst_try_tcp("198.51.100.7", APP_PORT);
+	r->v6 = kst_try_tcp("2001:db8::2", APP_PORT);
+	return 0;
+}
+
+/* A sandbox at its quota (fqdnMaxEntries 1) learns nothing more, with an
+ * event and a counter; another sandbox on the node still learns. */
+KST_TEST(router_fqdn_entry_quota)
+{
+	static const char *const want_quota[] = {"fqdn_quota", "api.allowed.test"};
+	struct quota_run *r = env->scratch;
+	char b_agent[PATH_MAX], b_router[PATH_MAX], err[256], got[64], *before = NULL,
+								       *after = NULL;
+	json_t *pol = NULL, *pb = NULL, *ev = NULL, *resp = NULL;
+	struct kst_peer p[5];
+	uint64_t learned;
+	int evfd = -1, i;
+	pid_t pid;
+
+	if (system("command -v dnsmasq >/dev/null 2>&1") != 0) {
+		kst_skip("dnsmasq is not installed (Debian package dnsmasq-base)");
+		return;
+	}
+	/* Out of range: refused, naming the field. */
+	pol = fqdn_policy(env);
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(0));
+	ASSERT_TRUE(kst_call(pol, &resp, err, sizeof(err)) != 0, "fqdnMaxEntries 0 refused");
+	ASSERT_STRSTR(err, "fqdnMaxEntries", "error names the field");
+	ASSERT_STRSTR(err, "65536", "and the range");
+	json_decref(resp);
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(65537));
+	ASSERT_TRUE(kst_call(pol, NULL, err, sizeof(err)) != 0, "fqdnMaxEntries 65537 refused");
+	ASSERT_STRSTR(err, "fqdnMaxEntries", "error names the field");
+	ASSERT_STRSTR(err, "65536", "and the range");
+
+	json_object_set_new(pol, "fqdnMaxEntries", json_integer(1));
+	if (!ASSERT_OK(kst_cgroup_create(env, "b-agent", b_agent, sizeof(b_agent)), "cgroup") ||
+	    !ASSERT_OK(kst_cgroup_create(env, "b-router", b_router, sizeof(b_router)), "cgroup"))
+		goto cleanup;
+	pb = fqdn_policy_of(kst_policy_named(env, "b", "b-agent", "b-router", 23443, 23444));
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply A, quota 1") ||
+	    !ASSERT_OK(kst_apply(env, pb, NULL), "apply B, default quota") || !peers(env, p) ||
+	    !ASSERT_OK(kst_metrics_fetch(&before, err, sizeof(err)), err))
+		goto cleanup;
+	pid = kst_spawn(env, KST_HOST, KST_ROOT, "dnsmasq", run_dnsmasq, NULL);
+	if (!ASSERT_GT(pid, 0, "start dnsmasq"))
+		goto cleanup;
+	for (i = 0; i < 50 && lookup("other.test", false, got, sizeof(got)); i++)
+		kst_msleep(100);
+	evfd = kst_events_open();
+	ASSERT_OK_FD(evfd, "subscribe");
+
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, NULL), "router A");
+	ASSERT_STREQ(r->aaaa, "2001:db8::2", "A: the AAAA answer reached the router");
+	ASSERT_ERRNO(r->v4, 0, "A: the first address is learned");
+	ASSERT_ERRNO(r->v6, EPERM, "A: the second is over the quota");
+	if (evfd >= 0) {
+		ev = kst_events_find(evfd, match_reason_qname, want_quota, 3000);
+		if (ASSERT_OK_PTR(ev, "fqdn_quota event with the name")) {
+			ASSERT_STREQ(kst_json_str(ev, "verdict"), "deny", "verdict");
+			ASSERT_STREQ(kst_json_str(ev, "dst"), "2001:db8::2", "the refused address");
+			ASSERT_STREQ(kst_json_str(ev, "sandbox"), env->sandbox, "sandbox A");
+		}
+	}
+	pid =
+	    kst_spawn_cg(env, b_router, KST_ROUTER_UID, "kst-router-b", router_two_addresses, NULL);
+	if (ASSERT_GT(pid, 0, "spawn router B"))
+		ASSERT_OK(kst_wait(env, pid, 20000), "router B");
+	ASSERT_ERRNO(r->v4, 0, "B: the first address is learned");
+	ASSERT_ERRNO(r->v6, 0, "B: and the second: A's quota is A's");
+
+	if (ASSERT_OK(kst_metrics_fetch(&after, err, sizeof(err)), err)) {
+		static const char *const quota = "kars_fqdn_records_refused_total{why=\"quota\"}";
+		char series[256];
+
+		ASSERT_EQ(kst_metric(after, quota, 0) - kst_metric(before, quota, 0), 1,
+			  "metrics: one record refused by the quota");
+		snprintf(series, sizeof(series),
+			 "kars_verdicts_total{sandbox=\"%s\",verdict=\"deny\",reason=\"fqdn_"
+			 "quota\"}",
+			 env->sandbox);
+		ASSERT_EQ(kst_metric(after, series, 0), 1, "metrics: counted for sandbox A");
+	}
+	metrics_match_status();
+
+	/* The same policy again keeps A's entries and their count. */
+	if (ASSERT_OK(kst_apply(env, pol, NULL), "apply A again")) {
+		ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, NULL),
+			  "router A");
+		ASSERT_ERRNO(r->v4, 0, "A: its address is refreshed");
+		ASSERT_ERRNO(r->v6, EPERM, "A: still at its quota");
+	}
+	/* Once A's entry expired and karsd deleted it (TTL + grace, then 10 s),
+	 * the sweep's recount frees the quota: the AAAA is learned. */
+	learned = kst_now_ms();
+	while (kst_now_ms() < learned + (TTL + GRACE + 10) * 1000)
+		kst_msleep(200);
+	for (i = 0; i < 20; i++) {
+		ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_two_addresses, "v6"),
+			  "router A");
+		if (r->v6 == 0)
+			break;
+		kst_msleep(500);
+	}
+	ASSERT_ERRNO(r->v6, 0, "A: after its entry left, a new address is learned");
+
+cleanup:
+	free(before);
+	free(after);
+	json_decref(ev);
+	json_decref(pb);
+	json_decref(pol);
+	if (evfd >= 0)
+		close(evfd);
+}
+
+/* --- DNS over TCP ---------------------------------------------------------------- */
+
+struct tcp_run {
+	int tcp_ret, after_tcp, udp_ret, after_udp;
+	char a[64];
+};
+
+static int router_resolves_tcp(struct kst_env *env, void *arg)
+{
+	struct tcp_run *r = env->scratch;
+	char other[64];
+
+	memset(r, 0, sizeof(*r));
+	/* Until dnsmasq answers (an unlisted name over UDP: learns nothing). */
+	for (int i = 0; i < 50 && lookup("other.test", false, other, sizeof(other)); i++)
+		kst_msleep(100);
+	ASSERT_STREQ(other, "198.51.100.200", "dnsmasq answers");
+	r->tcp_ret = lookup_via("api.allowed.test", false, true, r->a, sizeof(r->a));
+	r->after_tcp = kst_try_tcp("198.51.100.7", APP_PORT);
+	if (arg) {
+		r->udp_ret = lookup("api.allowed.test", false, r->a, sizeof(r->a));
+		r->after_udp = kst_try_tcp("198.51.100.7", APP_PORT);
+	}
+	return 0;
+}
+
+/* Answers over TCP are not read: the router reaches TCP 53 of its resolver
+ * only through an explicit tcp rule, and a name it resolves over TCP gets
+ * no entry (its address stays denied: fail closed); over UDP it does. */
+KST_TEST(router_fqdn_tcp_unlearned)
+{
+	struct tcp_run *r = env->scratch;
+	json_t *pol = NULL, *st0 = NULL, *st1 = NULL;
+	struct kst_peer p[5];
+	pid_t pid;
+
+	if (system("command -v dnsmasq >/dev/null 2>&1") != 0) {
+		kst_skip("dnsmasq is not installed (Debian package dnsmasq-base)");
+		return;
+	}
+	pol = fqdn_policy(env);
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply, udp rule to the resolver") ||
+	    !peers(env, p))
+		goto cleanup;
+	pid = kst_spawn(env, KST_HOST, KST_ROOT, "dnsmasq", run_dnsmasq, NULL);
+	if (!ASSERT_GT(pid, 0, "start dnsmasq"))
+		goto cleanup;
+
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_resolves_tcp, NULL), "router");
+	ASSERT_EQ(r->tcp_ret, -1, "no tcp rule: TCP to the resolver is denied");
+	ASSERT_ERRNO(r->after_tcp, EPERM, "and nothing was learned");
+
+	kst_rule_exact(pol, KST_RESOLVER4, KST_RESOLVER_PORT, "tcp");
+	st0 = fqdn_status();
+	if (!ASSERT_OK(kst_apply(env, pol, NULL), "apply, udp and tcp rules to the resolver"))
+		goto cleanup;
+	ASSERT_OK(kst_run(env, KST_ROUTER, KST_ROUTER_UID, router_resolves_tcp, "udp too"),
+		  "router");
+	ASSERT_EQ(r->tcp_ret, 0, "with a tcp rule: the name resolves over TCP");
+	ASSERT_ERRNO(r->after_tcp, EPERM, "but the TCP answer teaches nothing");
+	ASSERT_EQ(r->udp_ret, 0, "over UDP");
+	ASSERT_ERRNO(r->after_udp, 0, "the UDP answer is learned");
+	st1 = fqdn_status();
+	if (ASSERT_OK_PTR(st0, "status") && ASSERT_OK_PTR(st1, "status"))
+		ASSERT_EQ(kst_json_int(json_object_get(st1, "counters"), "queriesRecorded", 0) -
+			      kst_json_int(json_object_get(st0, "counters"), "queriesRecorded", 0),
+			  1, "only the UDP query was recorded");
+cleanup:
+	json_decref(st0);
+	json_decref(st1);
 	json_decref(pol);
 }
 

@@ -84,7 +84,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					 .uid = KARS_UID_ANY,
 					 .resolver_port = 53,
 					 .resolver4 = 0x350200c0}; /* 192.0.2.53 */
-	struct kars_fqdn_cfg cfg = {.since_gen = GEN, .min_ttl = MIN_TTL, .max_ttl = MAX_TTL};
+	struct kars_fqdn_cfg cfg = {.since_gen = GEN,
+				    .min_ttl = MIN_TTL,
+				    .max_ttl = MAX_TTL,
+				    .max_entries = KARS_FQDN_MAX_ENTRIES};
 	struct kars_fqdn_key key = {{1, 2}, {3, 4}};
 	struct kars_fqdn_rule_key rk = {.gen = GEN};
 	struct kars_fqdn_rule rule = {.ranges = {{.proto = 6, .lo = 443, .hi = 443}}};
@@ -311,6 +314,18 @@ static size_t kernel(struct learned *out, size_t cap)
 			out[n++].ttl = e.slots[0].ttl;
 		}
 		bpf_map_delete_elem(fd, &k);
+	}
+	{
+		/* The entries are gone: so is the sandbox's count of them (what
+		 * karsd's sweep does), or the quota would stop learning. */
+		struct kars_fqdn_cfg c;
+		__u32 sid = SID;
+		int cfd = bpf_map__fd(skel->maps.kars_fqdn_cfg);
+
+		if (bpf_map_lookup_elem(cfd, &sid, &c) == 0 && c.n_entries) {
+			c.n_entries = 0;
+			bpf_map_update_elem(cfd, &sid, &c, BPF_ANY);
+		}
 	}
 	return n;
 }

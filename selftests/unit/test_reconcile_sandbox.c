@@ -149,8 +149,8 @@ static void test_plan_env_and_byo(void **state)
 	"\"port\":443,\"protocol\":\"tcp\"},{\"name\":\"api.github.com\",\"port\":8443,"           \
 	"\"protocol\":\"tcp\"},{\"name\":\"uploads.github.com\",\"port\":443,\"protocol\":"        \
 	"\"tcp\"}],\"mode\":\"strict\",\"op\":\"apply\",\"resolver\":{\"ipv4\":\"10.0.0.10\","     \
-	"\"port\":53},\"rules\":[{\"ip\":\"192.0.2.10\",\"port\":443,\"protocol\":\"tcp\"}],"      \
-	"\"sandbox\":\"team-a/bot\"}"
+	"\"port\":53},\"rules\":[{\"ip\":\"192.0.2.10\",\"port\":443,\"protocol\":\"tcp\"},"       \
+	"{\"ip\":\"10.0.0.10\",\"port\":53,\"protocol\":\"udp\"}],\"sandbox\":\"team-a/bot\"}"
 
 static void test_egress_golden(void **state)
 {
@@ -171,6 +171,27 @@ static void test_egress_golden(void **state)
 	MUST(kars_egress_compile(sb, approvals, &opts, &req, &err));
 	text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(text, EGRESS_GOLDEN);
+	free(text);
+	json_decref(req);
+
+	/* both families and a port: a resolver rule for each, after the allowlist */
+	opts.resolver_ipv6 = "fd00::53";
+	opts.resolver_port = 5353;
+	MUST(kars_egress_compile(sb, approvals, &opts, &req, &err));
+	text = json_dumps(json_object_get(req, "rules"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "[{\"ip\":\"192.0.2.10\",\"port\":443,\"protocol\":\"tcp\"},"
+				  "{\"ip\":\"10.0.0.10\",\"port\":5353,\"protocol\":\"udp\"},"
+				  "{\"ip\":\"fd00::53\",\"port\":5353,\"protocol\":\"udp\"}]");
+	free(text);
+	json_decref(req);
+
+	/* no fqdns: the router resolves nothing, so no resolver rule */
+	json_object_set_new(json_object_get(json_object_get(sb, "spec"), "networkPolicy"),
+			    "allowedEndpoints", json_pack("[{s:s}]", "host", "192.0.2.10"));
+	MUST(kars_egress_compile(sb, NULL, &opts, &req, &err));
+	text = json_dumps(json_object_get(req, "rules"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "[{\"ip\":\"192.0.2.10\",\"port\":443,\"protocol\":\"tcp\"}]");
+	assert_non_null(json_object_get(req, "resolver"));
 	free(text);
 	json_decref(req);
 

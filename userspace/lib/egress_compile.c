@@ -55,6 +55,14 @@ static int collect(const json_t *list, struct dest **d, size_t *n, size_t *cap)
 	return 0;
 }
 
+/* {"ip": resolver, "port": port (0: 53), "protocol": "udp"}; none for NULL. */
+static void add_resolver_rule(json_t *rules, const char *ip, uint16_t port)
+{
+	if (ip)
+		json_array_append_new(rules, json_pack("{s:s,s:i,s:s}", "ip", ip, "port",
+						       port ? port : 53, "protocol", "udp"));
+}
+
 int kars_egress_compile(const json_t *sandbox, const json_t *approvals,
 			const struct kars_egress_opts *opts, json_t **req, struct kars_err *err)
 {
@@ -108,6 +116,12 @@ int kars_egress_compile(const json_t *sandbox, const json_t *approvals,
 		if (opts->resolver_ipv6)
 			json_object_set_new(r, "ipv6", json_string(opts->resolver_ipv6));
 		json_object_set_new(*req, "resolver", r);
+		/* fqdns are learned from the router's own queries to the
+		 * resolver, which it may send only by an explicit rule. */
+		if (json_array_size(fqdns)) {
+			add_resolver_rule(rules, opts->resolver_ipv4, opts->resolver_port);
+			add_resolver_rule(rules, opts->resolver_ipv6, opts->resolver_port);
+		}
 	}
 	if (*req && opts && (opts->dns_max_name_length || opts->dns_max_qps)) {
 		json_t *dns = json_object();

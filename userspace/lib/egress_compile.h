@@ -7,8 +7,11 @@
  * fqdn {"name","port","protocol":"tcp"}, which karsd resolves and pins.
  * The hosts of the sandbox's EgressApprovals in force are added the same
  * way. The backend fills in what only it knows (cgroups, UIDs, ports); the
- * resolver and DNS caps come from the options. Entries are deduplicated
- * and sorted, so the request is a pure function of its inputs.
+ * resolver and DNS caps come from the options; with fqdns and a resolver,
+ * the router's DNS to it is a rule too ({"ip": resolver, "port": its port,
+ * "protocol": "udp"}, each family given), after the allowlist's rules.
+ * Entries are deduplicated and sorted, so the request is a pure function
+ * of its inputs.
  *
  * spec.networkPolicy.allowlistRef (a signed allowlist) is not implemented:
  * -ENOTSUP, and nothing is compiled (never an empty allowlist in its place).

@@ -251,26 +251,40 @@ out:
 	return resp;
 }
 
-static json_t *op_status(struct karsd *d, struct kars_err *err)
+int karsd_blocklist_info(struct karsd *d, struct karsd_blocklist_info *out, struct kars_err *err)
 {
 	struct generation g;
-	json_t *resp;
 	int cur = generation_open(d, &g, err);
 
-	if (cur < 0)
+	memset(out, 0, sizeof(*out));
+	if (cur <= 0)
+		return cur;
+	out->loaded = true;
+	out->entries = g.hdr.entries;
+	out->generation = g.hdr.gen;
+	out->buckets = g.table.n_buckets;
+	out->max_name_len = g.hdr.max_name_len;
+	out->memory_bytes = kars_bpf_fd_memlock(g.fd);
+	out->loaded_ns = g.hdr.loaded_ns;
+	generation_close(&g);
+	return 0;
+}
+
+static json_t *op_status(struct karsd *d, struct kars_err *err)
+{
+	struct karsd_blocklist_info b;
+
+	if (karsd_blocklist_info(d, &b, err))
 		return NULL;
-	if (cur == 0)
+	if (!b.loaded)
 		return json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "loaded", 0, "entries",
 				 (json_int_t)0, "generation", (json_int_t)0);
-	resp =
-	    json_pack("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "ok", 1, "loaded", 1, "entries",
-		      (json_int_t)g.hdr.entries, "generation", (json_int_t)g.hdr.gen, "buckets",
-		      (json_int_t)g.table.n_buckets, "memoryBytes",
-		      (json_int_t)kars_bpf_fd_memlock(g.fd), "loadedAtNs",
-		      (json_int_t)g.hdr.loaded_ns, "maxNameLength", (json_int_t)g.hdr.max_name_len,
-		      "maxLabels", KARS_DNS_MAX_LABELS, "maxWireLength", KARS_DNS_MAX_WIRE);
-	generation_close(&g);
-	return resp;
+	return json_pack("{s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}", "ok", 1, "loaded", 1,
+			 "entries", (json_int_t)b.entries, "generation", (json_int_t)b.generation,
+			 "buckets", (json_int_t)b.buckets, "memoryBytes",
+			 (json_int_t)b.memory_bytes, "loadedAtNs", (json_int_t)b.loaded_ns,
+			 "maxNameLength", (json_int_t)b.max_name_len, "maxLabels",
+			 KARS_DNS_MAX_LABELS, "maxWireLength", KARS_DNS_MAX_WIRE);
 }
 
 static json_t *op_check(struct karsd *d, const json_t *req, struct kars_err *err)

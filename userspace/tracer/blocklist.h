@@ -13,6 +13,7 @@
 #define KARSD_BLOCKLIST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +26,16 @@ struct karsd;
  * are the caller's (files are opened with them). */
 json_t *karsd_blocklist_op(struct karsd *d, const char *op, const json_t *req, uid_t uid, gid_t gid,
 			   struct kars_err *err);
+
+/* The generation in force, as blocklist_status and the metrics report it
+ * (all zero when no list is loaded). memory_bytes is the kernel's own
+ * accounting of the generation's map (memlock in its fdinfo). */
+struct karsd_blocklist_info {
+	bool loaded;
+	uint32_t entries, generation, buckets, max_name_len;
+	uint64_t memory_bytes, loaded_ns;
+};
+int karsd_blocklist_info(struct karsd *d, struct karsd_blocklist_info *out, struct kars_err *err);
 
 /* Stores (or, both 0, deletes) a sandbox's DNS tunnelling caps. */
 int karsd_dns_caps_store(struct karsd *d, uint32_t sandbox_id, uint32_t max_name_len,

@@ -153,6 +153,7 @@ int kars_fqdn_store_cfg(struct kars_loader *l, uint32_t sandbox_id, uint32_t gen
 	    .max_ttl = p->fqdn_max_ttl,
 	    .grace = p->fqdn_grace,
 	    .n_rules = (uint32_t)p->n_fqdns,
+	    .max_entries = p->fqdn_max_entries,
 	};
 	int fd = FD(l, kars_fqdn_cfg);
 
@@ -163,6 +164,8 @@ int kars_fqdn_store_cfg(struct kars_loader *l, uint32_t sandbox_id, uint32_t gen
 		return 0;
 	}
 	c.fingerprint = fingerprint(p);
+	/* The quota is not part of the list: the entries and their count stay. */
+	c.n_entries = *had ? saved->n_entries : 0;
 	/* The same list as before keeps what it learned; another starts afresh. */
 	c.since_gen = *had && saved->fingerprint == c.fingerprint ? saved->since_gen : gen;
 	if (bpf_map_update_elem(fd, &sandbox_id, &c, BPF_ANY))
@@ -229,20 +232,84 @@ static bool entry_live(struct kars_loader *l, const struct kars_fqdn_entry_key *
 	return false;
 }
 
+struct sweep {
+	uint64_t now;
+	uint32_t *ids; /* sandbox of each key left, for the recount */
+	size_t n, cap;
+};
+
 static void gc_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
 		   const struct kars_fqdn_entry *v, void *arg)
 {
-	uint64_t now = *(const uint64_t *)arg;
+	struct sweep *sw = arg;
 
-	if (!entry_live(l, k, v, now > LINGER_NS ? now - LINGER_NS : 0))
-		bpf_map_delete_elem(FD(l, kars_fqdn_entries), k);
+	if (!entry_live(l, k, v, sw->now > LINGER_NS ? sw->now - LINGER_NS : 0) &&
+	    (bpf_map_delete_elem(FD(l, kars_fqdn_entries), k) == 0 || errno == ENOENT))
+		return;
+	if (sw->n == sw->cap) {
+		size_t ncap = sw->cap ? sw->cap * 2 : 256;
+		uint32_t *ids = realloc(sw->ids, ncap * sizeof(*ids));
+
+		if (!ids)
+			return;
+		sw->ids = ids;
+		sw->cap = ncap;
+	}
+	sw->ids[sw->n++] = k->sandbox_id;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Keys of sandbox id among the sorted ids. */
+static uint32_t count_id(const uint32_t *ids, size_t n, uint32_t id)
+{
+	size_t lo = 0, hi = n, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < n && ids[lo] == id)
+		lo++;
+	return (uint32_t)(lo - first);
+}
+
+/* Deletes what is dead, then sets each sandbox's n_entries to the keys it
+ * has left. An entry the kernel adds during the sweep may be missed until
+ * the next one (half a second): the quota can be passed by what a sandbox
+ * learns in that time, never by more. */
 void kars_fqdn_gc(struct kars_loader *l)
 {
-	uint64_t now = mono_ns();
+	struct sweep sw = {.now = mono_ns()};
+	int fd = FD(l, kars_fqdn_cfg);
+	uint32_t cur, prev;
+	bool first = true;
 
-	each_entry(l, gc_one, &now);
+	each_entry(l, gc_one, &sw);
+	if (sw.n)
+		qsort(sw.ids, sw.n, sizeof(*sw.ids), cmp_u32);
+	while (bpf_map_get_next_key(fd, first ? NULL : &prev, &cur) == 0) {
+		struct kars_fqdn_cfg c;
+		uint32_t n = count_id(sw.ids, sw.n, cur);
+
+		first = false;
+		prev = cur;
+		if (bpf_map_lookup_elem(fd, &cur, &c) == 0 && c.n_entries != n) {
+			c.n_entries = n;
+			bpf_map_update_elem(fd, &cur, &c, BPF_EXIST);
+		}
+	}
+	free(sw.ids);
 }
 
 struct forget {
@@ -354,31 +421,51 @@ uint32_t kars_fqdn_rules(struct kars_loader *l, uint32_t sandbox_id)
 	return bpf_map_lookup_elem(FD(l, kars_fqdn_cfg), &sandbox_id, &c) ? 0 : c.n_rules;
 }
 
-static void count_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
+struct tally {
+	uint64_t now, live, stored;
+};
+
+/* Every key counts as stored (what the capacity is spent on); live ones too. */
+static void tally_one(struct kars_loader *l, const struct kars_fqdn_entry_key *k,
 		      const struct kars_fqdn_entry *v, void *arg)
 {
-	struct listing *ls = arg;
+	struct tally *t = arg;
 
-	ls->n += entry_live(l, k, v, ls->now);
+	t->stored++;
+	t->live += entry_live(l, k, v, t->now);
+}
+
+void kars_fqdn_stats(struct kars_loader *l, struct kars_fqdn_stats *st)
+{
+	struct tally t = {.now = mono_ns()};
+
+	memset(st, 0, sizeof(*st));
+	each_entry(l, tally_one, &t);
+	st->entries = t.live;
+	st->stored = t.stored;
+	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
+		st->counters[i] = karsd_percpu_sum(FD(l, kars_fqdn_counters), &i);
 }
 
 json_t *kars_fqdn_status(struct kars_loader *l)
 {
 	static const char *const names[KARS_FQDN_COUNTER__COUNT] = {
-	    [KARS_FQDN_ANSWER_LEARNED] = "learned",	    [KARS_FQDN_ANSWER_NO_QUERY] = "noQuery",
-	    [KARS_FQDN_ANSWER_MISMATCH] = "mismatch",	    [KARS_FQDN_ANSWER_REFUSED] = "refused",
-	    [KARS_FQDN_ANSWER_BAD] = "unreadable",	    [KARS_FQDN_ENTRY_FULL] = "entriesFull",
+	    [KARS_FQDN_ANSWER_LEARNED] = "learned",
+	    [KARS_FQDN_ANSWER_NO_QUERY] = "noQuery",
+	    [KARS_FQDN_ANSWER_MISMATCH] = "mismatch",
+	    [KARS_FQDN_ANSWER_REFUSED] = "refused",
+	    [KARS_FQDN_ANSWER_BAD] = "unreadable",
+	    [KARS_FQDN_ENTRY_FULL] = "entriesFull",
 	    [KARS_FQDN_QUERY_RECORDED] = "queriesRecorded",
+	    [KARS_FQDN_ENTRY_QUOTA] = "entriesQuota",
 	};
-	struct listing ls = {.now = mono_ns()};
+	struct kars_fqdn_stats st;
 	json_t *answers = json_object();
 
-	each_entry(l, count_one, &ls);
+	kars_fqdn_stats(l, &st);
 	for (__u32 i = 0; i < KARS_FQDN_COUNTER__COUNT; i++)
-		json_object_set_new(
-		    answers, names[i],
-		    json_integer((json_int_t)karsd_percpu_sum(FD(l, kars_fqdn_counters), &i)));
-	return json_pack("{s:I,s:o}", "entries", (json_int_t)ls.n, "counters", answers);
+		json_object_set_new(answers, names[i], json_integer((json_int_t)st.counters[i]));
+	return json_pack("{s:I,s:o}", "entries", (json_int_t)st.entries, "counters", answers);
 }
 
 void kars_fqdn_event_json(json_t *o, const void *data, size_t size)

@@ -7,7 +7,8 @@
  * which moves to the new generation when the fqdns or the knobs changed, so
  * that every query and entry of the old list counts for nothing at once.
  * The kernel fills kars_fqdn_entries (kars_dns_answer.bpf.h); karsd lists
- * them and deletes the expired and the stale. docs/dns.md.
+ * them, deletes the expired and the stale, and recounts each sandbox's
+ * entries for its quota ("fqdnMaxEntries"). docs/dns.md.
  */
 #ifndef KARSD_FQDN_H
 #define KARSD_FQDN_H
@@ -42,7 +43,14 @@ void kars_fqdn_gc(struct kars_loader *l);
 /* The sandbox's live entries (array), or their count alone when out is NULL. */
 size_t kars_fqdn_entries(struct kars_loader *l, uint32_t sandbox_id, json_t *out);
 uint32_t kars_fqdn_rules(struct kars_loader *l, uint32_t sandbox_id);
-/* Node-wide: entries and what became of answers (for status). */
+/* Node-wide: live entries, keys stored (live, expired or stale, until karsd
+ * deletes them), and the kars_fqdn_counters sums. status and metrics. */
+struct kars_fqdn_stats {
+	uint64_t entries, stored;
+	uint64_t counters[KARS_FQDN_COUNTER__COUNT];
+};
+void kars_fqdn_stats(struct kars_loader *l, struct kars_fqdn_stats *st);
+/* The same for status: {"entries": N, "counters": {...}}. */
 json_t *kars_fqdn_status(struct kars_loader *l);
 
 /* Adds "qname" (and "ttl" for a learned record) to an event's JSON when the

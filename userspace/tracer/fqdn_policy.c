@@ -1,8 +1,10 @@
-/* fqdn_policy.c - the "fqdns" and "fqdnTtl" fields of an apply request.
+/* fqdn_policy.c - the "fqdns", "fqdnTtl" and "fqdnMaxEntries" fields of an
+ * apply request.
  *
  * "fqdns": [{"name": "api.example.com", "port": 443, "protocol": "tcp"},
  *           {"name": "*.example.com", "ports": "443-444"}]
  * "fqdnTtl": {"minSeconds": 60, "maxSeconds": 86400, "graceSeconds": 30}
+ * "fqdnMaxEntries": 4096 (learned addresses the sandbox may hold at once)
  *
  * Names are normalised as the blocklist's are (lower case, no trailing dot,
  * punycode); "*." in front, and only there, makes a wildcard. Answers are
@@ -110,6 +112,13 @@ int kars_fqdn_policy_parse(const json_t *req, struct kars_policy *p, struct kars
 	if (ret)
 		return ret;
 	ret = parse_ttl(req, p, err);
+	if (!ret) {
+		uint64_t max = KARS_FQDN_DEFAULT_MAX_ENTRIES;
+
+		ret = kars_json_get_uint(req, "", "fqdnMaxEntries", false, 1, KARS_FQDN_MAX_ENTRIES,
+					 &max, err);
+		p->fqdn_max_entries = (uint32_t)max;
+	}
 	if (ret || !arr)
 		return ret;
 	n = json_array_size(arr);

@@ -1,6 +1,8 @@
 /* metrics.c - Prometheus text metrics: verdicts per sandbox and reason, event
- * drops, map occupancy, enforcement level. Served by the control API's
- * "metrics" op and, with --metrics ADDR:PORT, over HTTP at GET /metrics.
+ * drops, map occupancy, enforcement level, the DNS blocklist and the FQDN
+ * allowlist (the same numbers blocklist_status and status report). Served
+ * by the control API's "metrics" op and, with --metrics ADDR:PORT, over
+ * HTTP at GET /metrics.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -12,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocklist.h"
+#include "fqdn.h"
 #include "karsd.h"
 #include "log.h"
 #include "parse.h"
@@ -75,6 +79,62 @@ static uint64_t count_keys(int fd, size_t key_size)
 		n++;
 	}
 	return n;
+}
+
+/* The blocklist generation in force and what the FQDN snooper did. DNS
+ * drops per sandbox and cap are kars_verdicts_total's dns_* reasons. */
+static void put_dns(struct karsd *d, struct text *t)
+{
+	static const char *const answers[] = {
+	    [KARS_FQDN_ANSWER_LEARNED] = "learned",   [KARS_FQDN_ANSWER_NO_QUERY] = "no_query",
+	    [KARS_FQDN_ANSWER_MISMATCH] = "mismatch", [KARS_FQDN_ANSWER_REFUSED] = "refused",
+	    [KARS_FQDN_ANSWER_BAD] = "unreadable",
+	};
+	struct karsd_blocklist_info b;
+	struct kars_fqdn_stats st;
+	struct kars_err err = {};
+
+	if (karsd_blocklist_info(d, &b, &err))
+		memset(&b, 0, sizeof(b)); /* unreadable: reported as not loaded */
+	put(t,
+	    "# HELP kars_blocklist_loaded 1 when a DNS blocklist generation is in force.\n"
+	    "# TYPE kars_blocklist_loaded gauge\nkars_blocklist_loaded %d\n"
+	    "# HELP kars_blocklist_entries Names in the blocklist generation in force.\n"
+	    "# TYPE kars_blocklist_entries gauge\nkars_blocklist_entries %u\n"
+	    "# HELP kars_blocklist_generation The blocklist generation in force (0: none).\n"
+	    "# TYPE kars_blocklist_generation gauge\nkars_blocklist_generation %u\n"
+	    "# HELP kars_blocklist_memory_bytes Kernel memory of the generation's map "
+	    "(its memlock).\n"
+	    "# TYPE kars_blocklist_memory_bytes gauge\nkars_blocklist_memory_bytes %llu\n",
+	    b.loaded, b.entries, b.generation, (unsigned long long)b.memory_bytes);
+
+	kars_fqdn_stats(&d->loader, &st);
+	put(t, "# HELP kars_fqdn_answers_total Resolver answers to the router that the FQDN "
+	       "snooper read, by what became of them (no_query and mismatch: ignored).\n"
+	       "# TYPE kars_fqdn_answers_total counter\n");
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		put(t, "kars_fqdn_answers_total{result=\"%s\"} %llu\n", answers[i],
+		    (unsigned long long)st.counters[i]);
+	put(t,
+	    "# HELP kars_fqdn_queries_recorded_total Router queries for allowed names recorded "
+	    "on egress.\n# TYPE kars_fqdn_queries_recorded_total counter\n"
+	    "kars_fqdn_queries_recorded_total %llu\n"
+	    "# HELP kars_fqdn_records_refused_total Answer records not learned, by why.\n"
+	    "# TYPE kars_fqdn_records_refused_total counter\n"
+	    "kars_fqdn_records_refused_total{why=\"full\"} %llu\n"
+	    "kars_fqdn_records_refused_total{why=\"quota\"} %llu\n",
+	    (unsigned long long)st.counters[KARS_FQDN_QUERY_RECORDED],
+	    (unsigned long long)st.counters[KARS_FQDN_ENTRY_FULL],
+	    (unsigned long long)st.counters[KARS_FQDN_ENTRY_QUOTA]);
+	put(t,
+	    "# HELP kars_fqdn_entries Live learned FQDN entries (addresses), all sandboxes.\n"
+	    "# TYPE kars_fqdn_entries gauge\nkars_fqdn_entries %llu\n"
+	    "# HELP kars_fqdn_entries_stored FQDN entries in the map, expired and stale ones "
+	    "included until karsd deletes them.\n"
+	    "# TYPE kars_fqdn_entries_stored gauge\nkars_fqdn_entries_stored %llu\n"
+	    "# HELP kars_fqdn_entries_capacity Maximum FQDN entries on the node.\n"
+	    "# TYPE kars_fqdn_entries_capacity gauge\nkars_fqdn_entries_capacity %d\n",
+	    (unsigned long long)st.entries, (unsigned long long)st.stored, KARS_FQDN_MAX_ENTRIES);
 }
 
 char *karsd_metrics_text(struct karsd *d)
@@ -155,6 +215,7 @@ char *karsd_metrics_text(struct karsd *d)
 	    "# HELP kars_lsm_programs BPF LSM programs attached by this karsd (0 at no-lsm).\n"
 	    "# TYPE kars_lsm_programs gauge\nkars_lsm_programs %d\n",
 	    d->lsm.n_programs);
+	put_dns(d, &t);
 	return t.buf;
 }
 

@@ -241,9 +241,10 @@ static int parse_dns_caps(const json_t *req, struct kars_policy *p, struct kars_
 
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err)
 {
-	static const char *const keys[] = {
-	    "op",	"sandbox", "mode",     "agent", "router", "routerPort", "proxyPort",
-	    "resolver", "rules",   "learnMax", "dns",	"fqdns",  "fqdnTtl",	NULL};
+	static const char *const keys[] = {"op",      "sandbox",	"mode",	     "agent",
+					   "router",  "routerPort",	"proxyPort", "resolver",
+					   "rules",   "learnMax",	"dns",	     "fqdns",
+					   "fqdnTtl", "fqdnMaxEntries", NULL};
 	const char *sandbox = NULL, *mode = "strict";
 	uint64_t router_port = KARS_CONTRACT_ROUTER_PORT, proxy_port = KARS_CONTRACT_PROXY_PORT;
 	uint64_t learn_max = KARS_DEFAULT_LEARN_MAX;
@@ -372,6 +373,7 @@ const char *kars_reason_name(uint8_t reason)
 	    [KARS_REASON_RULE_FQDN] = "rule_fqdn",
 	    [KARS_REASON_FQDN_EXPIRED] = "fqdn_expired",
 	    [KARS_REASON_FQDN_LEARNED] = "fqdn_learned",
+	    [KARS_REASON_FQDN_QUOTA] = "fqdn_quota",
 	};
 
 	return NAME_OF(names, reason);

@@ -70,13 +70,14 @@ struct kars_policy {
 	struct kars_fqdn_spec *fqdns; /* "fqdns", "fqdnTtl" (fqdn_policy.c) */
 	size_t n_fqdns;
 	uint32_t fqdn_min_ttl, fqdn_max_ttl, fqdn_grace; /* seconds */
+	uint32_t fqdn_max_entries;			 /* "fqdnMaxEntries": the quota */
 };
 
 /* Parses an "apply" request object. On error returns -errno, fills err with
  * the field path, and leaves *out empty (nothing to free). */
 int kars_policy_parse(const json_t *req, struct kars_policy *out, struct kars_err *err);
 void kars_policy_free(struct kars_policy *p);
-/* Parses "fqdns" and "fqdnTtl" into p (fqdn_policy.c). */
+/* Parses "fqdns", "fqdnTtl" and "fqdnMaxEntries" into p (fqdn_policy.c). */
 int kars_fqdn_policy_parse(const json_t *req, struct kars_policy *p, struct kars_err *err);
 /* "protocol" of obj (default tcp), and a "443" or "443-444" port range. */
 int kars_policy_parse_proto(const json_t *obj, const char *path, uint8_t *out,
