@@ -226,6 +226,7 @@ check: deps
 		"selftests/e2e/router_governance.sh $(BUILD)" \
 		"selftests/e2e/controller.sh $(BUILD)" \
 		"selftests/e2e/local_mode.sh $(BUILD)" \
+		"selftests/e2e/local_verbs.sh $(BUILD)" \
 		"selftests/e2e/router_flow.sh $(BUILD)" \
 		"selftests/e2e/egress_proxy.sh $(BUILD)" \
 		"selftests/e2e/egress_transparent.sh $(BUILD)" \

@@ -185,8 +185,8 @@ static int agent_pidfd(const struct kars_sbref *ref, const struct kars_sbrun *ru
 
 	if (run->agent_pid <= 0) {
 		fprintf(stderr,
-			"kars: connect: sandbox %s: no agentPid in its run file: is the "
-			"agent running? (kars status %s)\n",
+			"kars: connect: sandbox %s: agent not running now (agentPid 0 or absent in "
+			"its run file; kars status %s)\n",
 			ref->owner, ref->owner);
 		return -1;
 	}

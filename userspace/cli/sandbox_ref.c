@@ -129,8 +129,8 @@ int kars_sbrun_parse(const char *buf, size_t len, const char *file, const struct
 	    (ret = get_id(o, file, "proxyPort", true, 1, 65535, &v[1], err)) ||
 	    (ret = get_id(o, file, "routerUid", true, 1, UINT32_MAX - 1, &v[2], err)) ||
 	    (ret = get_id(o, file, "agentUid", true, 1, UINT32_MAX - 1, &v[3], err)) ||
-	    (ret = get_id(o, file, "routerPid", false, 1, INT32_MAX, &v[4], err)) ||
-	    (ret = get_id(o, file, "agentPid", false, 1, INT32_MAX, &v[5], err)) ||
+	    (ret = get_id(o, file, "routerPid", false, 0, INT32_MAX, &v[4], err)) ||
+	    (ret = get_id(o, file, "agentPid", false, 0, INT32_MAX, &v[5], err)) ||
 	    (ret = get_path(o, file, "auditFile", "audit.jsonl", ref, run->audit_file,
 			    sizeof(run->audit_file), err)) ||
 	    (ret = get_path(o, file, "apiKeyFile", "api-key", ref, run->api_key_file,

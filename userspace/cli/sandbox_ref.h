@@ -14,7 +14,8 @@
  *
  * The local backend writes ROOT/sandboxes/NS/NAME/run/router.json while the
  * sandbox runs: {"routerPort","proxyPort","routerUid","agentUid",
- * "routerPid","agentPid"}, optionally "auditFile" and "apiKeyFile" when the
+ * "routerPid","agentPid"} (a pid is 0 while that process is not running,
+ * e.g. in its restart backoff), optionally "auditFile" and "apiKeyFile" when the
  * router's config puts them elsewhere than router/audit.jsonl and
  * router/api-key.
  */

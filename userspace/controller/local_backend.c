@@ -465,6 +465,11 @@ static int plan_env(const json_t *plan, char ***out, struct kars_err *err)
 	return ret;
 }
 
+/* What decides whether a running agent is restarted: its argv and
+ * environment, except KARS_MODEL. The model is a policy decision the router
+ * makes on every request (`kars model set` is hot-reloaded there); the
+ * agent keeps the KARS_MODEL it started with until it is restarted for
+ * another reason, rather than losing its work to a model change. */
 static char *spec_json(char **argv, char **envp)
 {
 	json_t *a = json_array(), *e = json_array(), *o;
@@ -473,7 +478,8 @@ static char *spec_json(char **argv, char **envp)
 	for (size_t i = 0; argv[i]; i++)
 		json_array_append_new(a, json_string(argv[i]));
 	for (size_t i = 0; envp[i]; i++)
-		json_array_append_new(e, json_string(envp[i]));
+		if (strncmp(envp[i], "KARS_MODEL=", 11))
+			json_array_append_new(e, json_string(envp[i]));
 	o = json_pack("{s:o,s:o}", "argv", a, "env", e);
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
