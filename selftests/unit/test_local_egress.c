@@ -54,9 +54,9 @@ static void test_strict_allowlist(void **state)
 	/* the two TCP names; the IP rule and the UDP name are karsd's alone */
 	assert_int_equal(c.policy.nallow, 2);
 	assert_int_equal(json_array_size(json_object_get(p, "allow")), 2);
-	assert_string_equal(
-	    json_string_value(json_object_get(json_array_get(json_object_get(p, "allow"), 0), "name")),
-	    "api.example.com");
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(json_object_get(p, "allow"), 0), "name")),
+			    "api.example.com");
 	assert_int_equal(json_integer_value(json_object_get(
 			     json_array_get(json_object_get(p, "allow"), 1), "port")),
 			 80);
