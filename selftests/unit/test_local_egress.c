@@ -19,13 +19,13 @@ static json_t *req(const char *text)
 }
 
 /* egress -> egressProxy -> the router's parser. */
-static void convert(const char *egress, const char *r4, json_t **proxy,
-		    struct kars_egress_config *c)
+static void convert_v(const char *egress, bool ipv6, const char *r4, json_t **proxy,
+		      struct kars_egress_config *c)
 {
 	struct kars_err err = {0};
 	json_t *e = req(egress), *root;
 
-	if (kars_local_egress_proxy(e, 18001, r4, "/run/kars/karsd.sock", proxy, &err))
+	if (kars_local_egress_proxy(e, 18001, ipv6, r4, "/run/kars/karsd.sock", proxy, &err))
 		fail_msg("convert: %s", err.msg);
 	root = json_pack("{s:O}", "egressProxy", *proxy);
 	memset(c, 0, sizeof(*c));
@@ -33,6 +33,12 @@ static void convert(const char *egress, const char *r4, json_t **proxy,
 		fail_msg("the router refuses it: %s", err.msg);
 	json_decref(root);
 	json_decref(e);
+}
+
+static void convert(const char *egress, const char *r4, json_t **proxy,
+		    struct kars_egress_config *c)
+{
+	convert_v(egress, true, r4, proxy, c);
 }
 
 static void test_strict_allowlist(void **state)
@@ -88,10 +94,13 @@ static void test_learn_and_resolver(void **state)
 	assert_string_equal(c.resolver, "[2001:db8::53]:53");
 	kars_egress_policy_free(&c.policy);
 	json_decref(p);
-	/* no resolver anywhere: the proxy reads /etc/resolv.conf */
-	convert("{}", NULL, &p, &c);
+	/* no resolver anywhere: the proxy reads /etc/resolv.conf; no IPv6
+	 * loopback: 127.0.0.1 only */
+	convert_v("{}", false, NULL, &p, &c);
 	assert_int_equal(c.policy.mode, KARS_EGRESS_STRICT);
 	assert_string_equal(c.resolver, "");
+	assert_int_equal(c.n_listen, 1);
+	assert_string_equal(c.listen_text[0], "127.0.0.1:18001");
 	kars_egress_policy_free(&c.policy);
 	json_decref(p);
 }
@@ -115,7 +124,7 @@ static void test_bad_input(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		e = req(bad[i].egress);
 		kars_err_clear(&err);
-		if (kars_local_egress_proxy(e, bad[i].port, NULL, NULL, &p, &err) == 0)
+		if (kars_local_egress_proxy(e, bad[i].port, true, NULL, NULL, &p, &err) == 0)
 			fail_msg("accepted %s", bad[i].egress);
 		assert_null(p);
 		assert_err_contains(&err, bad[i].want);

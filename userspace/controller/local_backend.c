@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,6 +198,18 @@ static int upstream_of(const struct kars_local_sandbox *sb, json_t **up, struct 
 	return 0;
 }
 
+/* Whether [::1] can be bound here (no IPv6, or IPv6 disabled: no). */
+static bool have_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 /* The router's config. Its egressProxy comes from the desired egress, the
  * request karsd gets too (local_egress.h), with the same resolver. */
 static char *router_config(const struct local_backend *b, const struct kars_local_sandbox *sb,
@@ -207,8 +221,9 @@ static char *router_config(const struct local_backend *b, const struct kars_loca
 	char *out = NULL;
 
 	ports_of(b, sb, &rp, &pp);
-	if (kars_local_egress_proxy(d->egress, pp, host_resolver(r4, sizeof(r4)) ? r4 : NULL,
-				    b->o.karsd_socket, &proxy, err))
+	if (kars_local_egress_proxy(d->egress, pp, have_ipv6_loopback(),
+				    host_resolver(r4, sizeof(r4)) ? r4 : NULL, b->o.karsd_socket,
+				    &proxy, err))
 		return NULL;
 	if (upstream_of(sb, &up, err)) {
 		json_decref(proxy);

@@ -24,8 +24,9 @@ static int add_allow(json_t *allow, const json_t *f, size_t i, struct kars_err *
 	return 0;
 }
 
-int kars_local_egress_proxy(const json_t *egress, unsigned proxy_port, const char *resolver4,
-			    const char *karsd_socket, json_t **out, struct kars_err *err)
+int kars_local_egress_proxy(const json_t *egress, unsigned proxy_port, bool ipv6,
+			    const char *resolver4, const char *karsd_socket, json_t **out,
+			    struct kars_err *err)
 {
 	const char *mode = json_string_value(json_object_get(egress, "mode"));
 	const json_t *res = json_object_get(egress, "resolver"), *f;
@@ -47,10 +48,11 @@ int kars_local_egress_proxy(const json_t *egress, unsigned proxy_port, const cha
 	snprintf(v4, sizeof(v4), "127.0.0.1:%u", proxy_port);
 	snprintf(v6, sizeof(v6), "[::1]:%u", proxy_port);
 	allow = json_array();
-	o = json_pack("{s:[s,s],s:s,s:o}", "listen", v4, v6, "mode", mode ?: "strict", "allow",
-		      allow);
+	o = json_pack("{s:[s],s:s,s:o}", "listen", v4, "mode", mode ?: "strict", "allow", allow);
 	if (!o)
 		return kars_err_set(err, ENOMEM, "egressProxy: out of memory");
+	if (ipv6)
+		json_array_append_new(json_object_get(o, "listen"), json_string(v6));
 	json_array_foreach(json_object_get(egress, "fqdns"), i, f) if (!ret) ret =
 	    add_allow(allow, f, i, err);
 	if (!ret && (r4 || r6)) {

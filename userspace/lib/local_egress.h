@@ -18,14 +18,17 @@
 #define KARS_LOCAL_EGRESS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "err.h"
 
 /* egress: karsd's apply request (mode, fqdns, optional resolver: its ipv4,
  * else its ipv6); resolver4: the one used when egress has no resolver, as
- * karsd is given (NULL: the proxy reads /etc/resolv.conf). *out is a new
- * object. */
-int kars_local_egress_proxy(const json_t *egress, unsigned proxy_port, const char *resolver4,
-			    const char *karsd_socket, json_t **out, struct kars_err *err);
+ * karsd is given (NULL: the proxy reads /etc/resolv.conf); ipv6: also listen
+ * on [::1] (false on a host without IPv6 loopback, where the router could not
+ * bind it, and no IPv6 connection is made to redirect). *out is a new object. */
+int kars_local_egress_proxy(const json_t *egress, unsigned proxy_port, bool ipv6,
+			    const char *resolver4, const char *karsd_socket, json_t **out,
+			    struct kars_err *err);
 
 #endif
