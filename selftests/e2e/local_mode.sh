@@ -6,14 +6,19 @@
 # cgroup, its router answering (and refusing the unconfigured upstream), no
 # router credential or kars state in view, an allowed destination (its
 # router) and denied ones (outside, another sandbox's router) as the kernel
-# and kars trace see them; a controller restart and a karsd restart keep
+# and kars trace see them; HTTP, HTTPS and CONNECT by name without proxy
+# settings, redirected to the router's egress proxy: an allowed name served,
+# a name not allowed refused, both in the router's audit and kars trace
+# (the test's dnsmasq resolves the names to this host's own address, where
+# it serves ports 80 and 443); a controller restart and a karsd restart keep
 # the processes, the policy and its enforcement; delete removes cgroups,
 # processes, karsd's policy and pins, directories and UIDs; bad flags and
 # bad manifests are refused and change nothing; kars down. The systemd
 # units pass systemd-analyze verify.
 #
 # Root. Usage: selftests/e2e/local_mode.sh [BUILD_DIR]
-# Router ports from $KARS_E2E_PORT_BASE (default 21200).
+# Router ports from $KARS_E2E_PORT_BASE (default 21200; dnsmasq on +98, a
+# server on +99, and ports 80 and 443 of the host's address).
 # Prints "e2e/local_mode: N passed, N failed".
 set -u
 
@@ -250,6 +255,8 @@ wait "$trace_pid" "$trace2_pid" 2>/dev/null
 audit=$dir/sandboxes/$ns/probe/router/audit.jsonl
 check "router audit: the redirected HTTP to the allowed name, allowed" 0 "egress\\.http.*allow.*$ok_name:80" -- grep -E "\"decision\": ?\"allow\"" "$audit"
 check "router audit: the name not allowed, denied" 0 "not_allowed $no_name:80" -- grep -E "\"decision\": ?\"deny\"" "$audit"
+check "router audit: the redirected TLS to the name not allowed, denied" 0 "egress\\.tls.*not_allowed $no_name:443" -- grep -E "\"decision\": ?\"deny\"" "$audit"
+check "router audit: the CONNECT to the name not allowed, denied" 0 "egress\\.connect.*not_allowed $no_name:443" -- grep -E "\"decision\": ?\"deny\"" "$audit"
 check "router audit: the redirected TLS, allowed" 0 "egress\\.tls.*$ok_name:443" -- grep -E "\"decision\": ?\"allow\"" "$audit"
 check "router audit: the CONNECT, allowed" 0 "egress\\.connect.*$ok_name:443" -- grep -E "\"decision\": ?\"allow\"" "$audit"
 proxy_port=$(field probe proxyPort)
