@@ -6,14 +6,19 @@
 # cgroup, its router answering (and refusing the unconfigured upstream), no
 # router credential or kars state in view, an allowed destination (its
 # router) and denied ones (outside, another sandbox's router) as the kernel
-# and kars trace see them; a controller restart and a karsd restart keep
+# and kars trace see them; HTTP, HTTPS and CONNECT by name without proxy
+# settings, redirected to the router's egress proxy: an allowed name served,
+# a name not allowed refused, both in the router's audit and kars trace
+# (the test's dnsmasq resolves the names to this host's own address, where
+# it serves ports 80 and 443); a controller restart and a karsd restart keep
 # the processes, the policy and its enforcement; delete removes cgroups,
 # processes, karsd's policy and pins, directories and UIDs; bad flags and
 # bad manifests are refused and change nothing; kars down. The systemd
 # units pass systemd-analyze verify.
 #
 # Root. Usage: selftests/e2e/local_mode.sh [BUILD_DIR]
-# Router ports from $KARS_E2E_PORT_BASE (default 21200).
+# Router ports from $KARS_E2E_PORT_BASE (default 21200; dnsmasq on +98, a
+# server on +99, and ports 80 and 443 of the host's address).
 # Prints "e2e/local_mode: N passed, N failed".
 set -u
 
@@ -28,25 +33,30 @@ tmp=$(mktemp -d /tmp/kars-local-e2e.XXXXXX) || exit 2
 chmod 0755 "$tmp"
 dir=$tmp/kars
 pins=/sys/fs/bpf/kars-local-e2e-$$
-sock=$tmp/karsd.sock
+# karsd's socket outside /tmp: the router's /tmp is private, and its egress
+# proxy asks karsd orig_dst there.
+sockdir=/run/kars-local-e2e-$$
+sock=$sockdir/karsd.sock
 ns=e2elocal$$
 ports=${KARS_E2E_PORT_BASE:-21200}
 cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 K=("$build/bin/kars" --socket "$sock")
 S=(--state-dir "$dir" -n "$ns")
 
-srv_pid='' fake_pid=''
+srv_pid='' fake_pid='' web_pids='' dns_pid=''
 cleanup() {
 	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+	for p in $web_pids $dns_pid; do kill "$p" 2>/dev/null; done
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete oa "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete learner "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" down --state-dir "$dir" >/dev/null 2>&1
-	rm -rf "$pins" "$tmp"
+	rm -rf "$pins" "$tmp" "$sockdir"
 }
 trap cleanup EXIT
+mkdir -m 0755 "$sockdir" || exit 2
 
 # until N CMD...: CMD succeeds within N tries, 0.2 s apart (a wait, not a
 # timed assertion: what is checked afterwards decides).
@@ -116,8 +126,44 @@ else
 	echo "SKIP systemd-analyze verify: systemd-analyze is not installed"
 fi
 
+# --- the names the sandboxes resolve: the test's dnsmasq -------------------
+# Both names lead to this host's own address (not loopback: the proxy refuses
+# that class), where the test serves HTTP on 80 and HTTPS on 443 (the ports
+# the data plane redirects to the egress proxy). Only allowed.* is allowed.
+host_ip=$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+[ -n "$host_ip" ] || host_ip=$(hostname -I | awk '{print $1}')
+dns_port=$((ports + 98))
+ok_name=allowed.kars-e2e.test no_name=denied.kars-e2e.test
+command -v dnsmasq >/dev/null || e2e_abort "dnsmasq missing (make deps installs it)"
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
+	--port="$dns_port" --pid-file= --address="/$ok_name/$host_ip" --address="/$no_name/$host_ip" --address=/#/ \
+	2>"$tmp/dnsmasq.log" &
+dns_pid=$!
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$ok_name" \
+	-addext "subjectAltName=DNS:$ok_name,DNS:$no_name" -keyout "$tmp/web.key" -out "$tmp/web.pem" \
+	>/dev/null 2>&1 || e2e_abort "openssl could not make the test certificate"
+mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
+python3 -m http.server 80 --bind "$host_ip" --directory "$tmp/www" >/dev/null 2>&1 &
+web_pids=$!
+python3 - "$host_ip" "$tmp/web.pem" "$tmp/web.key" "$tmp/www" >/dev/null 2>&1 <<'PY' &
+import functools, http.server, ssl, sys
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[4])
+s = http.server.ThreadingHTTPServer((sys.argv[1], 443), h)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+PY
+web_pids="$web_pids $!"
+until_ok 50 curl -sS -m 2 --resolve "$ok_name:443:$host_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
+check "the host's HTTP server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$host_ip/"
+check "the host's HTTPS server answers from the host" 0 "^hello$" -- curl -sS -m 5 --resolve "$ok_name:443:$host_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
+until_ok 50 bash -c "ss -ulnH 'sport = :$dns_port' | grep -q ."
+
 # --- up -------------------------------------------------------------------
-check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
+check "kars up --dns-resolver-port without --dns-resolver is usage" 2 "needs --dns-resolver" -- "${K[@]}" up --local --state-dir "$dir" --dns-resolver-port 53
+check "kars up --dns-resolver of a name is usage" 2 '--dns-resolver: "dns.example" is not an IPv4' -- "${K[@]}" up --local --state-dir "$dir" --dns-resolver dns.example
+check "kars up --local starts karsd and the controller" 0 "kars is up: state $dir" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports" --dns-resolver 127.0.0.1 --dns-resolver-port "$dns_port"
 check "a second kars up is refused" 1 "already up" -- "${K[@]}" up --local --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports"
 cat >"$tmp/mine.yaml" <<YAML
 apiVersion: kars.azure.com/v1alpha1
@@ -141,7 +187,7 @@ echo sk-e2e-local >"$tmp/api-key"
 chmod 0600 "$tmp/api-key"
 mkdir -p "$dir/sandboxes/$ns/probe"
 printf '{"kind":"openai","baseUrl":"http://127.0.0.1:%s/v1","apiKeyFile":"%s"}\n' "$(cat "$tmp/fake.port")" "$tmp/api-key" >"$dir/sandboxes/$ns/probe/upstream.json"
-check "kars add probe" 0 "sandbox $ns/probe added" -- "${K[@]}" add probe "${S[@]}" --command "$probe_script" --allow 192.0.2.10:443
+check "kars add probe" 0 "sandbox $ns/probe added" -- "${K[@]}" add probe "${S[@]}" --command "$probe_script" --allow 192.0.2.10:443 --allow "$ok_name:80" --allow "$ok_name:443"
 until_ok 150 running demo
 until_ok 150 running probe
 check "kars status demo: Running, Ready" 0 "Ready +True +Running" -- "${K[@]}" status demo "${S[@]}"
@@ -161,7 +207,7 @@ ip_ready() {
 until_ok 100 ip_ready
 check "its InferencePolicy is Ready: the router (found by the backend) reports its digest" 0 '"status": "True"' -- ip_ready
 check "the router config is the router's, 0600" 0 "^600 $(field probe routerUid)$" -- stat -c '%a %u' "$dir/sandboxes/$ns/probe/router/config.json"
-until_ok 100 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
+until_ok 300 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
 check "the sample agent: the router refuses the unconfigured upstream, saying so" 0 "upstream-not-configured.invalid" -- "${K[@]}" logs demo "${S[@]}" --role agent
 check "the sample agent: its denied destination is refused" 0 "denied destination: refused" -- "${K[@]}" logs demo "${S[@]}" --role agent
 
@@ -175,10 +221,7 @@ check "kars logs -f follows both logs, each line with its role" 0 "agent  \| sam
 # --- from inside the probe sandbox ---------------------------------------
 # A real server on this host's own address, outside every policy: reachable
 # from the host, so that a refusal from inside the sandbox is the policy's.
-host_ip=$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
-[ -n "$host_ip" ] || host_ip=$(hostname -I | awk '{print $1}')
 srv_port=$((ports + 99))
-mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
 python3 -m http.server "$srv_port" --bind "$host_ip" --directory "$tmp/www" >/dev/null 2>&1 &
 srv_pid=$!
 until_ok 50 curl -sS -m 2 "http://$host_ip:$srv_port/"
@@ -194,9 +237,32 @@ check "the key is the router's: its UID, 0600" 0 "^600 $(field probe routerUid)$
 check "inside: its router (contract port 8443) is allowed" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
 check "inside: the host server, outside the policy, is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://$host_ip:$srv_port/ >/dev/null 2>&1 && echo CONNECTED || echo denied"
 check "inside: another sandbox's router is denied" 0 "^denied$" -- inside "curl -sS -m 5 http://127.0.0.1:$demo_rport/healthz >/dev/null 2>&1 && echo CONNECTED || echo denied"
+
+# --- from inside: HTTP(S) without proxy settings, redirected to the egress proxy
+cp "$tmp/web.pem" "$dir/sandboxes/$ns/probe/sandbox/ca.pem" && chmod 0644 "$dir/sandboxes/$ns/probe/sandbox/ca.pem"
+"${K[@]}" trace probe "${S[@]}" --network -o json >"$tmp/trace-name.json" 2>&1 &
+trace2_pid=$!
 sleep 0.5
-kill "$trace_pid" 2>/dev/null
-wait "$trace_pid" 2>/dev/null
+check "inside: http://$ok_name/ (allowed name), redirected to the proxy, answers" 0 "^hello$" -- inside "curl -sS -m 10 http://$ok_name/"
+check "inside: http://$no_name/ (not allowed) is refused by the proxy: 403 not_allowed" 0 "^403 not_allowed$" -- inside "curl -sS -m 10 -o /dev/null -D - http://$no_name/ | tr -d '\r' | awk '/^HTTP/ { c = \$2 } /^X-Kars-Reason:/ { r = \$2 } END { print c, r }'"
+check "inside: https://$ok_name/ (allowed name), redirected, TLS end to end" 0 "^hello$" -- inside "curl -sS -m 10 --cacert /sandbox/ca.pem https://$ok_name/"
+check "inside: https://$no_name/ (not allowed) is closed" 0 "^refused$" -- inside "curl -sS -m 10 --cacert /sandbox/ca.pem https://$no_name/ >/dev/null 2>&1 && echo CONNECTED || echo refused"
+check "inside: HTTPS_PROXY=http://127.0.0.1:8444, CONNECT to the allowed name" 0 "^hello$" -- inside "HTTPS_PROXY=http://127.0.0.1:8444 curl -sS -m 10 --cacert /sandbox/ca.pem https://$ok_name/"
+check "inside: CONNECT to the name not allowed: 403" 0 "CONNECT tunnel failed, response 403" -- inside "HTTPS_PROXY=http://127.0.0.1:8444 curl -sS -m 10 --cacert /sandbox/ca.pem https://$no_name/ 2>&1"
+sleep 0.5
+kill "$trace_pid" "$trace2_pid" 2>/dev/null
+wait "$trace_pid" "$trace2_pid" 2>/dev/null
+audit=$dir/sandboxes/$ns/probe/router/audit.jsonl
+check "router audit: the redirected HTTP to the allowed name, allowed" 0 "egress\\.http.*allow.*$ok_name:80" -- grep -E "\"decision\": ?\"allow\"" "$audit"
+check "router audit: the name not allowed, denied" 0 "not_allowed $no_name:80" -- grep -E "\"decision\": ?\"deny\"" "$audit"
+check "router audit: the redirected TLS to the name not allowed, denied" 0 "egress\\.tls.*not_allowed $no_name:443" -- grep -E "\"decision\": ?\"deny\"" "$audit"
+check "router audit: the CONNECT to the name not allowed, denied" 0 "egress\\.connect.*not_allowed $no_name:443" -- grep -E "\"decision\": ?\"deny\"" "$audit"
+check "router audit: the redirected TLS, allowed" 0 "egress\\.tls.*$ok_name:443" -- grep -E "\"decision\": ?\"allow\"" "$audit"
+check "router audit: the CONNECT, allowed" 0 "egress\\.connect.*$ok_name:443" -- grep -E "\"decision\": ?\"allow\"" "$audit"
+proxy_port=$(field probe proxyPort)
+check "kars trace probe --network: the agent's port 80, redirected to its proxy" 0 "\"verdict\": ?\"redirect\".*\"dport\": ?80,.*\"newDport\": ?$proxy_port," -- cat "$tmp/trace-name.json"
+check "kars trace probe --network: its port 443, redirected to its proxy" 0 "\"verdict\": ?\"redirect\".*\"dport\": ?443,.*\"newDport\": ?$proxy_port," -- cat "$tmp/trace-name.json"
+check "kars trace probe --network: the router's dial of the allowed name, by its FQDN entry" 0 "\"role\": ?\"router\".*\"verdict\": ?\"allow\",\"reason\": ?\"rule_fqdn\".*\"dstName\": ?\"$ok_name\"" -- cat "$tmp/trace-name.json"
 check "kars trace: the router connection, rewritten" 0 '"verdict": ?"rewrite".*"reason": ?"router_port"|"reason": ?"router_port".*"verdict": ?"rewrite"' -- cat "$tmp/trace.json"
 check "kars trace: the denied destination" 0 "\"dst\": ?\"$host_ip\".*\"dport\": ?$srv_port" -- grep -E '"deny"' "$tmp/trace.json"
 

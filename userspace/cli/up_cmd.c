@@ -10,6 +10,7 @@
  */
 #include "up_cmd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -48,14 +49,16 @@ struct up {
 	char socket[PATH_MAX + 32];
 	char karsd[PATH_MAX], controller[PATH_MAX], router[PATH_MAX];
 	const char *pin_dir, *port_base;
-	struct service svc[2]; /* karsd, kars-controller: started in this order */
+	const char *dns, *dns_port; /* the sandboxes' resolver (the controller's flags) */
+	struct service svc[2];	    /* karsd, kars-controller: started in this order */
 };
 
 void kars_cli_up_usage(FILE *f)
 {
 	fprintf(f,
 		"  up --local [--state-dir DIR] [--foreground] [--pin-dir DIR]\n"
-		"     [--router-port-base N]     start karsd and kars-controller (local backend)\n"
+		"     [--router-port-base N] [--dns-resolver IPV4 [--dns-resolver-port N]]\n"
+		"                                start karsd and kars-controller (local backend)\n"
 		"                                as supervised services; state in DIR (default\n"
 		"                                " KARS_LOCAL_STATE_DIR "), logs in DIR/logs\n"
 		"  down [--state-dir DIR]        stop them; sandboxes keep running, enforced by\n"
@@ -309,6 +312,14 @@ static void services(struct up *u)
 		c->argv[n++] = "--router-port-base";
 		c->argv[n++] = (char *)u->port_base;
 	}
+	if (u->dns) {
+		c->argv[n++] = "--dns-resolver";
+		c->argv[n++] = (char *)u->dns;
+	}
+	if (u->dns_port) {
+		c->argv[n++] = "--dns-resolver-port";
+		c->argv[n++] = (char *)u->dns_port;
+	}
 	for (int i = 0; i < 2; i++) {
 		snprintf(u->svc[i].pid_file, sizeof(u->svc[i].pid_file), "%s/%s.pid", u->run,
 			 u->svc[i].name);
@@ -361,6 +372,31 @@ static pid_t daemonize(struct up *u, const char *pid_file)
 	return d;
 }
 
+/* --dns-resolver IPV4 and --dns-resolver-port 1..65535, checked here: the
+ * controller would refuse them, and be restarted again and again. */
+static bool bad_resolver(const struct up *u)
+{
+	struct in_addr a;
+	char *end;
+	unsigned long port;
+
+	if (u->dns && inet_pton(AF_INET, u->dns, &a) != 1) {
+		fprintf(stderr, "kars: up: --dns-resolver: \"%s\" is not an IPv4 address\n",
+			u->dns);
+		return true;
+	}
+	if (!u->dns_port)
+		return false;
+	errno = 0;
+	port = strtoul(u->dns_port, &end, 10);
+	if (!u->dns || errno || *end || !*u->dns_port || !port || port > 65535) {
+		fprintf(stderr, "kars: up: --dns-resolver-port: \"%s\" %s\n", u->dns_port,
+			u->dns ? "is not a port (1-65535)" : "needs --dns-resolver");
+		return true;
+	}
+	return false;
+}
+
 int kars_cli_up(const char *socket_path, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -369,6 +405,8 @@ int kars_cli_up(const char *socket_path, int argc, char **argv)
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"pin-dir", required_argument, NULL, 'p'},
 	    {"router-port-base", required_argument, NULL, 'P'},
+	    {"dns-resolver", required_argument, NULL, 'r'},
+	    {"dns-resolver-port", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -399,6 +437,12 @@ int kars_cli_up(const char *socket_path, int argc, char **argv)
 		case 'P':
 			u->port_base = optarg;
 			break;
+		case 'r':
+			u->dns = optarg;
+			break;
+		case 'R':
+			u->dns_port = optarg;
+			break;
 		case 'h':
 			kars_cli_up_usage(stdout);
 			ret = 0;
@@ -414,6 +458,10 @@ int kars_cli_up(const char *socket_path, int argc, char **argv)
 			optind != argc ? "unexpected argument"
 				       : "--local is required (the only backend implemented: "
 					 "processes on this host)");
+		ret = 2;
+		goto out;
+	}
+	if (bad_resolver(u)) {
 		ret = 2;
 		goto out;
 	}

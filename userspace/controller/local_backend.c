@@ -10,16 +10,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "control_client.h"
 #include "deliver.h"
+#include "local_egress.h"
 #include "local_env.h"
 #include "local_proc.h"
 #include "local_sandbox.h"
@@ -195,30 +198,51 @@ static int upstream_of(const struct kars_local_sandbox *sb, json_t **up, struct 
 	return 0;
 }
 
-static char *router_config(const struct local_backend *b, const struct kars_local_sandbox *sb,
-			   const char *deliver_dir, struct kars_err *err)
+/* Whether [::1] can be bound here (no IPv6, or IPv6 disabled: no). */
+static bool have_ipv6_loopback(void)
 {
-	char f1[PATH_MAX + 32], f2[PATH_MAX + 32], f3[PATH_MAX + 32], listen[32];
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The router's config. Its egressProxy comes from the desired egress, the
+ * request karsd gets too (local_egress.h), with the same resolver. */
+static char *router_config(const struct local_backend *b, const struct kars_local_sandbox *sb,
+			   const struct kars_sandbox_desired *d, struct kars_err *err)
+{
+	char f1[PATH_MAX + 32], f2[PATH_MAX + 32], f3[PATH_MAX + 32], listen[32], r4[64];
 	unsigned rp, pp;
-	json_t *cfg, *up = NULL;
+	json_t *cfg, *up = NULL, *proxy = NULL;
 	char *out = NULL;
 
 	ports_of(b, sb, &rp, &pp);
-	if (upstream_of(sb, &up, err))
+	if (kars_local_egress_proxy(d->egress, pp, have_ipv6_loopback(),
+				    host_resolver(r4, sizeof(r4)) ? r4 : NULL, b->o.karsd_socket,
+				    &proxy, err))
 		return NULL;
+	if (upstream_of(sb, &up, err)) {
+		json_decref(proxy);
+		return NULL;
+	}
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", rp);
 	snprintf(f1, sizeof(f1), "%s/budget.json", sb->router_dir);
 	snprintf(f2, sizeof(f2), "%s/audit.jsonl", sb->router_dir);
 	snprintf(f3, sizeof(f3), "%s/audit.key", sb->router_dir);
-	cfg = json_pack("{s:s,s:s,s:I,s:o,s:{s:s},s:{s:s,s:s},s:{s:[i]},s:I}", "sandbox", sb->owner,
-			"listen", listen, "agentUid", (json_int_t)sb->agent_uid, "upstream", up,
-			"budget", "file", f1, "audit", "file", f2, "keyFile", f3, "control",
-			"allowedUids", 0, "drainTimeoutMs", (json_int_t)2000);
+	cfg = json_pack("{s:s,s:s,s:I,s:o,s:{s:s},s:{s:s,s:s},s:{s:[i]},s:I,s:o}", "sandbox",
+			sb->owner, "listen", listen, "agentUid", (json_int_t)sb->agent_uid,
+			"upstream", up, "budget", "file", f1, "audit", "file", f2, "keyFile", f3,
+			"control", "allowedUids", 0, "drainTimeoutMs", (json_int_t)2000,
+			"egressProxy", proxy);
 	if (!cfg) {
 		kars_err_set(err, ENOMEM, "router config: out of memory");
 		return NULL;
 	}
-	if (!kars_router_config_set_policy_files(cfg, deliver_dir, err))
+	if (!kars_router_config_set_policy_files(cfg, d->router_dir, err))
 		out = json_dumps(cfg, JSON_SORT_KEYS | JSON_INDENT(2));
 	json_decref(cfg);
 	return out;
@@ -569,7 +593,7 @@ static int lb_apply(void *ctx, const struct kars_sandbox_desired *d, struct kars
 		return ret;
 	}
 	snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", sb.router_dir);
-	cfg = router_config(b, &sb, d->router_dir, err);
+	cfg = router_config(b, &sb, d, err);
 	if (!cfg)
 		return -EINVAL;
 	if (!same_file(cfg_path, cfg) &&
