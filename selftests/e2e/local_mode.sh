@@ -9,7 +9,7 @@
 # and kars trace see them; HTTP, HTTPS and CONNECT by name without proxy
 # settings, redirected to the router's egress proxy: an allowed name served,
 # a name not allowed refused, both in the router's audit and kars trace
-# (the test's dnsmasq resolves the names to this host's own address, where
+# (the test's dnsmasq resolves the names to a network namespace of its own, where
 # it serves ports 80 and 443); a controller restart and a karsd restart keep
 # the processes, the policy and its enforcement; delete removes cgroups,
 # processes, karsd's policy and pins, directories and UIDs; bad flags and
@@ -44,9 +44,13 @@ K=("$build/bin/kars" --socket "$sock")
 S=(--state-dir "$dir" -n "$ns")
 
 srv_pid='' fake_pid='' web_pids='' dns_pid=''
+web_ns=kars-local-e2e-$$ web_veth=kle2e$$ web_ip=198.51.100.2
 cleanup() {
 	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
 	for p in $web_pids $dns_pid; do kill "$p" 2>/dev/null; done
+	ip netns pids "$web_ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	ip link del "$web_veth" 2>/dev/null
+	ip netns del "$web_ns" 2>/dev/null
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
 	"${K[@]}" delete probe "${S[@]}" >/dev/null 2>&1
 	"${K[@]}" delete demo "${S[@]}" >/dev/null 2>&1
@@ -127,25 +131,34 @@ else
 fi
 
 # --- the names the sandboxes resolve: the test's dnsmasq -------------------
-# Both names lead to this host's own address (not loopback: the proxy refuses
-# that class), where the test serves HTTP on 80 and HTTPS on 443 (the ports
-# the data plane redirects to the egress proxy). Only allowed.* is allowed.
+# Both names lead to $web_ip (TEST-NET-2), a network namespace of the test's
+# own behind a veth (not this host's address, which may be in a class the
+# proxy refuses, such as 10/8; not loopback, which it always refuses), where
+# the test serves HTTP on 80 and HTTPS on 443 (the ports the data plane
+# redirects to the egress proxy). Only allowed.* is allowed.
 host_ip=$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 [ -n "$host_ip" ] || host_ip=$(hostname -I | awk '{print $1}')
+if ! { ip netns add "$web_ns" && ip link add "$web_veth" type veth peer name "${web_veth}p" &&
+	ip link set "${web_veth}p" netns "$web_ns" &&
+	ip addr add 198.51.100.1/24 dev "$web_veth" && ip link set "$web_veth" up &&
+	ip -n "$web_ns" addr add "$web_ip/24" dev "${web_veth}p" &&
+	ip -n "$web_ns" link set "${web_veth}p" up && ip -n "$web_ns" link set lo up; }; then
+	e2e_abort "could not make the web servers' network namespace"
+fi
 dns_port=$((ports + 98))
 ok_name=allowed.kars-e2e.test no_name=denied.kars-e2e.test
 command -v dnsmasq >/dev/null || e2e_abort "dnsmasq missing (make deps installs it)"
 dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
-	--port="$dns_port" --pid-file= --address="/$ok_name/$host_ip" --address="/$no_name/$host_ip" --address=/#/ \
+	--port="$dns_port" --pid-file= --address="/$ok_name/$web_ip" --address="/$no_name/$web_ip" --address=/#/ \
 	2>"$tmp/dnsmasq.log" &
 dns_pid=$!
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$ok_name" \
 	-addext "subjectAltName=DNS:$ok_name,DNS:$no_name" -keyout "$tmp/web.key" -out "$tmp/web.pem" \
 	>/dev/null 2>&1 || e2e_abort "openssl could not make the test certificate"
 mkdir -p "$tmp/www" && echo hello >"$tmp/www/index.html"
-python3 -m http.server 80 --bind "$host_ip" --directory "$tmp/www" >/dev/null 2>&1 &
+ip netns exec "$web_ns" python3 -m http.server 80 --bind "$web_ip" --directory "$tmp/www" >/dev/null 2>&1 &
 web_pids=$!
-python3 - "$host_ip" "$tmp/web.pem" "$tmp/web.key" "$tmp/www" >/dev/null 2>&1 <<'PY' &
+ip netns exec "$web_ns" python3 - "$web_ip" "$tmp/web.pem" "$tmp/web.key" "$tmp/www" >/dev/null 2>&1 <<'PY' &
 import functools, http.server, ssl, sys
 h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[4])
 s = http.server.ThreadingHTTPServer((sys.argv[1], 443), h)
@@ -155,9 +168,9 @@ s.socket = c.wrap_socket(s.socket, server_side=True)
 s.serve_forever()
 PY
 web_pids="$web_pids $!"
-until_ok 50 curl -sS -m 2 --resolve "$ok_name:443:$host_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
-check "the host's HTTP server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$host_ip/"
-check "the host's HTTPS server answers from the host" 0 "^hello$" -- curl -sS -m 5 --resolve "$ok_name:443:$host_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
+until_ok 50 curl -sS -m 2 --resolve "$ok_name:443:$web_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
+check "the web HTTP server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$web_ip/"
+check "the web HTTPS server answers from the host" 0 "^hello$" -- curl -sS -m 5 --resolve "$ok_name:443:$web_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
 until_ok 50 bash -c "ss -ulnH 'sport = :$dns_port' | grep -q ."
 
 # --- up -------------------------------------------------------------------
