@@ -81,13 +81,7 @@ stop_controller() { # sets ctl_exit (not in a subshell: wait needs the child)
 }
 
 # until CMD... succeeds (or 10 s)
-until_ok() {
-	for _ in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
+until_ok() { e2e_wait 50 "$@"; } # CMD...: until it succeeds (at most 10 s)
 
 ip_json() { "$kars" get ip bot-inference -n team-a --state "$state" -o json; }
 cond() { # TYPE FIELD: of the InferencePolicy

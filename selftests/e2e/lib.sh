@@ -32,6 +32,19 @@ wait_grep() {
 	return 1
 }
 
+# e2e_wait N CMD...: until CMD succeeds, at most N tries 0.2 s apart (a
+# wait for something asynchronous, not a timed assertion: the check after it
+# decides). Returns 1 when it never did.
+e2e_wait() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # Set-up failed: one failure with the reason, and stop.
 e2e_abort() {
 	echo "$E2E_NAME: $*"

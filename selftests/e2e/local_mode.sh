@@ -62,18 +62,6 @@ cleanup() {
 trap cleanup EXIT
 mkdir -m 0755 "$sockdir" || exit 2
 
-# until N CMD...: CMD succeeds within N tries, 0.2 s apart (a wait, not a
-# timed assertion: what is checked afterwards decides).
-until_ok() {
-	local n=$1
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
 field() { # field SANDBOX KEY: from the backend's contract file
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
 		"$dir/sandboxes/$ns/$1/run/router.json" "$2" 2>/dev/null
@@ -94,7 +82,7 @@ inside() {
 	echo "$run_n" >"$tmp/runs"
 	printf '%s\n' "$1" >"$sbdir/checks.sh"
 	touch "$sbdir/go"
-	until_ok 100 test -e "$sbdir/out.$run_n" || {
+	e2e_wait 100 test -e "$sbdir/out.$run_n" || {
 		echo "probe did not answer"
 		return 1
 	}
@@ -168,10 +156,10 @@ s.socket = c.wrap_socket(s.socket, server_side=True)
 s.serve_forever()
 PY
 web_pids="$web_pids $!"
-until_ok 50 curl -sS -m 2 --resolve "$ok_name:443:$web_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
+e2e_wait 50 curl -sS -m 2 --resolve "$ok_name:443:$web_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
 check "the web HTTP server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$web_ip/"
 check "the web HTTPS server answers from the host" 0 "^hello$" -- curl -sS -m 5 --resolve "$ok_name:443:$web_ip" --cacert "$tmp/web.pem" "https://$ok_name/"
-until_ok 50 bash -c "ss -ulnH 'sport = :$dns_port' | grep -q ."
+e2e_wait 50 bash -c "ss -ulnH 'sport = :$dns_port' | grep -q ."
 
 # --- up -------------------------------------------------------------------
 check "kars up --dns-resolver-port without --dns-resolver is usage" 2 "needs --dns-resolver" -- "${K[@]}" up --local --state-dir "$dir" --dns-resolver-port 53
@@ -195,14 +183,14 @@ check "kars add demo (the sample agent)" 0 "sandbox $ns/demo added" -- "${K[@]}"
 # (the remote service; the wire format is real), its key copied to the router only.
 "$build/bin/fake-upstream" --listen 127.0.0.1:0 --port-file "$tmp/fake.port" --api-key sk-e2e-local --reply "hello from upstream" 2>"$tmp/fake.log" &
 fake_pid=$!
-until_ok 50 test -s "$tmp/fake.port"
+e2e_wait 50 test -s "$tmp/fake.port"
 echo sk-e2e-local >"$tmp/api-key"
 chmod 0600 "$tmp/api-key"
 mkdir -p "$dir/sandboxes/$ns/probe"
 printf '{"kind":"openai","baseUrl":"http://127.0.0.1:%s/v1","apiKeyFile":"%s"}\n' "$(cat "$tmp/fake.port")" "$tmp/api-key" >"$dir/sandboxes/$ns/probe/upstream.json"
 check "kars add probe" 0 "sandbox $ns/probe added" -- "${K[@]}" add probe "${S[@]}" --command "$probe_script" --allow 192.0.2.10:443 --allow "$ok_name:80" --allow "$ok_name:443"
-until_ok 150 running demo
-until_ok 150 running probe
+e2e_wait 150 running demo
+e2e_wait 150 running probe
 check "kars status demo: Running, Ready" 0 "Ready +True +Running" -- "${K[@]}" status demo "${S[@]}"
 check "kars list shows both, Running" 0 "probe +Running +True" -- "${K[@]}" list "${S[@]}"
 
@@ -217,16 +205,16 @@ ip_ready() {
 	"$build/bin/kars" get ip probe -n "$ns" --state "$dir/state" -o json |
 		jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")'
 }
-until_ok 100 ip_ready
+e2e_wait 100 ip_ready
 check "its InferencePolicy is Ready: the router (found by the backend) reports its digest" 0 '"status": "True"' -- ip_ready
 check "the router config is the router's, 0600" 0 "^600 $(field probe routerUid)$" -- stat -c '%a %u' "$dir/sandboxes/$ns/probe/router/config.json"
-until_ok 300 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
+e2e_wait 300 grep -q "denied destination:" "$dir/sandboxes/$ns/demo/logs/agent.log"
 check "the sample agent: the router refuses the unconfigured upstream, saying so" 0 "upstream-not-configured.invalid" -- "${K[@]}" logs demo "${S[@]}" --role agent
 check "the sample agent: its denied destination is refused" 0 "denied destination: refused" -- "${K[@]}" logs demo "${S[@]}" --role agent
 
 "${K[@]}" logs demo "${S[@]}" -f >"$tmp/follow.log" 2>&1 &
 follow_pid=$!
-until_ok 50 grep -q "router |" "$tmp/follow.log"
+e2e_wait 50 grep -q "router |" "$tmp/follow.log"
 kill "$follow_pid"
 wait "$follow_pid" 2>/dev/null
 check "kars logs -f follows both logs, each line with its role" 0 "agent  \| sample-agent: sandbox demo" -- cat "$tmp/follow.log"
@@ -237,7 +225,7 @@ check "kars logs -f follows both logs, each line with its role" 0 "agent  \| sam
 srv_port=$((ports + 99))
 python3 -m http.server "$srv_port" --bind "$host_ip" --directory "$tmp/www" >/dev/null 2>&1 &
 srv_pid=$!
-until_ok 50 curl -sS -m 2 "http://$host_ip:$srv_port/"
+e2e_wait 50 curl -sS -m 2 "http://$host_ip:$srv_port/"
 check "the host server answers from the host" 0 "^hello$" -- curl -sS -m 5 "http://$host_ip:$srv_port/"
 "${K[@]}" trace --network --sandbox "$ns/probe" -o json >"$tmp/trace.json" 2>&1 &
 trace_pid=$!
@@ -291,26 +279,26 @@ spec:
 YAML
 check "kars apply of an OpenAIAgents sandbox" 0 "karssandbox.kars.azure.com/oa created" -- "$build/bin/kars" apply --state "$dir/state" -f "$tmp/oa.yaml"
 oa_says() { "${K[@]}" status oa "${S[@]}" | grep -q "cannot run in local mode"; }
-until_ok 100 oa_says
+e2e_wait 100 oa_says
 check "OpenAIAgents: RuntimeReady=False, saying why; no agent started" 3 "RuntimeReady +False +WorkloadNotRunning +runtime kind OpenAIAgents cannot run in local mode" -- "${K[@]}" status oa "${S[@]}"
 check "OpenAIAgents: no agent process" 3 '"agentPid": 0' -- "${K[@]}" status oa "${S[@]}" -o json
 check "kars delete oa" 0 "sandbox $ns/oa deleted" -- "${K[@]}" delete oa "${S[@]}"
 check "kars add --learn-egress" 0 "sandbox $ns/learner added" -- "${K[@]}" add learner "${S[@]}" --learn-egress --command /bin/sleep -- infinity
-until_ok 150 running learner
+e2e_wait 150 running learner
 check "learn mode reaches karsd" 0 "$ns/learner +[0-9]+ +[0-9]+ learn" -- "${K[@]}" dataplane list
 check "kars delete learner" 0 "sandbox $ns/learner deleted" -- "${K[@]}" delete learner "${S[@]}"
 
 # --- restarts keep processes, policy and enforcement ------------------------
 cpid=$(cat "$dir/run/kars-controller.pid")
 kill "$cpid"
-until_ok 100 bash -c "[ -s $dir/run/kars-controller.pid ] && [ \"\$(cat $dir/run/kars-controller.pid)\" != $cpid ]"
+e2e_wait 100 bash -c "[ -s $dir/run/kars-controller.pid ] && [ \"\$(cat $dir/run/kars-controller.pid)\" != $cpid ]"
 check "controller restart: a new controller runs" 0 "." -- bash -c "cat $dir/run/kars-controller.pid | grep -vx $cpid"
 sleep 2
 check "controller restart: the agent is the same process" 0 "^$apid$" -- field probe agentPid
 check "controller restart: still Running" 0 "Phase: +Running" -- "${K[@]}" status probe "${S[@]}"
 kpid=$(cat "$dir/run/karsd.pid")
 kill "$kpid"
-until_ok 150 bash -c "[ -s $dir/run/karsd.pid ] && [ \"\$(cat $dir/run/karsd.pid)\" != $kpid ] && \"$build/bin/kars\" --socket $sock dataplane status"
+e2e_wait 150 bash -c "[ -s $dir/run/karsd.pid ] && [ \"\$(cat $dir/run/karsd.pid)\" != $kpid ] && \"$build/bin/kars\" --socket $sock dataplane status"
 check "karsd restart: karsd has the policy again" 0 "$ns/probe +[0-9]+ +[0-9]+ strict" -- "${K[@]}" dataplane list
 check "karsd restart: the host server is still denied" 0 "^denied$" -- inside "curl -sS -m 5 http://$host_ip:$srv_port/ >/dev/null 2>&1 && echo CONNECTED || echo denied"
 check "karsd restart: its router is still reachable" 0 "^ok$" -- inside "curl -sS -m 5 http://127.0.0.1:8443/healthz"
@@ -343,8 +331,8 @@ check "kars down again is fine" 0 "not up" -- "${K[@]}" down --state-dir "$dir"
 # --- up --foreground: the supervisor in the caller; SIGTERM stops it all ----
 "${K[@]}" up --local --foreground --state-dir "$dir" --pin-dir "$pins" --router-port-base "$ports" 2>"$tmp/fg.log" &
 fg_pid=$!
-until_ok 150 "$build/bin/kars" --socket "$sock" dataplane status
-until_ok 50 test -s "$dir/run/kars-controller.pid"
+e2e_wait 150 "$build/bin/kars" --socket "$sock" dataplane status
+e2e_wait 50 test -s "$dir/run/kars-controller.pid"
 kpid=$(cat "$dir/run/karsd.pid")
 check "up --foreground: karsd runs" 0 "" -- kill -0 "$kpid"
 kill "$fg_pid"

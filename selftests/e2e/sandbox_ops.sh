@@ -145,13 +145,7 @@ YAML
 	2>"$tmp/controller.log" &
 ctl_pid=$!
 
-until_ok() { # CMD...: until it succeeds (at most 10 s)
-	for _ in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
+until_ok() { e2e_wait 50 "$@"; } # CMD...: until it succeeds (at most 10 s)
 sbx() { "$kars" get karssandbox bot -n "$ns" -o json; }
 chat() { # the model the router sent upstream, or the error code
 	curl -s -H 'Content-Type: application/json' --data-binary '{"messages":[{"role":"user","content":"hi"}]}' \
