@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # local_verbs.sh - the per-sandbox verbs against the real local backend:
 # kars up --local, kars add of a sandbox in learn mode, then kars connect
-# (a shell as the agent, in its sandbox), learn mode and egress --learned as
-# the kernel sees it, kars trace NAME, kars model set served by the same
-# router process (the agent not restarted either), kars credentials update
-# used at once, kars audit verify|tail NAME, egress --approve / --enforce in
-# the sandbox's spec; delete and down.
+# (a shell as the agent, in its sandbox), learn -> egress --learned ->
+# --approve -> --enforce as the kernel sees it, kars model set served by the
+# same router process, kars credentials update surviving the backend's next
+# reconcile, kars trace NAME, kars audit verify|tail NAME; delete and down.
 # sandbox_ops.sh checks each verb's edge cases against a hand-started
 # router; this script checks that they work on what kars up really runs.
 #
@@ -34,7 +33,7 @@ S=(--state-dir "$dir" -n "$ns")
 pids=()
 cleanup() {
 	if [ "${failed:-0}" != 0 ]; then # what the services said, for the failures above
-		for f in "$dir"/logs/*.log "$dir/sandboxes/$ns/v/logs/"*.log; do
+		for f in "$dir"/logs/*.log; do
 			[ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
 		done
 	fi
@@ -97,14 +96,24 @@ check "connect: the agent's /sandbox" 0 "^/sandbox$" -- inside /bin/pwd
 check "connect: the router's key is not in view" 0 "^hidden$" -- inside /bin/sh -c "cat '$dir/sandboxes/$ns/v/router/api-key' 2>/dev/null || echo hidden"
 check "connect: the exit status comes back" 3 "" -- inside /bin/sh -c "exit 3"
 
-# --- learn mode and what karsd learned ----------------------------------------------
+# --- learn -> --learned -> --approve -> --enforce ----------------------------------
 "${K[@]}" trace v "${S[@]}" --network -o json >"$tmp/trace.json" 2>&1 &
 pids+=($!)
 sleep 0.5 # the subscription is in place before the traffic (what follows checks it)
 check "learn: the agent reaches host server A" 0 "^hello$" -- reach "$port_a"
 check "learn: and host server B" 0 "^hello$" -- reach "$port_b"
 check "egress --learned: A is listed" 0 "$host_ip +$port_a" -- "${K[@]}" egress v "${S[@]}" --learned
-check "trace v: the agent's connection to A" 0 "\"dport\": ?$port_a" -- cat "$tmp/trace.json"
+check "egress --approve A" 0 "" -- "${K[@]}" egress v "${S[@]}" --approve "$host_ip:$port_a"
+check "egress --enforce" 0 "" -- "${K[@]}" egress v "${S[@]}" --enforce
+e2e_wait 150 test "$(reach "$port_b")" = denied
+check "enforced: B, never approved, is denied" 0 "^denied$" -- reach "$port_b"
+# The approval is the router's (the allowlist is the router role's: the agent
+# reaches only its router, and in learn mode what it is learning).
+check "enforced: karsd has v in strict mode" 0 "^$ns/v +[0-9]+ +[0-9]+ +strict " -- "${K[@]}" dataplane list
+check "enforced: the restarted router answers" 0 "ok" -- curl -sS -m 5 "http://127.0.0.1:$(field routerPort)/healthz"
+check "enforced: A is in v's allowlist" 0 "\"host\":\"$host_ip\",\"port\":$port_a" -- sh -c "'${K[0]}' get karssandbox v -n '$ns' --state '$dir/state' -o json | jq -c .spec.networkPolicy.allowedEndpoints"
+check "trace v: the denial of B" 0 "\"dport\": ?$port_b" -- grep '"deny' "$tmp/trace.json"
+
 # --- model set: a policy change, the same router process ------------------------------
 rpid=$(field routerPid) apid=$(field agentPid)
 check "model set v gpt-4o" 0 "model gpt-4o" -- "${K[@]}" model set v "${S[@]}" gpt-4o
@@ -114,10 +123,23 @@ check "... the same router process" 0 "^$rpid$" -- field routerPid
 check "... which is alive" 0 "" -- kill -0 "$rpid"
 check "... and the agent was not restarted either" 0 "^$apid$" -- field agentPid
 
-# --- credentials update: the key reaches the router, which uses it at once -----------
+# --- credentials update: the key stays across the backend's next reconcile ----------------
 check "credentials update with a wrong key" 0 "upstream key replaced" -- "${K[@]}" credentials update v "${S[@]}" --api-key-file "$tmp/wrong-key"
 e2e_wait 100 test "$(chat)" = invalid_api_key
 check "the router uses it: the upstream refuses" 0 "^invalid_api_key$" -- chat
+# A spec change makes the backend apply v again (its router config rewritten
+# with the upstream); the status reaches the new generation only after that.
+gen_done() {
+	local doc
+	doc=$("${K[0]}" get karssandbox v -n "$ns" --state "$dir/state" -o json) &&
+		jq -e '.status.observedGeneration == .metadata.generation' <<<"$doc" >/dev/null
+}
+gen=$("${K[0]}" get karssandbox v -n "$ns" --state "$dir/state" -o json | jq .metadata.generation)
+"${K[@]}" egress v "${S[@]}" --approve "$host_ip:$((port_a + 2))" >/dev/null
+check "the approval is a new generation" 0 "^$((gen + 1))$" -- sh -c "'${K[0]}' get karssandbox v -n '$ns' --state '$dir/state' -o json | jq .metadata.generation"
+e2e_wait 150 gen_done
+check "... which the backend applied" 0 "" -- gen_done
+check "after the next reconcile the router still holds the new key" 0 "^sk-wrong$" -- cat "$dir/sandboxes/$ns/v/router/api-key"
 check "credentials update back to the good key" 0 "upstream key replaced" -- "${K[@]}" credentials update v "${S[@]}" --api-key-file "$tmp/good-key"
 e2e_wait 100 test "$(chat)" = gpt-4o
 check "the upstream accepts it again" 0 "^gpt-4o$" -- chat
@@ -125,16 +147,6 @@ check "the upstream accepts it again" 0 "^gpt-4o$" -- chat
 # --- audit: the router's chain, by the sandbox's name ----------------------------------
 check "audit verify v" 0 "valid: [0-9]+ records" -- "${K[@]}" audit verify v "${S[@]}"
 check "audit tail v: the inference records" 0 "inference.chat" -- "${K[@]}" audit tail v "${S[@]}" --lines 50
-
-# --- approve and enforce: the sandbox's spec, for the controller ---------------------------
-# (Last: a change of the allowlist or the mode restarts the router, and a
-# router restarted by its supervisor is killed at birth on this kernel; see
-# docs/local-mode.md, "Known problems". What karsd and the proxy then enforce
-# is checked here once that is fixed.)
-check "egress --approve A" 0 "" -- "${K[@]}" egress v "${S[@]}" --approve "$host_ip:$port_a"
-check "... A is in v's allowlist" 0 "\"host\":\"$host_ip\",\"port\":$port_a" -- sh -c "'${K[0]}' get karssandbox v -n '$ns' --state '$dir/state' -o json | jq -c .spec.networkPolicy.allowedEndpoints"
-check "egress --enforce" 0 "" -- "${K[@]}" egress v "${S[@]}" --enforce
-check "... the sandbox's egress mode is Strict" 0 "" -- sh -c "'${K[0]}' get karssandbox v -n '$ns' --state '$dir/state' -o json | jq -e '.spec.networkPolicy.egressMode == \"Strict\"'"
 
 # --- delete, down ----------------------------------------------------------------------
 check "kars delete v" 0 "" -- "${K[@]}" delete v "${S[@]}"

@@ -120,10 +120,10 @@ static void kill_each(const char *abs)
 	closedir(d);
 }
 
-int kars_cgroup_kill(const char *abs, struct kars_err *err)
+static int kill_until_empty(const char *abs, bool use_cgroup_kill, struct kars_err *err)
 {
 	struct timespec ts = {0, 10 * 1000 * 1000};
-	bool has_kill = write_file(abs, "cgroup.kill", "1") == 0;
+	bool has_kill = use_cgroup_kill && write_file(abs, "cgroup.kill", "1") == 0;
 	int p;
 
 	for (int i = 0; i < 200; i++) {
@@ -137,6 +137,16 @@ int kars_cgroup_kill(const char *abs, struct kars_err *err)
 		nanosleep(&ts, NULL);
 	}
 	return kars_err_set(err, EBUSY, "cgroup %s still has processes after SIGKILL", abs);
+}
+
+int kars_cgroup_kill(const char *abs, struct kars_err *err)
+{
+	return kill_until_empty(abs, true, err);
+}
+
+int kars_cgroup_empty(const char *abs, struct kars_err *err)
+{
+	return kill_until_empty(abs, false, err);
 }
 
 static int remove_tree(const char *abs, struct kars_err *err)

@@ -19,6 +19,13 @@ int kars_cgroup_mkdir(const char *abs, struct kars_err *err);
  * cgroup.procs where the kernel has no cgroup.kill) and waits, bounded by
  * about two seconds, until the subtree is empty. */
 int kars_cgroup_kill(const char *abs, struct kars_err *err);
+/* The same without cgroup.kill (SIGKILL per pid, repeated), for a cgroup
+ * that takes new processes afterwards. After a cgroup.kill of a cgroup, this
+ * kernel (6.18) SIGKILLs at birth every child that clone3(CLONE_INTO_CGROUP)
+ * puts there from a parent in another cgroup: the fork path compares the
+ * parent's cgroup's kill count with the target's. A supervisor restarting its
+ * child in the same cgroup must therefore never use cgroup.kill on it. */
+int kars_cgroup_empty(const char *abs, struct kars_err *err);
 /* Kills what is left and removes abs and every cgroup below it, deepest
  * first. A missing abs is not an error. */
 int kars_cgroup_remove(const char *abs, struct kars_err *err);

@@ -152,7 +152,7 @@ int kars_sup_stop(struct kars_sup *s, double grace_s, struct kars_err *err)
 	} while (left && kars_monotonic() < deadline);
 	for (int i = 0; i < s->n; i++) {
 		struct kars_sup_child *c = s->child[i];
-		int r = kars_cgroup_kill(c->spec.cgroup, ret ? NULL : err);
+		int r = kars_cgroup_empty(c->spec.cgroup, ret ? NULL : err);
 
 		if (r && !ret)
 			ret = r;
