@@ -27,7 +27,7 @@ st=(--state-dir "$dir")
 trace_pid='' dns_pid=''
 base=${KARS_DEMO_PORT_BASE:-18000}
 netns=kars-demo-$$ veth=kdemo$$
-ok_name=docs.demo.test no_name=exfil.demo.test
+ok_name=docs.demo.test no_name=exfil.demo.test blocked_name=tracker.demo.test
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -71,13 +71,17 @@ say "kars up --local: karsd and kars-controller as supervised services"
 "${kars[@]}" up --local "${st[@]}" --pin-dir "$pins" --router-port-base "$base" \
 	--dns-resolver 127.0.0.1 --dns-resolver-port $((base + 98))
 
+say "kars blocklist load: a DNS blocklist in karsd (OISD, hosts or plain lines; here one name)"
+printf '# the demo blocklist\n%s\n' "$blocked_name" >"$tmp/blocklist.txt"
+"${kars[@]}" blocklist load "$tmp/blocklist.txt"
+
 say "kars trace --network: every verdict of the sandbox, as it happens"
 "${kars[@]}" trace --network --sandbox default/demo >"$tmp/trace.txt" 2>&1 &
 trace_pid=$!
 
 say "kars add demo --allow $ok_name:80 --command demo/sample-agent -- ..."
 "${kars[@]}" add demo "${st[@]}" --allow "$ok_name:80" --command "$PWD/demo/sample-agent" -- \
-	"http://$ok_name/" 192.0.2.1:22 "http://$no_name/"
+	"http://$ok_name/" 192.0.2.1:22 "http://$no_name/" "$blocked_name"
 for _ in $(seq 150); do
 	"${kars[@]}" status demo "${st[@]}" >/dev/null 2>&1 && break
 	sleep 0.2
@@ -86,7 +90,7 @@ done
 
 say "the sample agent's log (kars logs demo --role agent)"
 for _ in $(seq 200); do
-	grep -q "denied name: [^G]" "$dir/sandboxes/default/demo/logs/agent.log" 2>/dev/null && break
+	grep -q "blocked name: [^r]" "$dir/sandboxes/default/demo/logs/agent.log" 2>/dev/null && break
 	sleep 0.2
 done
 "${kars[@]}" logs demo "${st[@]}" --role agent
@@ -95,8 +99,9 @@ echo "(no upstream is configured for this sandbox: the router refuses inference 
 echo " says so, upstream-not-configured.invalid; the agent never holds a credential)"
 echo "(http://$ok_name/ and http://$no_name/: no proxy settings; the data plane sent both"
 echo " to the router's egress proxy, which allowed the one name and refused the other)"
+echo "($blocked_name: on karsd's blocklist; its DNS query was dropped in the kernel)"
 
-say "kars trace --network: its router (8443 sent to its own router port), port 80 redirected to its proxy, the router's dial of $ok_name, the denied destination"
+say "kars trace --network: its router (8443 sent to its own router port), port 80 redirected to its proxy, the router's dial of $ok_name, the denied destination, the dropped DNS query for $blocked_name"
 sleep 0.5
 kill "$trace_pid" 2>/dev/null || true
 wait "$trace_pid" 2>/dev/null || true
