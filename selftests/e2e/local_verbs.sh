@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # local_verbs.sh - the per-sandbox verbs against the real local backend:
 # kars up --local, kars add of a sandbox in learn mode, then kars connect
-# (a shell as the agent, in its sandbox), learn -> egress --learned ->
+# (a shell as the agent, in its sandbox), a name on karsd's DNS blocklist
+# dropped from inside, learn -> egress --learned ->
 # --approve -> --enforce as the kernel sees it, kars model set served by the
 # same router process, kars credentials update surviving the backend's next
 # reconcile, kars trace NAME, kars audit verify|tail NAME; delete and down.
@@ -95,6 +96,18 @@ check "connect: in the agent's cgroup" 0 "^0::/kars/$ns/v/agent$" -- inside /bin
 check "connect: the agent's /sandbox" 0 "^/sandbox$" -- inside /bin/pwd
 check "connect: the router's key is not in view" 0 "^hidden$" -- inside /bin/sh -c "cat '$dir/sandboxes/$ns/v/router/api-key' 2>/dev/null || echo hidden"
 check "connect: the exit status comes back" 3 "" -- inside /bin/sh -c "exit 3"
+
+# --- the DNS blocklist: a blocked name's query is dropped in the kernel -------------------
+printf '# e2e\nblocked.kars-e2e.test\n' >"$tmp/blocklist.txt"
+check "kars blocklist load" 0 "" -- "${K[@]}" blocklist load "$tmp/blocklist.txt"
+"${K[@]}" trace v "${S[@]}" --network -o json >"$tmp/dns-trace.json" 2>&1 &
+dns_trace=$!
+pids+=("$dns_trace")
+sleep 0.5 # the subscription is in place before the lookup (the check below decides)
+check "inside: the blocked name does not resolve" 0 "^dropped$" -- inside /bin/sh -c "getent hosts blocked.kars-e2e.test >/dev/null 2>&1 && echo RESOLVED || echo dropped"
+e2e_wait 50 grep -q dns_blocked "$tmp/dns-trace.json"
+check "trace v: the query dropped, with its name" 0 "dns_blocked.*blocked.kars-e2e.test|blocked.kars-e2e.test.*dns_blocked" -- cat "$tmp/dns-trace.json"
+kill "$dns_trace" 2>/dev/null
 
 # --- learn -> --learned -> --approve -> --enforce ----------------------------------
 "${K[@]}" trace v "${S[@]}" --network -o json >"$tmp/trace.json" 2>&1 &
