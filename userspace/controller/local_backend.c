@@ -397,12 +397,36 @@ static int ensure(const struct kars_local_sandbox *sb, struct kars_sup_child *c,
 	return ret;
 }
 
+/* A view's private /tmp hides the host's: a program under the host's /tmp
+ * (a build tree checked out there) gets its directory bound read-only at
+ * the same path. Not when that directory is, or holds, the state directory,
+ * which the view hides on purpose: then exec fails, saying so. */
+static void expose_program(struct kars_local_spec *spec, const char *prog, const char *state_dir,
+			   char *dir, size_t len)
+{
+	size_t n = strlen(state_dir), d;
+	char *slash;
+
+	if (strncmp(prog, "/tmp/", 5) || spec->n_mounts >= KARS_LOCAL_MAX_MOUNTS)
+		return;
+	snprintf(dir, len, "%s", prog);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir + 4)
+		return;
+	*slash = '\0';
+	d = strlen(dir);
+	if ((strncmp(dir, state_dir, n) == 0 && (dir[n] == '/' || !dir[n])) ||
+	    (strncmp(state_dir, dir, d) == 0 && state_dir[d] == '/'))
+		return;
+	spec->mounts[spec->n_mounts++] = (struct kars_local_mount){KARS_MNT_RO, dir, dir};
+}
+
 static int start_router(const struct local_backend *b, const struct kars_local_sandbox *sb,
 			const char *deliver_dir, const char *cfg_path, const char *cfg,
 			struct kars_err *err)
 {
 	char *argv[] = {(char *)b->o.router_bin, "--config", (char *)cfg_path, NULL};
-	char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL}, prog_dir[PATH_MAX];
 	struct kars_sup_child c = {0};
 	unsigned rp, pp;
 	bool started;
@@ -414,6 +438,7 @@ static int start_router(const struct local_backend *b, const struct kars_local_s
 	 * directory). */
 	c.spec.mounts[c.spec.n_mounts++] =
 	    (struct kars_local_mount){KARS_MNT_RW, deliver_dir, deliver_dir};
+	expose_program(&c.spec, b->o.router_bin, sb->state_dir, prog_dir, sizeof(prog_dir));
 	ret = ensure(sb, &c, cfg, &started, err);
 	if (ret || !started)
 		return ret;
@@ -513,7 +538,7 @@ static char *spec_json(char **argv, char **envp)
 static int start_agent(const struct local_backend *b, const struct kars_local_sandbox *sb,
 		       const json_t *plan, struct kars_err *err)
 {
-	char **argv = NULL, **envp = NULL, *spec = NULL, pid[PATH_MAX + 32];
+	char **argv = NULL, **envp = NULL, *spec = NULL, pid[PATH_MAX + 32], prog_dir[PATH_MAX];
 	struct kars_sup_child c = {0};
 	bool started = false;
 	int ret;
@@ -526,6 +551,7 @@ static int start_agent(const struct local_backend *b, const struct kars_local_sa
 		goto cleanup;
 	}
 	kars_local_agent_spec(sb, argv, envp, &b->seccomp, -1, &c.spec);
+	expose_program(&c.spec, argv[0], sb->state_dir, prog_dir, sizeof(prog_dir));
 	ret = ensure(sb, &c, spec, &started, err);
 	/* The contract file names the agent's pid: let its supervisor write it. */
 	run_path(pid, sizeof(pid), sb, "agent.pid");

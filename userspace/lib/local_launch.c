@@ -198,6 +198,9 @@ static void __attribute__((noreturn)) child_main(const struct child_ctx *c)
 			    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV,
 				  NULL))
 				die(fd, "writable bind of %s at %s", m->src, m->dst);
+		} else if (m->kind == KARS_MNT_RO) {
+			if (mount(m->src, path, NULL, MS_BIND, NULL) || set_ro(path))
+				die(fd, "read-only bind of %s at %s", m->src, m->dst);
 		} else if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
 				 m->kind == KARS_MNT_HIDE ? "mode=0755,size=64k"
 							  : "mode=0700,size=64m")) {
@@ -281,10 +284,13 @@ int kars_local_launch(const struct kars_local_spec *s, pid_t *out, struct kars_e
 		return kars_err_set(err, EINVAL, "%s: refusing to run as uid or gid 0", s->name);
 	for (int i = 0; i < s->n_mounts; i++)
 		if (!s->mounts[i].dst || s->mounts[i].dst[0] != '/' ||
-		    (s->mounts[i].kind == KARS_MNT_RW && !s->mounts[i].src))
-			return kars_err_set(err, EINVAL, "%s: mount %d needs an absolute dst%s",
-					    s->name, i,
-					    s->mounts[i].kind == KARS_MNT_RW ? " and a src" : "");
+		    ((s->mounts[i].kind == KARS_MNT_RW || s->mounts[i].kind == KARS_MNT_RO) &&
+		     !s->mounts[i].src))
+			return kars_err_set(
+			    err, EINVAL, "%s: mount %d needs an absolute dst%s", s->name, i,
+			    s->mounts[i].kind == KARS_MNT_RW || s->mounts[i].kind == KARS_MNT_RO
+				? " and a src"
+				: "");
 	ret = list_top(&c.top, &c.n_top, err);
 	if (ret)
 		return ret;

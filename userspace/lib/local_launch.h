@@ -34,11 +34,12 @@ enum kars_mount_kind {
 	KARS_MNT_HIDE,
 	KARS_MNT_RW,
 	KARS_MNT_TMPFS,
+	KARS_MNT_RO, /* a host directory, read-only: one the private /tmp would hide */
 };
 
 struct kars_local_mount {
 	enum kars_mount_kind kind;
-	const char *src; /* host directory, for KARS_MNT_RW */
+	const char *src; /* host directory, for KARS_MNT_RW and KARS_MNT_RO */
 	const char *dst; /* absolute path inside the view */
 };
 
