@@ -212,8 +212,8 @@ check "(and governance does deny)" 0 '"decision":"deny".*"why":"no_profile"' -- 
 install_profile 'version: "1.0"
 agent: research-bot
 policies: []'
-check "a good profile arrives" 0 '' -- wait_status '"default":false.*"rules":0'
-for _ in $(seq 50); do call GET /readyz | grep -q 'status=200' && break; sleep 0.2; done # readiness follows the reload
+# (the agent's name: with no profile in force, status also says default false, rules 0)
+check "a good profile arrives" 0 '' -- wait_status '"default":false.*"agent":"research-bot".*"rules":0'
 check "readyz: ready again" 0 '^\{"ready":true\} status=200' -- call GET /readyz
 rm "$tmp/agt/..data"
 stop_router
